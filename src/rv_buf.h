@@ -1,0 +1,19 @@
+/* A growable byte buffer with a hard ceiling, for response bodies. */
+#ifndef RV_BUF_H
+#define RV_BUF_H
+
+#include <stddef.h>
+
+typedef struct rv_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    size_t limit;   /* appends that would pass this fail: the body is too large */
+} rv_buf;
+
+/* Returns 0 on success, -1 when the limit would be passed, -2 when out of memory. */
+int rv_buf_append(rv_buf *buf, const void *bytes, size_t n);
+void rv_buf_reset(rv_buf *buf);
+void rv_buf_free(rv_buf *buf);
+
+#endif

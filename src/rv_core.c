@@ -1,0 +1,304 @@
+/* ravan.core: the Lua face of the transport. Thin on purpose: validation, errors and decoding
+ * live in Lua; this file turns tables into C structs and responses into tables. Anything C
+ * allocates is owned by a userdata with __gc before a Lua call that can raise is made. */
+#include <string.h>
+
+#include "rv_compat.h"
+#include "rv_time.h"
+#include "rv_transport.h"
+
+#define CLIENT_MT "ravan.core.client"
+#define RESPONSE_MT "ravan.core.response"
+#define STRIP_DEPTH_LIMIT 1000
+
+typedef struct client_box {
+    rv_client *client;
+} client_box;
+
+static const char *opt_string(lua_State *L, int t, const char *key)
+{
+    lua_getfield(L, t, key);
+    const char *value = NULL;
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "ravan.core: '%s' must be a string", key);
+        value = lua_tostring(L, -1);
+    }
+    /* The string stays alive: the config table still holds it. */
+    lua_pop(L, 1);
+    return value;
+}
+
+static double opt_number(lua_State *L, int t, const char *key, double fallback)
+{
+    lua_getfield(L, t, key);
+    double value = fallback;
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TNUMBER)
+            luaL_error(L, "ravan.core: '%s' must be a number", key);
+        value = lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);
+    return value;
+}
+
+static int opt_boolean(lua_State *L, int t, const char *key, int fallback)
+{
+    lua_getfield(L, t, key);
+    int value = lua_isnil(L, -1) ? fallback : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return value;
+}
+
+static int core_new(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    client_box *box = lua_newuserdata(L, sizeof *box);
+    box->client = NULL;
+    luaL_getmetatable(L, CLIENT_MT);
+    lua_setmetatable(L, -2);
+
+    rv_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.base_url = opt_string(L, 1, "base_url");
+    if (!cfg.base_url)
+        return luaL_error(L, "ravan.core: 'base_url' is required");
+    cfg.api_key = opt_string(L, 1, "api_key");
+    cfg.token = opt_string(L, 1, "token");
+    cfg.user_agent = opt_string(L, 1, "user_agent");
+    cfg.ca_file = opt_string(L, 1, "ca_file");
+    cfg.ca_path = opt_string(L, 1, "ca_path");
+    cfg.insecure = opt_boolean(L, 1, "insecure", 0);
+    cfg.connect_timeout = opt_number(L, 1, "connect_timeout", 10);
+    cfg.timeout = opt_number(L, 1, "timeout", 60);
+    cfg.low_speed_limit = (long)opt_number(L, 1, "low_speed_limit", 1);
+    cfg.low_speed_time = (long)opt_number(L, 1, "low_speed_time", 30);
+    cfg.max_response_bytes = (size_t)opt_number(L, 1, "max_response_bytes", 64.0 * 1024 * 1024);
+    cfg.retry.max_retries = (int)opt_number(L, 1, "max_retries", 2);
+    cfg.retry.base = opt_number(L, 1, "retry_base", 0.5);
+    cfg.retry.cap = opt_number(L, 1, "retry_cap", 8);
+    cfg.retry.max_retry_after = opt_number(L, 1, "max_retry_after", 60);
+
+    char err[256];
+    box->client = rv_client_new(&cfg, err, sizeof err);
+    if (!box->client)
+        return luaL_error(L, "ravan.core: %s", err);
+    return 1;
+}
+
+static rv_client *check_client(lua_State *L)
+{
+    client_box *box = luaL_checkudata(L, 1, CLIENT_MT);
+    if (!box->client)
+        luaL_error(L, "ravan.core: the client is closed");
+    return box->client;
+}
+
+static void set_string(lua_State *L, const char *key, const char *value)
+{
+    if (value) {
+        lua_pushstring(L, value);
+        lua_setfield(L, -2, key);
+    }
+}
+
+static void set_number(lua_State *L, const char *key, double value)
+{
+    lua_pushnumber(L, value);
+    lua_setfield(L, -2, key);
+}
+
+static void set_integer(lua_State *L, const char *key, lua_Integer value)
+{
+    lua_pushinteger(L, value);
+    lua_setfield(L, -2, key);
+}
+
+static void push_events(lua_State *L, const rv_response *resp)
+{
+    lua_createtable(L, (int)resp->n_events, 0);
+    for (size_t i = 0; i < resp->n_events; i++) {
+        const rv_event *ev = &resp->events[i];
+        lua_createtable(L, 0, 7);
+        set_integer(L, "attempt", ev->attempt);
+        if (ev->status)
+            set_integer(L, "status", ev->status);
+        set_string(L, "error", rv_error_name(ev->error));
+        if (ev->curl_code)
+            set_integer(L, "curl_code", ev->curl_code);
+        set_number(L, "elapsed_ms", ev->elapsed_ms);
+        if (ev->wait_ms > 0)
+            set_number(L, "wait_ms", ev->wait_ms);
+        if (ev->retry_after >= 0)
+            set_number(L, "retry_after", ev->retry_after);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    lua_setfield(L, -2, "events");
+}
+
+/* Leaves the result table on the stack. */
+static void push_response(lua_State *L, const rv_response *resp)
+{
+    lua_createtable(L, 0, 14);
+    if (resp->status)
+        set_integer(L, "status", resp->status);
+    if (resp->error == RV_OK || resp->error == RV_ERR_REDIRECT) {
+        lua_pushlstring(L, resp->body.data ? resp->body.data : "", resp->body.len);
+        lua_setfield(L, -2, "body");
+    }
+    set_string(L, "error", rv_error_name(resp->error));
+    if (resp->error != RV_OK) {
+        set_string(L, "curl_message", resp->message);
+        if (resp->curl_code)
+            set_integer(L, "curl_code", resp->curl_code);
+    }
+    set_string(L, "content_type", resp->content_type);
+    set_string(L, "request_id", resp->request_id);
+    set_string(L, "location", resp->location);
+    set_string(L, "url", resp->url);
+    if (resp->retry_after >= 0)
+        set_number(L, "retry_after", resp->retry_after);
+    set_integer(L, "attempts", resp->attempts);
+    set_number(L, "elapsed", resp->elapsed);
+    push_events(L, resp);
+}
+
+static int response_gc(lua_State *L)
+{
+    rv_response_free(luaL_checkudata(L, 1, RESPONSE_MT));
+    return 0;
+}
+
+static int client_request(lua_State *L)
+{
+    rv_client *client = check_client(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    rv_query query;
+    query.phone = opt_string(L, 2, "phone");
+    if (!query.phone)
+        return luaL_error(L, "ravan.core: 'phone' is required");
+    query.page = (long)opt_number(L, 2, "page", 0);
+    query.page_size = (long)opt_number(L, 2, "page_size", 0);
+    lua_getfield(L, 2, "include_transcripts");
+    query.include_transcripts = lua_isnil(L, -1) ? -1 : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    query.deadline = opt_number(L, 2, "deadline", 0);
+
+    /* The response lives in a userdata, so a memory error while building the table frees it. */
+    rv_response *resp = lua_newuserdata(L, sizeof *resp);
+    rv_response_init(resp);
+    luaL_getmetatable(L, RESPONSE_MT);
+    lua_setmetatable(L, -2);
+    rv_client_fetch(client, &query, resp);
+    push_response(L, resp);
+    rv_response_free(resp);
+    return 1;
+}
+
+static int client_close(lua_State *L)
+{
+    client_box *box = luaL_checkudata(L, 1, CLIENT_MT);
+    rv_client_free(box->client);
+    box->client = NULL;
+    return 0;
+}
+
+static int client_tostring(lua_State *L)
+{
+    client_box *box = luaL_checkudata(L, 1, CLIENT_MT);
+    if (box->client)
+        lua_pushfstring(L, "ravan.core.client (%s)", rv_client_base_url(box->client));
+    else
+        lua_pushliteral(L, "ravan.core.client (closed)");
+    return 1;
+}
+
+static void strip_nulls(lua_State *L, int t, int depth)
+{
+    if (depth > STRIP_DEPTH_LIMIT)
+        return;
+    luaL_checkstack(L, 3, "ravan.core: table nested too deeply");
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        int type = lua_type(L, -1);
+        if (type == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == NULL) {
+            /* Clearing a field that exists is allowed while lua_next walks the table. */
+            lua_pop(L, 1);
+            lua_pushvalue(L, -1);
+            lua_pushnil(L);
+            lua_rawset(L, t);
+        } else {
+            if (type == LUA_TTABLE)
+                strip_nulls(L, lua_gettop(L), depth + 1);
+            lua_pop(L, 1);
+        }
+    }
+}
+
+static int core_strip_nulls(lua_State *L)
+{
+    lua_settop(L, 1);
+    if (lua_type(L, 1) == LUA_TTABLE)
+        strip_nulls(L, 1, 0);
+    return 1;
+}
+
+static int core_now(lua_State *L)
+{
+    lua_pushnumber(L, rv_now());
+    return 1;
+}
+
+static int core_sleep(lua_State *L)
+{
+    rv_sleep(luaL_checknumber(L, 1));
+    return 0;
+}
+
+static const luaL_Reg client_methods[] = {
+    {"request", client_request},
+    {"close", client_close},
+    {NULL, NULL},
+};
+
+static const luaL_Reg client_meta[] = {
+    {"__gc", client_close},
+#if RV_HAS_CLOSE
+    {"__close", client_close},
+#endif
+    {"__tostring", client_tostring},
+    {NULL, NULL},
+};
+
+static const luaL_Reg core_functions[] = {
+    {"new", core_new},
+    {"strip_nulls", core_strip_nulls},
+    {"now", core_now},
+    {"sleep", core_sleep},
+    {NULL, NULL},
+};
+
+int luaopen_ravan_core(lua_State *L)
+{
+    if (rv_global_init())
+        return luaL_error(L, "ravan.core: libcurl could not be initialised");
+    luaL_newmetatable(L, CLIENT_MT);
+    rv_setfuncs(L, client_meta);
+    lua_newtable(L);
+    rv_setfuncs(L, client_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+
+    luaL_newmetatable(L, RESPONSE_MT);
+    lua_pushcfunction(L, response_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+
+    lua_newtable(L);
+    rv_setfuncs(L, core_functions);
+    lua_pushliteral(L, RV_VERSION);
+    lua_setfield(L, -2, "VERSION");
+    lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
+    lua_setfield(L, -2, "CURL_VERSION");
+    return 1;
+}

@@ -1,0 +1,142 @@
+#include "rv_policy.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <time.h>
+
+const char *rv_error_name(rv_error err)
+{
+    switch (err) {
+    case RV_OK: return NULL;
+    case RV_ERR_TIMEOUT: return "timeout";
+    case RV_ERR_NETWORK: return "network";
+    case RV_ERR_TLS: return "tls";
+    case RV_ERR_TOO_LARGE: return "too_large";
+    case RV_ERR_REDIRECT: return "redirect";
+    case RV_ERR_INTERNAL: return "internal";
+    }
+    return "internal";
+}
+
+rv_error rv_classify_curl(CURLcode code)
+{
+    switch (code) {
+    case CURLE_OK:
+        return RV_OK;
+    case CURLE_OPERATION_TIMEDOUT:
+        return RV_ERR_TIMEOUT;
+    case CURLE_FILESIZE_EXCEEDED:
+        return RV_ERR_TOO_LARGE;
+    /* Verification failures only: a handshake that breaks off is a network fault, retried. */
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+        return RV_ERR_TLS;
+    case CURLE_OUT_OF_MEMORY:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        return RV_ERR_INTERNAL;
+    default:
+        return RV_ERR_NETWORK;
+    }
+}
+
+int rv_status_is_retryable(long status)
+{
+    switch (status) {
+    case 408: case 429: case 500: case 502: case 503: case 504:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static double parse_seconds(const char *text)
+{
+    char *end;
+    double value = strtod(text, &end);
+    while (*end == ' ' || *end == '\t')
+        end++;
+    if (end == text || *end != '\0' || !(value >= 0) || !isfinite(value))
+        return -1;
+    return value;
+}
+
+double rv_parse_retry_after(const char *retry_after_ms, const char *retry_after, time_t now)
+{
+    if (retry_after_ms) {
+        double ms = parse_seconds(retry_after_ms);
+        if (ms >= 0)
+            return ms / 1000.0;
+    }
+    if (!retry_after)
+        return -1;
+    double seconds = parse_seconds(retry_after);
+    if (seconds >= 0)
+        return seconds;
+    time_t when = curl_getdate(retry_after, NULL);
+    if (when == (time_t)-1)
+        return -1;
+    return when > now ? difftime(when, now) : 0;
+}
+
+double rv_random(uint64_t *state)
+{
+    /* xorshift64*: enough for jitter, and each client owns its state. */
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return (double)((x * UINT64_C(2685821657736338717)) >> 11) / 9007199254740992.0;
+}
+
+uint64_t rv_seed(const void *salt)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)(uintptr_t)salt;
+    return seed ? seed : UINT64_C(0x9E3779B97F4A7C15);
+}
+
+static double backoff(const rv_retry_policy *policy, int attempt, uint64_t *rng)
+{
+    double wait = policy->base * pow(2.0, attempt - 1);
+    if (wait > policy->cap)
+        wait = policy->cap;
+    /* Up to a quarter off, so clients that failed together do not retry together. */
+    return wait * (1.0 - 0.25 * rv_random(rng));
+}
+
+rv_verdict rv_decide(const rv_retry_policy *policy, int attempt, rv_error error, long status,
+                     double server_wait, double time_left, uint64_t *rng)
+{
+    rv_verdict verdict = {0, 0, -1};
+    int transient = error == RV_ERR_TIMEOUT || error == RV_ERR_NETWORK
+                    || (error == RV_OK && rv_status_is_retryable(status));
+    if (!transient)
+        return verdict;
+    if (server_wait >= 0)
+        verdict.refused_wait = server_wait;
+    if (attempt > policy->max_retries)
+        return verdict;
+    if (server_wait > policy->max_retry_after)
+        return verdict;
+    double wait;
+    if (server_wait >= 0) {
+        /* The server's wait is a floor; a little on top keeps its clients from waking together. */
+        double spread = 0.1 * server_wait + 0.1;
+        wait = server_wait + (spread < 1.0 ? spread : 1.0) * rv_random(rng);
+    } else {
+        wait = backoff(policy, attempt, rng);
+    }
+    if (time_left >= 0 && wait >= time_left)
+        return verdict;
+    verdict.retry = 1;
+    verdict.wait = wait;
+    verdict.refused_wait = -1;
+    return verdict;
+}

@@ -1,0 +1,576 @@
+#include "rv_transport.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rv_time.h"
+
+#define RV_MAX_REDIRECTS 5
+
+struct rv_client {
+    rv_config cfg;              /* its strings point at the copies below */
+    char *base_url;
+    char *api_key;
+    char *token;
+    char *user_agent;
+    char *ca_file;
+    char *ca_path;
+    CURLU *endpoint;
+    char *endpoint_url;         /* base_url with the endpoint path, no query */
+    char *scheme;               /* the origin, to refuse redirects away from it */
+    char *host;
+    char *port;
+    struct curl_slist *headers;
+    CURL *easy;                 /* the blocking path's handle, reused for keep-alive */
+    CURLSH *share;              /* connections, TLS sessions and DNS shared with prefetch */
+    pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+    int locks_ready;
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_result = CURLE_FAILED_INIT;
+
+/* Never cleaned up: another Lua state or the host may still use libcurl until the process ends. */
+static void global_init(void)
+{
+    global_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int rv_global_init(void)
+{
+    pthread_once(&global_once, global_init);
+    return global_result == CURLE_OK ? 0 : -1;
+}
+
+/* Secrets should not outlive the client in freed heap memory. */
+static void wipe_free(char *secret)
+{
+    if (!secret)
+        return;
+    volatile char *p = secret;
+    while (*p)
+        *p++ = 0;
+    free(secret);
+}
+
+static void wipe_headers(struct curl_slist *headers)
+{
+    for (struct curl_slist *h = headers; h; h = h->next) {
+        volatile char *p = h->data;
+        while (*p)
+            *p++ = 0;
+    }
+    curl_slist_free_all(headers);
+}
+
+static char *copy_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void share_lock(CURL *easy, curl_lock_data data, curl_lock_access access, void *userp)
+{
+    (void)easy;
+    (void)access;
+    pthread_mutex_lock(&((rv_client *)userp)->locks[data]);
+}
+
+static void share_unlock(CURL *easy, curl_lock_data data, void *userp)
+{
+    (void)easy;
+    pthread_mutex_unlock(&((rv_client *)userp)->locks[data]);
+}
+
+static int set_error(char *err, size_t errlen, const char *message)
+{
+    snprintf(err, errlen, "%s", message);
+    return -1;
+}
+
+static int build_endpoint(rv_client *c, char *err, size_t errlen)
+{
+    c->endpoint = curl_url();
+    if (!c->endpoint)
+        return set_error(err, errlen, "out of memory");
+    if (curl_url_set(c->endpoint, CURLUPART_URL, c->base_url, 0) != CURLUE_OK)
+        return set_error(err, errlen, "base_url is not a valid URL");
+    char *path = NULL;
+    if (curl_url_get(c->endpoint, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+        return set_error(err, errlen, "base_url has no usable path");
+    size_t len = strlen(path);
+    while (len > 0 && path[len - 1] == '/')
+        len--;
+    char *full = malloc(len + sizeof RV_ENDPOINT_PATH);
+    if (full) {
+        memcpy(full, path, len);
+        memcpy(full + len, RV_ENDPOINT_PATH, sizeof RV_ENDPOINT_PATH);
+    }
+    curl_free(path);
+    if (!full)
+        return set_error(err, errlen, "out of memory");
+    CURLUcode rc = curl_url_set(c->endpoint, CURLUPART_PATH, full, 0);
+    free(full);
+    if (rc != CURLUE_OK
+        || curl_url_set(c->endpoint, CURLUPART_QUERY, NULL, 0) != CURLUE_OK
+        || curl_url_set(c->endpoint, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK)
+        return set_error(err, errlen, "base_url could not take the endpoint path");
+    if (curl_url_get(c->endpoint, CURLUPART_SCHEME, &c->scheme, 0) != CURLUE_OK
+        || curl_url_get(c->endpoint, CURLUPART_HOST, &c->host, 0) != CURLUE_OK
+        || curl_url_get(c->endpoint, CURLUPART_PORT, &c->port, CURLU_DEFAULT_PORT) != CURLUE_OK
+        || curl_url_get(c->endpoint, CURLUPART_URL, &c->endpoint_url, 0) != CURLUE_OK)
+        return set_error(err, errlen, "base_url has no scheme, host or port");
+    return 0;
+}
+
+static int add_header(struct curl_slist **headers, const char *name, const char *value)
+{
+    size_t size = strlen(name) + strlen(value) + 1;
+    char *line = malloc(size);
+    if (!line)
+        return -1;
+    snprintf(line, size, "%s%s", name, value);
+    struct curl_slist *grown = curl_slist_append(*headers, line);
+    wipe_free(line);
+    if (!grown)
+        return -1;
+    *headers = grown;
+    return 0;
+}
+
+static int build_headers(rv_client *c)
+{
+    if (add_header(&c->headers, "Accept: ", "application/json"))
+        return -1;
+    if (c->api_key && add_header(&c->headers, "X-Api-Key: ", c->api_key))
+        return -1;
+    if (c->token && add_header(&c->headers, "Authorization: Bearer ", c->token))
+        return -1;
+    return 0;
+}
+
+static int build_share(rv_client *c)
+{
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&c->locks[i], NULL);
+    c->locks_ready = 1;
+    c->share = curl_share_init();
+    if (!c->share)
+        return -1;
+    curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    return 0;
+}
+
+rv_client *rv_client_new(const rv_config *cfg, char *err, size_t errlen)
+{
+    if (rv_global_init()) {
+        set_error(err, errlen, "libcurl could not be initialised");
+        return NULL;
+    }
+    rv_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        set_error(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->cfg = *cfg;
+    c->base_url = copy_or_null(cfg->base_url);
+    c->api_key = copy_or_null(cfg->api_key);
+    c->token = copy_or_null(cfg->token);
+    c->user_agent = copy_or_null(cfg->user_agent);
+    c->ca_file = copy_or_null(cfg->ca_file);
+    c->ca_path = copy_or_null(cfg->ca_path);
+    c->cfg.base_url = c->base_url;
+    c->cfg.api_key = c->api_key;
+    c->cfg.token = c->token;
+    c->cfg.user_agent = c->user_agent;
+    c->cfg.ca_file = c->ca_file;
+    c->cfg.ca_path = c->ca_path;
+    if (!c->base_url || (cfg->api_key && !c->api_key) || (cfg->token && !c->token)
+        || (cfg->user_agent && !c->user_agent) || (cfg->ca_file && !c->ca_file)
+        || (cfg->ca_path && !c->ca_path)) {
+        set_error(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (build_endpoint(c, err, errlen))
+        goto fail;
+    if (build_headers(c) || build_share(c)) {
+        set_error(err, errlen, "out of memory");
+        goto fail;
+    }
+    c->easy = rv_client_easy(c);
+    if (!c->easy) {
+        set_error(err, errlen, "libcurl could not make a handle");
+        goto fail;
+    }
+    return c;
+fail:
+    rv_client_free(c);
+    return NULL;
+}
+
+void rv_client_free(rv_client *c)
+{
+    if (!c)
+        return;
+    /* Handles that use the share go first: a share in use cannot be cleaned up. */
+    if (c->easy)
+        curl_easy_cleanup(c->easy);
+    if (c->share)
+        curl_share_cleanup(c->share);
+    if (c->locks_ready)
+        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+            pthread_mutex_destroy(&c->locks[i]);
+    wipe_headers(c->headers);
+    curl_url_cleanup(c->endpoint);
+    curl_free(c->endpoint_url);
+    curl_free(c->scheme);
+    curl_free(c->host);
+    curl_free(c->port);
+    free(c->base_url);
+    wipe_free(c->api_key);
+    wipe_free(c->token);
+    free(c->user_agent);
+    free(c->ca_file);
+    free(c->ca_path);
+    free(c);
+}
+
+const char *rv_client_base_url(const rv_client *c)
+{
+    return c->base_url;
+}
+
+static size_t write_body(char *data, size_t size, size_t count, void *userp)
+{
+    rv_call *call = userp;
+    size_t n = size * count;
+    int rc = rv_buf_append(&call->resp->body, data, n);
+    if (rc == 0)
+        return n;
+    call->write_error = rc == -1 ? RV_ERR_TOO_LARGE : RV_ERR_INTERNAL;
+    return 0;   /* anything short of n makes libcurl abort the transfer now */
+}
+
+static long to_ms(double seconds)
+{
+    long ms = (long)(seconds * 1000.0 + 0.999);
+    return ms > 0 ? ms : 1;
+}
+
+CURL *rv_client_easy(rv_client *c)
+{
+    CURL *e = curl_easy_init();
+    if (!e)
+        return NULL;
+    const rv_config *cfg = &c->cfg;
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, cfg->user_agent);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, cfg->low_speed_limit);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, cfg->low_speed_time);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cfg->max_response_bytes);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, cfg->insecure ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, cfg->insecure ? 0L : 2L);
+    if (cfg->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
+    if (cfg->ca_path)
+        curl_easy_setopt(e, CURLOPT_CAPATH, cfg->ca_path);
+    curl_easy_setopt(e, CURLOPT_SHARE, c->share);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_body);
+    return e;
+}
+
+void rv_response_init(rv_response *resp)
+{
+    memset(resp, 0, sizeof *resp);
+    resp->retry_after = -1;
+    resp->body.limit = (size_t)-1;
+}
+
+void rv_response_free(rv_response *resp)
+{
+    rv_buf_free(&resp->body);
+    free(resp->content_type);
+    free(resp->request_id);
+    free(resp->location);
+    free(resp->url);
+    free(resp->events);
+    rv_response_init(resp);
+}
+
+/* The query is assembled with curl_easy_escape and joined to the endpoint that the URL API
+ * built. Setting CURLUPART_QUERY would be shorter, but libcurl before 8.20 rewrites every
+ * escape to lower case ("%2b"); RFC 3986 asks for upper case, so "+1415..." must travel as
+ * "%2B1415...", and a full URL handed to libcurl keeps its escapes as they are. */
+static int append_param(rv_buf *query, const char *name, const char *value)
+{
+    char *escaped = curl_easy_escape(NULL, value, 0);
+    if (!escaped)
+        return -1;
+    int failed = (query->len > 0 && rv_buf_append(query, "&", 1))
+                 || rv_buf_append(query, name, strlen(name))
+                 || rv_buf_append(query, "=", 1)
+                 || rv_buf_append(query, escaped, strlen(escaped));
+    curl_free(escaped);
+    return failed ? -1 : 0;
+}
+
+static int append_number(rv_buf *query, const char *name, long value)
+{
+    char digits[32];
+    snprintf(digits, sizeof digits, "%ld", value);
+    return append_param(query, name, digits);
+}
+
+static char *build_url(const rv_client *c, const rv_query *q)
+{
+    rv_buf query = {NULL, 0, 0, (size_t)-1};
+    char *url = NULL;
+    int failed = append_param(&query, "phone", q->phone)
+                 || (q->page > 0 && append_number(&query, "page", q->page))
+                 || (q->page_size > 0 && append_number(&query, "page_size", q->page_size))
+                 || (q->include_transcripts >= 0
+                     && append_param(&query, "include_transcripts",
+                                     q->include_transcripts ? "true" : "false"));
+    if (!failed) {
+        size_t base = strlen(c->endpoint_url);
+        url = malloc(base + 1 + query.len + 1);
+        if (url) {
+            memcpy(url, c->endpoint_url, base);
+            url[base] = '?';
+            memcpy(url + base + 1, query.data, query.len);
+            url[base + 1 + query.len] = '\0';
+        }
+    }
+    rv_buf_free(&query);
+    return url;
+}
+
+static void finish(rv_call *call, long status, rv_error error, int curl_code, const char *message)
+{
+    rv_response *resp = call->resp;
+    resp->status = (error == RV_OK || error == RV_ERR_REDIRECT) ? status : 0;
+    resp->error = error;
+    resp->curl_code = curl_code;
+    snprintf(resp->message, sizeof resp->message, "%s", message ? message : "");
+    resp->attempts = call->attempt;
+    resp->elapsed = rv_now() - call->started;
+}
+
+int rv_call_init(rv_call *call, rv_client *client, CURL *easy, const rv_query *query,
+                 rv_response *resp)
+{
+    memset(call, 0, sizeof *call);
+    call->client = client;
+    call->easy = easy;
+    call->resp = resp;
+    call->attempt = 1;
+    call->started = rv_now();
+    call->deadline = query->deadline > 0 ? call->started + query->deadline : 0;
+    call->rng = rv_seed(call);
+    resp->body.limit = client->cfg.max_response_bytes;
+    resp->url = build_url(client, query);
+    if (!resp->url) {
+        finish(call, 0, RV_ERR_INTERNAL, 0, "the request URL could not be built");
+        return -1;
+    }
+    return 0;
+}
+
+int rv_call_begin(rv_call *call)
+{
+    const rv_config *cfg = &call->client->cfg;
+    double timeout = cfg->timeout;
+    double connect_timeout = cfg->connect_timeout;
+    if (call->deadline > 0) {
+        double left = call->deadline - rv_now();
+        if (left <= 0) {
+            finish(call, 0, RV_ERR_TIMEOUT, CURLE_OPERATION_TIMEDOUT, "deadline reached");
+            return -1;
+        }
+        if (left < timeout)
+            timeout = left;
+        if (left < connect_timeout)
+            connect_timeout = left;
+    }
+    rv_buf_reset(&call->resp->body);
+    call->write_error = RV_OK;
+    call->errbuf[0] = '\0';
+    CURL *e = call->easy;
+    curl_easy_setopt(e, CURLOPT_URL, call->resp->url);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to_ms(timeout));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, to_ms(connect_timeout));
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->errbuf);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, call);
+    call->attempt_started = rv_now();
+    return 0;
+}
+
+static char *header_copy(CURL *easy, const char *name)
+{
+    struct curl_header *h;
+    if (curl_easy_header(easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+        return NULL;
+    return strdup(h->value);
+}
+
+static void replace(char **slot, char *value)
+{
+    free(*slot);
+    *slot = value;
+}
+
+static char *request_id_header(CURL *easy)
+{
+    static const char *const names[] = {"X-Request-Id", "Request-Id", "X-Amzn-RequestId",
+                                        "X-Correlation-Id"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char *value = header_copy(easy, names[i]);
+        if (value)
+            return value;
+    }
+    return NULL;
+}
+
+static void push_event(rv_response *resp, const rv_event *event)
+{
+    /* Events are diagnostics: when memory is that short, losing one beats failing the call. */
+    rv_event *grown = realloc(resp->events, (resp->n_events + 1) * sizeof *grown);
+    if (!grown)
+        return;
+    resp->events = grown;
+    resp->events[resp->n_events++] = *event;
+}
+
+static int is_redirect(long status)
+{
+    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+static int same_part(CURLU *url, CURLUPart part, const char *expected, unsigned flags)
+{
+    char *value = NULL;
+    int same = curl_url_get(url, part, &value, flags) == CURLUE_OK && strcmp(value, expected) == 0;
+    curl_free(value);
+    return same;
+}
+
+/* The absolute target of a Location header, or NULL; `*same_origin` tells if it stays home. */
+static char *redirect_target(const rv_call *call, const char *location, int *same_origin)
+{
+    *same_origin = 0;
+    if (!location)
+        return NULL;
+    CURLU *url = curl_url();
+    char *target = NULL;
+    if (url && curl_url_set(url, CURLUPART_URL, call->resp->url, 0) == CURLUE_OK
+        && curl_url_set(url, CURLUPART_URL, location, 0) == CURLUE_OK
+        && curl_url_get(url, CURLUPART_URL, &target, 0) == CURLUE_OK) {
+        const rv_client *c = call->client;
+        *same_origin = same_part(url, CURLUPART_SCHEME, c->scheme, 0)
+                       && same_part(url, CURLUPART_HOST, c->host, 0)
+                       && same_part(url, CURLUPART_PORT, c->port, CURLU_DEFAULT_PORT);
+        char *copy = strdup(target);
+        curl_free(target);
+        target = copy;
+    }
+    curl_url_cleanup(url);
+    return target;
+}
+
+rv_step rv_call_end(rv_call *call, CURLcode code, double *wait)
+{
+    rv_response *resp = call->resp;
+    CURL *e = call->easy;
+    double now = rv_now();
+    long status = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    rv_error error = call->write_error != RV_OK ? call->write_error : rv_classify_curl(code);
+    const char *message = call->errbuf[0] ? call->errbuf : curl_easy_strerror(code);
+    if (call->write_error == RV_ERR_TOO_LARGE)
+        message = "response body larger than max_response_bytes";
+
+    double server_wait = -1;
+    if (error == RV_OK) {
+        replace(&resp->content_type, header_copy(e, "Content-Type"));
+        replace(&resp->request_id, request_id_header(e));
+        char *retry_after = header_copy(e, "Retry-After");
+        char *retry_after_ms = header_copy(e, "Retry-After-Ms");
+        server_wait = rv_parse_retry_after(retry_after_ms, retry_after, time(NULL));
+        free(retry_after);
+        free(retry_after_ms);
+    }
+    rv_event event = {call->attempt, error == RV_OK ? status : 0, error, (int)code,
+                      (now - call->attempt_started) * 1000.0, 0, server_wait};
+
+    if (error == RV_OK && is_redirect(status)) {
+        int same_origin;
+        char *location = header_copy(e, "Location");
+        char *target = redirect_target(call, location, &same_origin);
+        free(location);
+        push_event(resp, &event);
+        if (target && same_origin && call->redirects < RV_MAX_REDIRECTS) {
+            replace(&resp->url, target);
+            call->redirects++;
+            *wait = 0;
+            return RV_STEP_AGAIN;
+        }
+        replace(&resp->location, target);
+        finish(call, status, RV_ERR_REDIRECT, 0,
+               same_origin ? "too many redirects"
+                           : "redirect to another origin not followed (the credential stays home)");
+        return RV_STEP_DONE;
+    }
+
+    double time_left = call->deadline > 0 ? call->deadline - now : -1;
+    if (call->deadline > 0 && time_left < 0)
+        time_left = 0;
+    rv_verdict verdict = rv_decide(&call->client->cfg.retry, call->attempt, error, status,
+                                   server_wait, time_left, &call->rng);
+    if (verdict.retry) {
+        event.wait_ms = verdict.wait * 1000.0;
+        push_event(resp, &event);
+        call->attempt++;
+        *wait = verdict.wait;
+        return RV_STEP_AGAIN;
+    }
+    push_event(resp, &event);
+    resp->retry_after = verdict.refused_wait;
+    finish(call, status, error, (int)code, error == RV_OK ? NULL : message);
+    return RV_STEP_DONE;
+}
+
+void rv_call_cleanup(rv_call *call)
+{
+    /* The response owns everything the call produced; the easy handle belongs to its caller. */
+    curl_easy_setopt(call->easy, CURLOPT_ERRORBUFFER, NULL);
+    call->easy = NULL;
+}
+
+void rv_client_fetch(rv_client *client, const rv_query *query, rv_response *resp)
+{
+    rv_call call;
+    if (rv_call_init(&call, client, client->easy, query, resp) == 0) {
+        for (;;) {
+            if (rv_call_begin(&call))
+                break;
+            double wait = 0;
+            if (rv_call_end(&call, curl_easy_perform(call.easy), &wait) == RV_STEP_DONE)
+                break;
+            rv_sleep(wait);
+        }
+    }
+    rv_call_cleanup(&call);
+}

@@ -1,0 +1,113 @@
+/* The HTTP side of ravan: libcurl handles, URL building, headers, timeouts, redirects and the
+ * retry loop. Knows nothing of Lua, so the binding, the prefetcher and a C host can share it. */
+#ifndef RV_TRANSPORT_H
+#define RV_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <curl/curl.h>
+
+#include "rv_buf.h"
+#include "rv_policy.h"
+
+#define RV_VERSION "0.1.0"
+#define RV_ENDPOINT_PATH "/api/v1/calling/phone-history"
+
+typedef struct rv_config {
+    const char *base_url;
+    const char *api_key;        /* sent as X-Api-Key; NULL for none */
+    const char *token;          /* sent as Authorization: Bearer; NULL for none */
+    const char *user_agent;
+    const char *ca_file;
+    const char *ca_path;
+    int insecure;               /* 1 turns certificate verification off */
+    double connect_timeout;     /* seconds, > 0 */
+    double timeout;             /* seconds per attempt, > 0 */
+    long low_speed_limit;       /* bytes per second ... */
+    long low_speed_time;        /* ... sustained this many seconds, or the attempt is aborted */
+    size_t max_response_bytes;
+    rv_retry_policy retry;
+} rv_config;
+
+typedef struct rv_client rv_client;
+
+typedef struct rv_query {
+    const char *phone;
+    long page;                  /* 0: not sent */
+    long page_size;             /* 0: not sent */
+    int include_transcripts;    /* -1: not sent */
+    double deadline;            /* seconds from the start of the call for all attempts; 0: none */
+} rv_query;
+
+typedef struct rv_event {
+    int attempt;
+    long status;
+    rv_error error;
+    int curl_code;
+    double elapsed_ms;
+    double wait_ms;             /* slept before the next attempt; 0 when none followed */
+    double retry_after;         /* what the server asked for, seconds; -1 when it did not */
+} rv_event;
+
+typedef struct rv_response {
+    long status;                /* the final HTTP status; 0 when no usable response came */
+    rv_error error;
+    int curl_code;
+    char message[CURL_ERROR_SIZE];
+    rv_buf body;
+    char *content_type;
+    char *request_id;
+    char *location;             /* the refused cross-origin redirect target */
+    char *url;
+    double retry_after;         /* a server-requested wait that was not slept; -1 when none */
+    double elapsed;
+    int attempts;
+    rv_event *events;
+    size_t n_events;
+} rv_response;
+
+/* Process-wide libcurl setup, once, safe from any thread. Returns 0 on success. */
+int rv_global_init(void);
+
+/* Copies everything it keeps from `cfg`. NULL with `err` filled on failure. */
+rv_client *rv_client_new(const rv_config *cfg, char *err, size_t errlen);
+void rv_client_free(rv_client *client);
+const char *rv_client_base_url(const rv_client *client);
+
+void rv_response_init(rv_response *resp);
+void rv_response_free(rv_response *resp);
+
+/* Blocking: runs the request with every retry and sleep it needs; the outcome is in `resp`. */
+void rv_client_fetch(rv_client *client, const rv_query *query, rv_response *resp);
+
+/* One request driven step by step, so the blocking path and a multi handle share one logic. */
+typedef enum rv_step { RV_STEP_DONE, RV_STEP_AGAIN } rv_step;
+
+typedef struct rv_call {
+    rv_client *client;
+    CURL *easy;
+    rv_response *resp;          /* resp->url is the URL of the next attempt */
+    double started;
+    double deadline;            /* monotonic seconds; 0: none */
+    double attempt_started;
+    int attempt;
+    int redirects;
+    rv_error write_error;       /* set when the write callback stopped the transfer */
+    uint64_t rng;
+    char errbuf[CURL_ERROR_SIZE];
+} rv_call;
+
+/* A new easy handle configured for this client (headers, TLS, timeouts, shared connections). */
+CURL *rv_client_easy(rv_client *client);
+
+/* 0 on success; -1 leaves the reason in resp and the call must not begin. */
+int rv_call_init(rv_call *call, rv_client *client, CURL *easy, const rv_query *query,
+                 rv_response *resp);
+/* Prepares the easy handle for the next attempt; -1 when the deadline has already passed
+ * (the call is then finished). */
+int rv_call_begin(rv_call *call);
+/* Records the attempt that just ended; RV_STEP_AGAIN asks for rv_call_begin after `*wait` s. */
+rv_step rv_call_end(rv_call *call, CURLcode code, double *wait);
+void rv_call_cleanup(rv_call *call);
+
+#endif
