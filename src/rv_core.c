@@ -4,16 +4,22 @@
 #include <string.h>
 
 #include "rv_compat.h"
+#include "rv_prefetch.h"
 #include "rv_time.h"
 #include "rv_transport.h"
 
 #define CLIENT_MT "ravan.core.client"
 #define RESPONSE_MT "ravan.core.response"
+#define PREFETCH_MT "ravan.core.prefetcher"
 #define STRIP_DEPTH_LIMIT 1000
 
 typedef struct client_box {
     rv_client *client;
 } client_box;
+
+typedef struct prefetch_box {
+    rv_prefetch *prefetch;
+} prefetch_box;
 
 static const char *opt_string(lua_State *L, int t, const char *key)
 {
@@ -169,36 +175,106 @@ static int response_gc(lua_State *L)
     return 0;
 }
 
-static int client_request(lua_State *L)
+static void check_query(lua_State *L, int t, rv_query *query)
 {
-    rv_client *client = check_client(L);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    rv_query query;
-    query.phone = opt_string(L, 2, "phone");
-    if (!query.phone)
-        return luaL_error(L, "ravan.core: 'phone' is required");
-    query.page = (long)opt_number(L, 2, "page", 0);
-    query.page_size = (long)opt_number(L, 2, "page_size", 0);
-    lua_getfield(L, 2, "include_transcripts");
-    query.include_transcripts = lua_isnil(L, -1) ? -1 : lua_toboolean(L, -1);
+    luaL_checktype(L, t, LUA_TTABLE);
+    query->phone = opt_string(L, t, "phone");
+    if (!query->phone)
+        luaL_error(L, "ravan.core: 'phone' is required");
+    query->page = (long)opt_number(L, t, "page", 0);
+    query->page_size = (long)opt_number(L, t, "page_size", 0);
+    lua_getfield(L, t, "include_transcripts");
+    query->include_transcripts = lua_isnil(L, -1) ? -1 : lua_toboolean(L, -1);
     lua_pop(L, 1);
-    query.deadline = opt_number(L, 2, "deadline", 0);
+    query->deadline = opt_number(L, t, "deadline", 0);
+}
 
-    /* The response lives in a userdata, so a memory error while building the table frees it. */
+/* The response lives in a userdata, so a memory error while building the table frees it. */
+static rv_response *new_response(lua_State *L)
+{
     rv_response *resp = lua_newuserdata(L, sizeof *resp);
     rv_response_init(resp);
     luaL_getmetatable(L, RESPONSE_MT);
     lua_setmetatable(L, -2);
+    return resp;
+}
+
+static int client_request(lua_State *L)
+{
+    rv_client *client = check_client(L);
+    rv_query query;
+    check_query(L, 2, &query);
+    rv_response *resp = new_response(L);
     rv_client_fetch(client, &query, resp);
     push_response(L, resp);
     rv_response_free(resp);
     return 1;
 }
 
+/* client:prefetcher(query, window): pages of `query` fetched in the background, `window` at most
+ * at once. The prefetcher holds its own reference to the C client. */
+static int client_prefetcher(lua_State *L)
+{
+    rv_client *client = check_client(L);
+    rv_query query;
+    check_query(L, 2, &query);
+    int window = (int)luaL_checkinteger(L, 3);
+    prefetch_box *box = lua_newuserdata(L, sizeof *box);
+    box->prefetch = NULL;
+    luaL_getmetatable(L, PREFETCH_MT);
+    lua_setmetatable(L, -2);
+    char err[256];
+    box->prefetch = rv_prefetch_new(client, &query, window, err, sizeof err);
+    if (!box->prefetch)
+        return luaL_error(L, "ravan.core: %s", err);
+    return 1;
+}
+
+static rv_prefetch *check_prefetch(lua_State *L)
+{
+    prefetch_box *box = luaL_checkudata(L, 1, PREFETCH_MT);
+    if (!box->prefetch)
+        luaL_error(L, "ravan.core: the prefetcher is closed");
+    return box->prefetch;
+}
+
+static int prefetch_want(lua_State *L)
+{
+    rv_prefetch *pf = check_prefetch(L);
+    lua_pushboolean(L, rv_prefetch_want(pf, (long)luaL_checkinteger(L, 2)) == 0);
+    return 1;
+}
+
+static int prefetch_take(lua_State *L)
+{
+    rv_prefetch *pf = check_prefetch(L);
+    long page = (long)luaL_checkinteger(L, 2);
+    rv_response *resp = new_response(L);
+    if (rv_prefetch_take(pf, page, resp) != 0)
+        return luaL_error(L, "ravan.core: page %d was not wanted", (int)page);
+    push_response(L, resp);
+    rv_response_free(resp);
+    return 1;
+}
+
+static int prefetch_pending(lua_State *L)
+{
+    lua_pushinteger(L, rv_prefetch_pending(check_prefetch(L)));
+    return 1;
+}
+
+static int prefetch_close(lua_State *L)
+{
+    prefetch_box *box = luaL_checkudata(L, 1, PREFETCH_MT);
+    rv_prefetch_free(box->prefetch);
+    box->prefetch = NULL;
+    return 0;
+}
+
 static int client_close(lua_State *L)
 {
     client_box *box = luaL_checkudata(L, 1, CLIENT_MT);
-    rv_client_free(box->client);
+    rv_client_release(box->client);
     box->client = NULL;
     return 0;
 }
@@ -257,6 +333,7 @@ static int core_sleep(lua_State *L)
 
 static const luaL_Reg client_methods[] = {
     {"request", client_request},
+    {"prefetcher", client_prefetcher},
     {"close", client_close},
     {NULL, NULL},
 };
@@ -267,6 +344,22 @@ static const luaL_Reg client_meta[] = {
     {"__close", client_close},
 #endif
     {"__tostring", client_tostring},
+    {NULL, NULL},
+};
+
+static const luaL_Reg prefetch_methods[] = {
+    {"want", prefetch_want},
+    {"take", prefetch_take},
+    {"pending", prefetch_pending},
+    {"close", prefetch_close},
+    {NULL, NULL},
+};
+
+static const luaL_Reg prefetch_meta[] = {
+    {"__gc", prefetch_close},
+#if RV_HAS_CLOSE
+    {"__close", prefetch_close},
+#endif
     {NULL, NULL},
 };
 
@@ -286,6 +379,13 @@ int luaopen_ravan_core(lua_State *L)
     rv_setfuncs(L, client_meta);
     lua_newtable(L);
     rv_setfuncs(L, client_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+
+    luaL_newmetatable(L, PREFETCH_MT);
+    rv_setfuncs(L, prefetch_meta);
+    lua_newtable(L);
+    rv_setfuncs(L, prefetch_methods);
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
 

@@ -28,6 +28,7 @@ struct rv_client {
     CURLSH *share;              /* connections, TLS sessions and DNS shared with prefetch */
     pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
     int locks_ready;
+    int refs;
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -179,6 +180,7 @@ rv_client *rv_client_new(const rv_config *cfg, char *err, size_t errlen)
         set_error(err, errlen, "out of memory");
         return NULL;
     }
+    c->refs = 1;
     c->cfg = *cfg;
     c->base_url = copy_or_null(cfg->base_url);
     c->api_key = copy_or_null(cfg->api_key);
@@ -211,13 +213,18 @@ rv_client *rv_client_new(const rv_config *cfg, char *err, size_t errlen)
     }
     return c;
 fail:
-    rv_client_free(c);
+    rv_client_release(c);
     return NULL;
 }
 
-void rv_client_free(rv_client *c)
+void rv_client_retain(rv_client *c)
 {
-    if (!c)
+    c->refs++;
+}
+
+void rv_client_release(rv_client *c)
+{
+    if (!c || --c->refs > 0)
         return;
     /* Handles that use the share go first: a share in use cannot be cleaned up. */
     if (c->easy)

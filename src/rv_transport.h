@@ -69,9 +69,12 @@ typedef struct rv_response {
 /* Process-wide libcurl setup, once, safe from any thread. Returns 0 on success. */
 int rv_global_init(void);
 
-/* Copies everything it keeps from `cfg`. NULL with `err` filled on failure. */
+/* Copies everything it keeps from `cfg`. NULL with `err` filled on failure. The client is
+ * reference counted (one reference from rv_client_new) because a prefetcher may outlive the
+ * Lua object that made it; references are taken and dropped on the owning Lua thread only. */
 rv_client *rv_client_new(const rv_config *cfg, char *err, size_t errlen);
-void rv_client_free(rv_client *client);
+void rv_client_retain(rv_client *client);
+void rv_client_release(rv_client *client);
 const char *rv_client_base_url(const rv_client *client);
 
 void rv_response_init(rv_response *resp);
