@@ -1,0 +1,158 @@
+-- The client object: validated options around one core handle, and the
+-- call path validate -> core request -> classify -> decode.
+
+local core = require "ravan.core"
+local errors = require "ravan.errors"
+local validate = require "ravan.validate"
+local decode = require "ravan.decode"
+
+local M = {}
+
+local Client = {}
+Client.__index = Client
+
+-- Credentials live here, keyed weakly by client, instead of in the client
+-- table: a debug dump of the client (inspect, serpent) must not show them.
+-- They are kept only to scrub a server that echoes them back.
+local secrets = setmetatable({}, { __mode = "k" })
+
+-- The options the C core reads; the rest (log, deadline, allow_http) are
+-- handled on this side.
+local CORE_KEYS = {
+  "base_url", "api_key", "token", "connect_timeout", "timeout",
+  "low_speed_limit", "low_speed_time", "max_retries", "retry_base",
+  "retry_cap", "max_retry_after", "max_response_bytes", "ca_file",
+  "ca_path", "insecure",
+}
+
+-- "Lua 5.4" -> "Lua/5.4": a product token, as User-Agent grammar wants.
+local function lua_token()
+  local jit = rawget(_G, "jit")
+  local v = jit and jit.version or _VERSION
+  return (v:gsub(" ", "/", 1))
+end
+
+function M.user_agent(prefix)
+  local ua = "ravan-lua/" .. core.VERSION .. " libcurl/" .. core.CURL_VERSION
+    .. " " .. lua_token()
+  if prefix then return prefix .. " " .. ua end
+  return ua
+end
+
+-- Too short a "secret" would mangle every message while hiding nothing.
+local MIN_SECRET = 4
+
+local function redact(s, secret)
+  if type(s) ~= "string" then return s end
+  return (s:gsub(secret:gsub("%p", "%%%0"), "[REDACTED]"))
+end
+
+-- A server may echo the credential it rejected; it must not reach a
+-- message, a log event or the stored body.
+local function scrub(self, err)
+  local secret = secrets[self]
+  if secret then
+    err.message = redact(err.message, secret)
+    err.body = redact(err.body, secret)
+  end
+  return err
+end
+
+-- A logger that raises must not turn a good call into a failed one.
+local function emit(log, ev)
+  pcall(log, ev)
+end
+
+-- Events are built after the fact from the core's per-attempt record: the
+-- core runs the attempts and sleeps in C without calling back into Lua.
+local function log_events(log, res, err)
+  local url = res.url
+  local events = res.events or {}
+  for i = 1, #events do
+    local e = events[i]
+    emit(log, { event = "request", method = "GET", url = url, attempt = e.attempt })
+    if e.wait_ms then
+      emit(log, {
+        event = "retry", method = "GET", url = url, attempt = e.attempt,
+        status = e.status, kind = errors.kind_for(e.status, e.error),
+        elapsed_ms = e.elapsed_ms, wait_ms = e.wait_ms,
+        retry_after = e.retry_after,
+      })
+    elseif e.status then
+      emit(log, {
+        event = "response", method = "GET", url = url, attempt = e.attempt,
+        status = e.status, elapsed_ms = e.elapsed_ms,
+      })
+    end
+  end
+  if err then
+    emit(log, {
+      event = "error", method = "GET", url = url, attempt = res.attempts,
+      status = err.status, kind = err.kind, message = err.message,
+      request_id = err.request_id,
+      elapsed_ms = res.elapsed and math.floor(res.elapsed * 1000 + 0.5),
+    })
+  end
+end
+
+-- `getenv` is for specs: environments without touching the real one.
+function M.new(opts, getenv)
+  local cfg, err = validate.options(opts, getenv)
+  if not cfg then return nil, err end
+  local core_cfg = {}
+  for i = 1, #CORE_KEYS do
+    core_cfg[CORE_KEYS[i]] = cfg[CORE_KEYS[i]]
+  end
+  core_cfg.user_agent = M.user_agent(cfg.user_agent)
+  local self = setmetatable({
+    _handle = core.new(core_cfg),
+    _base_url = cfg.base_url,
+    _auth = cfg.api_key and "X-Api-Key" or cfg.token and "Bearer token"
+      or "no credential",
+    _log = cfg.log,
+    _deadline = cfg.deadline,
+  }, Client)
+  local secret = cfg.api_key or cfg.token
+  if secret and #secret >= MIN_SECRET then secrets[self] = secret end
+  return self
+end
+
+function Client:phone_history(q)
+  local handle = self._handle
+  if not handle then
+    return nil, errors.invalid_argument("this ravan client is closed")
+  end
+  local query, err = validate.query(q)
+  if not query then return nil, err end
+  if query.deadline == nil then query.deadline = self._deadline end
+  local res = handle:request(query)
+  err = errors.from_response(res)
+  local page
+  if not err then
+    page, err = decode.page(res.body, res.content_type)
+    if err then errors.with_response(err, res) end
+  end
+  if err then scrub(self, err) end
+  if self._log then log_events(self._log, res, err) end
+  if err then return nil, err end
+  return page
+end
+
+-- Idempotent; the core handle's own __gc covers clients never closed.
+function Client:close()
+  local handle = self._handle
+  if handle then
+    self._handle = nil
+    handle:close()
+  end
+end
+
+-- Lets `local c <close> = ravan.new{...}` free the handle on 5.4.
+Client.__close = Client.close
+
+function Client:__tostring()
+  if not self._handle then return "ravan.client (closed)" end
+  return "ravan.client (" .. self._base_url .. ", " .. self._auth .. ")"
+end
+
+return M

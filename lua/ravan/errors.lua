@@ -1,0 +1,210 @@
+-- Error objects shared by every ravan module, and the mapping from a core
+-- response (HTTP status or transport class) to an error kind.
+--
+-- All errors share one metatable so `is_error` is a single comparison and
+-- cannot be fooled by a plain table that happens to have a `kind` field.
+
+local cjson = require "cjson.safe"
+
+local M = {}
+
+local KINDS = {
+  invalid_argument = true, auth = true, bad_request = true,
+  rate_limited = true, server = true, timeout = true, network = true,
+  tls = true, decode = true, too_large = true,
+}
+M.KINDS = KINDS
+
+-- Bodies are kept for debugging only; a cap keeps a huge HTML page (or a
+-- 64 MiB payload) from riding along with every error.
+local MAX_BODY = 2048
+M.MAX_BODY = MAX_BODY
+
+-- Statuses the core retries; anything else failed on the first answer that
+-- mattered, so retrying it by hand would fail the same way.
+local RETRYABLE_STATUS = {
+  [408] = true, [429] = true, [500] = true, [502] = true, [503] = true,
+  [504] = true,
+}
+
+local REASONS = {
+  [300] = "Multiple Choices", [301] = "Moved Permanently", [302] = "Found",
+  [303] = "See Other", [304] = "Not Modified", [307] = "Temporary Redirect",
+  [308] = "Permanent Redirect",
+  [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden",
+  [404] = "Not Found", [405] = "Method Not Allowed",
+  [408] = "Request Timeout", [409] = "Conflict", [410] = "Gone",
+  [413] = "Content Too Large", [415] = "Unsupported Media Type",
+  [422] = "Unprocessable Content", [429] = "Too Many Requests",
+  [500] = "Internal Server Error", [501] = "Not Implemented",
+  [502] = "Bad Gateway", [503] = "Service Unavailable",
+  [504] = "Gateway Timeout",
+}
+
+local TRANSPORT_TEXT = {
+  timeout = "request timed out",
+  network = "network error",
+  tls = "TLS certificate verification failed",
+  too_large = "response body exceeds max_response_bytes",
+}
+
+local Error = {}
+Error.__index = Error
+
+-- One line whatever the server put in its message: a multi-line message
+-- would break log lines and the CLI's single error line.
+local function one_line(s)
+  return (tostring(s):gsub("%c+", " "))
+end
+
+function Error:__tostring()
+  local parts = { "ravan: ", self.kind }
+  if self.status then
+    parts[#parts + 1] = " (HTTP " .. self.status .. ")"
+  end
+  parts[#parts + 1] = ": " .. one_line(self.message)
+  local extra = {}
+  if self.request_id then
+    extra[#extra + 1] = "request_id=" .. one_line(self.request_id)
+  end
+  if self.attempts and self.attempts > 1 then
+    extra[#extra + 1] = "attempts=" .. self.attempts
+  end
+  if self.retry_after then
+    extra[#extra + 1] = string.format("retry_after=%gs", self.retry_after)
+  end
+  if #extra > 0 then
+    parts[#parts + 1] = " [" .. table.concat(extra, ", ") .. "]"
+  end
+  return table.concat(parts)
+end
+
+-- `fields` may carry status, request_id, attempts, body, curl_code,
+-- retry_after; `retryable` defaults to false so every error has it.
+function M.new(kind, message, fields)
+  if not KINDS[kind] then
+    error("ravan.errors: unknown error kind " .. tostring(kind), 2)
+  end
+  local e = fields or {}
+  e.kind = kind
+  e.message = message
+  e.retryable = e.retryable == true
+  return setmetatable(e, Error)
+end
+
+function M.invalid_argument(message)
+  return M.new("invalid_argument", message)
+end
+
+function M.is_error(v)
+  return getmetatable(v) == Error
+end
+
+-- The kind for one attempt's outcome; shared by the final classification
+-- and the log's retry events so both always agree.
+function M.kind_for(status, transport)
+  if transport == "redirect" then return "server" end
+  if transport then return transport end
+  if status == 401 or status == 403 then return "auth" end
+  if status == 408 then return "timeout" end
+  if status == 429 then return "rate_limited" end
+  if status >= 400 and status < 500 then return "bad_request" end
+  if status >= 200 and status < 300 then return nil end
+  -- 5xx, plus 1xx/3xx that reached us: the core follows same-origin
+  -- redirects itself, so any 3xx left over is the server misbehaving.
+  return "server"
+end
+
+local function truncate(body)
+  if body and #body > MAX_BODY then return body:sub(1, MAX_BODY) end
+  return body
+end
+
+-- A JSON error body's own explanation, when it has one. Only small bodies
+-- are parsed: a large error body is not worth decoding for one string.
+local function server_message(body, content_type)
+  if not body or #body > 65536 then return nil end
+  local looks_json = body:find("^%s*{") ~= nil
+  if not looks_json and not (content_type and content_type:find("json", 1, true)) then
+    return nil
+  end
+  local t = cjson.decode(body)
+  if type(t) ~= "table" then return nil end
+  if type(t.message) == "string" and t.message ~= "" then return t.message end
+  if type(t.error) == "string" and t.error ~= "" then return t.error end
+  return nil
+end
+
+local function http_message(status, body, content_type)
+  local msg = server_message(body, content_type)
+  if msg then return msg end
+  local text = "HTTP " .. status
+  if REASONS[status] then text = text .. " " .. REASONS[status] end
+  if status >= 300 and status < 400 then
+    return text .. " (redirect not followed)"
+  end
+  if not body or body == "" then return text .. " (empty body)" end
+  local ct = content_type and content_type:match("^[^;%s]+")
+  if (ct and ct:find("html", 1, true)) or body:find("^%s*<") then
+    return text .. " (" .. (ct or "HTML") .. " response from a proxy?)"
+  end
+  if not ct then return text .. " (non-JSON response)" end
+  if not ct:find("json", 1, true) then
+    return text .. " (" .. ct .. " response, not JSON)"
+  end
+  return text
+end
+
+-- Only the origin of a refused redirect is shown: its path or query may
+-- carry tokens, and its userinfo certainly would.
+local function origin_of(location)
+  if type(location) ~= "string" then return "unknown origin" end
+  local scheme, authority = location:match("^(%a[%w+.-]*)://([^/?#]*)")
+  if not scheme then return "unknown origin" end
+  return scheme:lower() .. "://" .. authority:gsub("^.*@", "")
+end
+
+-- Response context shared by every error built from a core response.
+local function context(res)
+  return {
+    status = res.status,
+    request_id = res.request_id,
+    attempts = res.attempts,
+    retry_after = res.retry_after,
+  }
+end
+
+-- Attach a response's context to an error made from its body (decode
+-- failures, `success = false`), where the body is the best clue there is.
+function M.with_response(err, res)
+  err.status = err.status or res.status
+  err.request_id = err.request_id or res.request_id
+  err.attempts = err.attempts or res.attempts
+  err.body = err.body or truncate(res.body)
+  return err
+end
+
+-- `res` as returned by core `client:request`; nil when it is a 2xx that
+-- the decoder should look at.
+function M.from_response(res)
+  local kind = M.kind_for(res.status, res.error)
+  if not kind then return nil end
+  local f = context(res)
+  if res.error == "redirect" then
+    return M.new(kind, "redirect to another origin refused ("
+      .. origin_of(res.location) .. ")", f)
+  end
+  if res.error then
+    f.curl_code = res.curl_code
+    f.retryable = kind == "network" or kind == "timeout"
+    -- libcurl's text for an aborted oversized body ("Failure writing
+    -- output") hides the cause, so that kind keeps our own wording.
+    local msg = kind ~= "too_large" and res.curl_message or TRANSPORT_TEXT[kind]
+    return M.new(kind, msg, f)
+  end
+  f.retryable = RETRYABLE_STATUS[res.status] == true
+  f.body = truncate(res.body)
+  return M.new(kind, http_message(res.status, res.body, res.content_type), f)
+end
+
+return M

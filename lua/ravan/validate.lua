@@ -1,0 +1,320 @@
+-- Checks of client options and query arguments, done before any traffic.
+-- Every failure is `nil, err` with kind `invalid_argument`; nothing here
+-- raises for bad user input.
+--
+-- Credentials and user-agent strings are checked but never echoed in a
+-- message: an error may end up in a log the secret must not reach.
+
+local errors = require "ravan.errors"
+
+local M = {}
+
+local floor, huge = math.floor, math.huge
+local tointeger = math.tointeger
+
+-- Upper bounds keep every integer representable in the C core's types
+-- (int for counts, and doubles below 2^53 for sizes on Lua 5.1/LuaJIT).
+local INT_MAX = 2147483647
+local SIZE_MAX = 9007199254740992
+
+M.DEFAULT_BASE_URL = "https://api.ravan.ai"
+
+local function levenshtein(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    local ca = a:byte(i)
+    for j = 1, #b do
+      local cost = ca == b:byte(j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+M.levenshtein = levenshtein
+
+-- `schema` is an array of { name, check, default }; arrays (not sets) keep
+-- the order of checks, so the first error reported is deterministic.
+local function names_of(schema)
+  local set, list = {}, {}
+  for i = 1, #schema do
+    set[schema[i][1]] = true
+    list[i] = schema[i][1]
+  end
+  table.sort(list)
+  return set, list
+end
+
+local function nearest(key, list)
+  local best, best_d
+  for i = 1, #list do
+    local d = levenshtein(key, list[i])
+    if not best_d or d < best_d then best, best_d = list[i], d end
+  end
+  return best, best_d
+end
+
+local function unknown_key_message(key, list, what)
+  if type(key) ~= "string" then
+    return "positional value [" .. tostring(key) .. "] where a named " .. what
+      .. " was expected (valid: " .. table.concat(list, ", ") .. ")"
+  end
+  local shown = key:sub(1, 40):gsub("%c", "?")
+  local best, d = nearest(key, list)
+  -- A far-off "nearest" key is noise, so past a few edits list them all.
+  if d <= math.max(2, floor(#key / 3)) then
+    return "unknown " .. what .. " '" .. shown .. "' (did you mean '" .. best .. "'?)"
+  end
+  return "unknown " .. what .. " '" .. shown .. "' (valid: "
+    .. table.concat(list, ", ") .. ")"
+end
+
+-- Refuses keys outside `schema`; exported so later modules (the pager)
+-- check their own option tables the same way.
+function M.keys(t, schema, what)
+  local set, list = names_of(schema)
+  local unknown = {}
+  for k in pairs(t) do
+    if not set[k] then unknown[#unknown + 1] = k end
+  end
+  if #unknown == 0 then return true end
+  table.sort(unknown, function(x, y) return tostring(x) < tostring(y) end)
+  return nil, errors.invalid_argument(unknown_key_message(unknown[1], list, what))
+end
+
+local function finite(v)
+  return type(v) == "number" and v == v and v > -huge and v < huge
+end
+
+-- Value checks: each returns the (normalised) value, or nil and a message.
+
+local function positive(name, v)
+  if finite(v) and v > 0 then return v end
+  return nil, name .. " must be a number of seconds > 0 (there is no 'wait forever')"
+end
+
+local function non_negative(name, v)
+  if finite(v) and v >= 0 then return v end
+  return nil, name .. " must be a number of seconds >= 0"
+end
+
+local function integer_in(lo, hi)
+  return function(name, v)
+    if finite(v) and v == floor(v) and v >= lo and v <= hi then
+      -- On 5.3+ the core and the server want a real integer, not 2.0.
+      return tointeger and tointeger(v) or v
+    end
+    return nil, name .. " must be an integer from " .. lo .. " to " .. hi
+  end
+end
+
+local function boolean(name, v)
+  if type(v) == "boolean" then return v end
+  return nil, name .. " must be a boolean"
+end
+
+local function func(name, v)
+  if type(v) == "function" then return v end
+  return nil, name .. " must be a function"
+end
+
+-- A control character in a header value would let it inject headers (or
+-- split the request); the value itself is never quoted back.
+local function text(name, v)
+  if type(v) ~= "string" or v == "" then
+    return nil, name .. " must be a non-empty string"
+  end
+  if v:find("%c") then
+    return nil, name .. " must not contain control characters (CR, LF, ...)"
+  end
+  return v
+end
+
+local function readable_file(name, v)
+  local ok, msg = text(name, v)
+  if not ok then return nil, msg end
+  local f, err = io.open(v, "rb")
+  if not f then return nil, name .. " cannot be opened: " .. err end
+  f:close()
+  return v
+end
+
+local function phone(name, v)
+  if type(v) == "string" and #v >= 3 and #v <= 16 and v:find("^%+[1-9]%d+$") then
+    return v
+  end
+  local shown = type(v) == "string" and ("'" .. v:sub(1, 32):gsub("%c", "?") .. "'")
+    or ("a " .. type(v))
+  return nil, name .. " must be E.164: '+' then 2 to 15 digits, the first "
+    .. "1-9 (e.g. +14155550100); got " .. shown
+end
+
+local QUERY = {
+  { "phone", phone },
+  { "page", integer_in(1, INT_MAX) },
+  { "page_size", integer_in(1, 100) },
+  { "include_transcripts", boolean },
+  { "deadline", positive },
+}
+M.QUERY = QUERY
+
+-- Defaults for the slow-transfer abort: less than 1 byte/s over 30 s means
+-- the connection is dead (half-open TCP, a stuck proxy), and it is cut
+-- well before the 60 s per-attempt timeout. A higher floor would also cut
+-- slow but alive links and slow server-side queries that send nothing
+-- until the page is ready; a server dribbling faster than 1 byte/s is
+-- bounded by `timeout` and `deadline` instead.
+local CLIENT = {
+  { "api_key", text },
+  { "token", text },
+  { "base_url", text },
+  { "allow_http", boolean, false },
+  { "timeout", positive, 60 },
+  { "connect_timeout", positive, 10 },
+  { "deadline", positive },
+  { "max_retries", integer_in(0, INT_MAX), 2 },
+  { "retry_base", non_negative, 0.5 },
+  { "retry_cap", non_negative, 8 },
+  { "max_retry_after", non_negative, 60 },
+  { "max_response_bytes", integer_in(1, SIZE_MAX), 64 * 1024 * 1024 },
+  { "low_speed_limit", integer_in(0, INT_MAX), 1 },
+  { "low_speed_time", integer_in(1, INT_MAX), 30 },
+  { "ca_file", readable_file },
+  { "ca_path", text },
+  { "insecure", boolean, false },
+  { "user_agent", text },
+  { "log", func },
+}
+M.CLIENT = CLIENT
+
+-- Fills `out` from `t` by `schema`; defaults apply to absent keys only.
+local function check_all(t, schema, out)
+  for i = 1, #schema do
+    local name, check, default = schema[i][1], schema[i][2], schema[i][3]
+    local v = t[name]
+    if v == nil then
+      out[name] = default
+    else
+      local ok, msg = check(name, v)
+      if ok == nil then return nil, errors.invalid_argument(msg) end
+      out[name] = ok
+    end
+  end
+  return out
+end
+
+function M.query(q)
+  if type(q) ~= "table" then
+    return nil, errors.invalid_argument(
+      "query must be a table, e.g. { phone = \"+14155550100\" }")
+  end
+  local ok, err = M.keys(q, QUERY, "query option")
+  if not ok then return nil, err end
+  if q.phone == nil then
+    return nil, errors.invalid_argument("phone is required")
+  end
+  return check_all(q, QUERY, {})
+end
+
+local function is_loopback(host)
+  host = host:lower()
+  if host == "localhost" or host == "[::1]" then return true end
+  local a, b, c, d = host:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+  return a == "127" and tonumber(b) <= 255 and tonumber(c) <= 255
+    and tonumber(d) <= 255
+end
+M.is_loopback = is_loopback
+
+-- Returns the normalised base URL (lower-case scheme and host, no trailing
+-- slash) or nil and a message that never repeats the URL: it might hold
+-- a password in its userinfo.
+local function base_url(name, s, allow_http)
+  if s:find("%s") then return nil, name .. " must not contain spaces" end
+  local scheme, authority, path = s:match("^(%a[%w+.-]*)://([^/?#]*)(.*)$")
+  if not scheme then
+    return nil, name .. " must be an absolute URL such as " .. M.DEFAULT_BASE_URL
+  end
+  scheme = scheme:lower()
+  if scheme ~= "https" and scheme ~= "http" then
+    return nil, name .. " must use https://"
+  end
+  -- Refused, not stripped: a URL with a password in it is a mistake the
+  -- user should fix, and the credential belongs in api_key or token.
+  if authority:find("@", 1, true) then
+    return nil, name .. " must not contain user:password@; use api_key or token"
+  end
+  if path:find("[?#]") then
+    return nil, name .. " must not contain a query string or fragment"
+  end
+  local host, port = authority:match("^(%[[%x:.]+%])(.*)$")
+  if not host then host, port = authority:match("^([%w%._%-\128-\255]+)(.*)$") end
+  if not host then return nil, name .. " has no valid host" end
+  if port ~= "" then
+    local n = tonumber(port:match("^:(%d+)$"))
+    if not n or n < 1 or n > 65535 then
+      return nil, name .. " has an invalid port"
+    end
+  end
+  if scheme == "http" and not allow_http and not is_loopback(host) then
+    return nil, name .. " must use https:// (plain http is allowed only for "
+      .. "localhost, 127.0.0.0/8 and [::1], or with allow_http = true)"
+  end
+  return scheme .. "://" .. host:lower() .. port .. path:gsub("/+$", "")
+end
+
+-- An empty variable is treated as unset, as shells make that easy to do
+-- by accident (`RAVAN_TOKEN= cmd`).
+local function env_value(getenv, name)
+  local v = getenv(name)
+  if v == "" then return nil end
+  return v
+end
+
+-- Credentials: explicit options win, and when either is given the
+-- environment's credentials are not read at all. Both explicit is refused
+-- as ambiguous. Both from the environment: api_key wins, since the org key
+-- is the API's primary scheme; the two headers are never sent together.
+-- Returns a message on failure, nil on success.
+local function credentials(cfg, getenv)
+  if cfg.api_key ~= nil and cfg.token ~= nil then
+    return "give api_key or token, not both"
+  end
+  if cfg.api_key ~= nil or cfg.token ~= nil then return nil end
+  local key = env_value(getenv, "RAVAN_API_KEY")
+  local token = env_value(getenv, "RAVAN_TOKEN")
+  local msg
+  if key then
+    cfg.api_key, msg = text("RAVAN_API_KEY", key)
+  elseif token then
+    cfg.token, msg = text("RAVAN_TOKEN", token)
+  end
+  return msg
+end
+
+-- `getenv` is injectable so specs can try environments without setting
+-- them; `insecure` is deliberately not in any environment variable.
+function M.options(opts, getenv)
+  if opts == nil then opts = {} end
+  if type(opts) ~= "table" then
+    return nil, errors.invalid_argument("options must be a table or nil")
+  end
+  getenv = getenv or os.getenv
+  local ok, err = M.keys(opts, CLIENT, "option")
+  if not ok then return nil, err end
+  local cfg
+  cfg, err = check_all(opts, CLIENT, {})
+  if not cfg then return nil, err end
+  local msg = credentials(cfg, getenv)
+  if msg then return nil, errors.invalid_argument(msg) end
+  local url, url_name = cfg.base_url, "base_url"
+  if url == nil then
+    url, url_name = env_value(getenv, "RAVAN_BASE_URL"), "RAVAN_BASE_URL"
+  end
+  cfg.base_url, msg = base_url(url_name, url or M.DEFAULT_BASE_URL, cfg.allow_http)
+  if not cfg.base_url then return nil, errors.invalid_argument(msg) end
+  return cfg
+end
+
+return M
