@@ -1,0 +1,74 @@
+-- The local Ravan server as the specs see it: its URLs, its test credentials, and its control
+-- API (records of what it received, fault injection, persistent config). Control calls go
+-- through luasocket, so they never share a connection or a code path with the client under test.
+local http = require "socket.http"
+local ltn12 = require "ltn12"
+local cjson = require "cjson"
+
+local M = {}
+
+M.url = assert(os.getenv("RAVAN_MOCK_URL"), "no RAVAN_MOCK_URL: run the specs with `make test`")
+M.tls_url = os.getenv("RAVAN_MOCK_TLS_URL")
+M.other_url = os.getenv("RAVAN_MOCK_OTHER_URL")
+M.ca_file = os.getenv("RAVAN_MOCK_CA")
+M.api_key = "rk_test_local"
+M.token = "tok_test_local"
+
+-- Phones of the seeded dataset (see mock/README.md).
+M.phones = {
+  example = "+919876543210",     -- the contract example's call, verbatim, and two more
+  example_caller = "+14155550100",
+  none = "+15550000000",
+  p250 = "+15550000250",
+  p10k = "+15550010000",
+  p100k = "+15550100000",
+  nulls = "+15556660001",        -- null and missing optional fields, cost_total as a number
+  long = "+15558880001",         -- long transcripts: a 100-call page is over 1 MB
+}
+
+local function control(method, path, body)
+  local chunks = {}
+  local ok, status = http.request {
+    url = M.url .. path,
+    method = method,
+    headers = body and { ["content-type"] = "application/json", ["content-length"] = #body } or nil,
+    source = body and ltn12.source.string(body) or nil,
+    sink = ltn12.sink.table(chunks),
+  }
+  local text = table.concat(chunks)
+  assert(ok and status == 200, ("mock %s %s: %s %s"):format(method, path, tostring(status), text))
+  return cjson.decode(text)
+end
+
+function M.reset()
+  control("POST", "/__mock/reset")
+end
+
+-- Queues one fault (or a list of them): {kind=, count=, phone=, page=, ...}.
+function M.fault(spec)
+  return control("POST", "/__mock/faults", cjson.encode(spec))
+end
+
+-- Persistent behaviour until the next reset: latency_ms, page_delays, shift, total_count.
+function M.config(cfg)
+  return control("POST", "/__mock/config", cjson.encode(cfg))
+end
+
+-- Every API request the server received since the last reset (or after sequence `since`).
+function M.requests(since)
+  return control("GET", "/__mock/requests" .. (since and ("?since=" .. since) or ""))
+end
+
+-- Options for ravan.new pointing at the local server with the test key, merged with `extra`.
+function M.options(extra)
+  local opts = { base_url = M.url, api_key = M.api_key }
+  for k, v in pairs(extra or {}) do opts[k] = v end
+  return opts
+end
+
+function M.client(extra)
+  local ravan = require "ravan"
+  return assert(ravan.new(M.options(extra)))
+end
+
+return M
