@@ -1,0 +1,79 @@
+-- The /__mock/* control API (no credentials): records, faults, config, reset.
+local json = require "ravan_mock.json"
+local recorder = require "ravan_mock.recorder"
+local config = require "ravan_mock.config"
+local faults = require "ravan_mock.faults"
+local response = require "ravan_mock.response"
+
+local M = {}
+
+local function body_json()
+    ngx.req.read_body()
+    local value, err = json.decode(ngx.req.get_body_data())
+    if value == nil then
+        return nil, "invalid JSON body: " .. tostring(err)
+    end
+    return value
+end
+
+local OK = '{"success":true}'
+
+local function post_faults()
+    local value, err = body_json()
+    if value == nil then
+        return response.error(400, err)
+    end
+    local specs = (type(value) == "table" and value[1] ~= nil) and value or { value }
+    local added = {}
+    for i, spec in ipairs(specs) do
+        local fault
+        if type(spec) == "table" and (spec.kind == "shift" or spec.kind == "total_count") then
+            -- Persistent data changes, not consumed per request: stored as config.
+            local field = spec.kind == "shift" and "add" or "value"
+            fault, err = config.update({ [spec.kind] = { phone = spec.phone, [field] = spec[field] } })
+            fault = fault and { kind = spec.kind, phone = spec.phone, [field] = spec[field] }
+        else
+            fault, err = faults.add(spec)
+        end
+        if not fault then
+            return response.error(400, "fault " .. i .. ": " .. err)
+        end
+        added[i] = json.encode(fault)
+    end
+    response.send(200, '{"success":true,"faults":[' .. table.concat(added, ",") .. "]}")
+end
+
+function M.handle()
+    local uri, method = ngx.var.uri, ngx.req.get_method()
+    if uri == "/__mock/requests" and method == "GET" then
+        local since = ngx.var.arg_since
+        if since and not since:find("^%d+$") then
+            return response.error(400, "since must be a sequence number")
+        end
+        return response.send(200, recorder.list_json(tonumber(since)))
+    elseif uri == "/__mock/reset" and method == "POST" then
+        recorder.clear()
+        faults.clear()
+        config.clear()
+        return response.send(200, OK)
+    elseif uri == "/__mock/faults" and method == "POST" then
+        return post_faults()
+    elseif uri == "/__mock/faults" and method == "GET" then
+        return response.send(200, faults.pending_json())
+    elseif uri == "/__mock/config" and method == "POST" then
+        local value, err = body_json()
+        local cfg
+        if value ~= nil then
+            cfg, err = config.update(value)
+        end
+        if not cfg then
+            return response.error(400, err)
+        end
+        return response.send(200, json.encode(cfg))
+    elseif uri == "/__mock/config" and method == "GET" then
+        return response.send(200, json.encode(config.get()))
+    end
+    return response.error(404, "unknown control endpoint: " .. method .. " " .. uri)
+end
+
+return M
