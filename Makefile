@@ -28,7 +28,24 @@ MODULE := $(OUT)/ravan/core.so
 
 ROOT := $(abspath .)
 
-.PHONY: all deps env test demo memcheck clean help
+# `make test` runs the suite on every Lua, 5.4 first, unless LUA was named on the command line.
+ifeq ($(origin LUA),command line)
+LUAS ?= $(LUA)
+else
+LUAS ?= lua5.4 lua5.1 lua5.2 lua5.3 luajit
+endif
+
+# The C host of examples/embed: Lua 5.4 with ravan.core linked in from a static library.
+EMBED_LUA := lua5.4
+EMBED_OUT := build/embed
+EMBED_OBJ := $(patsubst src/%.c,$(EMBED_OUT)/obj/%.o,$(TRANSPORT_SRC) $(BINDING_SRC))
+EMBED_LIB := $(EMBED_OUT)/libravan.a
+EMBED_BIN := $(EMBED_OUT)/ravan-embed
+EMBED_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(WARNINGS) $(CFLAGS) $(CURL_CFLAGS) \
+	$(shell $(PKG_CONFIG) --cflags $(EMBED_LUA) 2>/dev/null)
+EMBED_LIBS = $(shell $(PKG_CONFIG) --libs $(EMBED_LUA) 2>/dev/null) $(LDLIBS)
+
+.PHONY: all deps env test demo memcheck embed docs clean help
 
 all: $(MODULE)
 
@@ -48,9 +65,11 @@ env:
 	@echo 'export LUA_CPATH="$(ROOT)/$(OUT)/?.so;;"'
 	@echo 'export PATH="$(ROOT)/bin:$$PATH"'
 
+# LuaJIT's build is always made: the OpenResty spec loads it into nginx whichever Lua runs busted.
 test: deps
-	@$(MAKE) --no-print-directory all
-	@LUA=$(LUA) OUT=$(OUT) mock/server run spec/run
+	@for lua in $(LUAS) luajit; do $(MAKE) --no-print-directory all LUA=$$lua || exit 1; done
+	@$(MAKE) --no-print-directory embed
+	@LUAS="$(LUAS)" mock/server run spec/run
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -60,6 +79,23 @@ memcheck: deps
 	@$(MAKE) --no-print-directory all
 	@LUA=$(LUA) OUT=$(OUT) MEMCHECK=1 mock/server run spec/run
 
+$(EMBED_OUT)/obj/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(EMBED_CFLAGS) -c $< -o $@
+
+$(EMBED_LIB): $(EMBED_OBJ)
+	$(AR) rcs $@ $(EMBED_OBJ)
+
+$(EMBED_BIN): examples/embed/host.c $(EMBED_LIB) $(HEADERS)
+	$(CC) $(EMBED_CFLAGS) -Isrc -DRAVAN_LUA_DIR='"$(ROOT)/lua"' examples/embed/host.c \
+		$(EMBED_LIB) $(LDFLAGS) $(EMBED_LIBS) -o $@
+
+embed: $(EMBED_BIN)
+
+docs: deps
+	@ldoc -q .
+	@echo 'API reference: doc/index.html'
+
 clean:
 	rm -rf build
 
@@ -68,5 +104,7 @@ help:
 	@echo 'make demo       start the local server and show a call history with the CLI'
 	@echo 'make test       install what is missing, build, run the specs against the local server'
 	@echo 'make memcheck   the specs under valgrind (no errors, nothing definitely lost)'
+	@echo 'make embed      $(EMBED_BIN): a C host with Lua 5.4 and ravan linked in statically'
+	@echo 'make docs       the API reference in doc/ (LDoc)'
 	@echo 'eval "$$(make -s env)"   LUA_PATH/LUA_CPATH for using the checkout'
-	@echo 'LUA=lua5.1|lua5.2|lua5.3|lua5.4|luajit selects the Lua'
+	@echo 'LUA=lua5.1|lua5.2|lua5.3|lua5.4|luajit selects the Lua (make test: all five unless given)'

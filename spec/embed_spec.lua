@@ -1,0 +1,68 @@
+-- examples/embed: the C host with Lua 5.4 and ravan.core linked in statically (`make embed`,
+-- which `make test` runs first), against the local server.
+local mock = require "spec.support.mock"
+local proc = require "spec.support.proc"
+
+local HOST = proc.root .. "/build/embed/ravan-embed"
+local ENV = { RAVAN_BASE_URL = mock.url, RAVAN_API_KEY = mock.api_key }
+
+describe("the embedding C host", function()
+  if not proc.is_primary then
+    pending("the host is Lua 5.4 whatever runs busted: checked once, under " .. proc.primary)
+    return
+  end
+
+  local tmp
+  setup(function()
+    assert(proc.file_size(HOST), HOST .. " is missing: run `make embed` (make test does)")
+    tmp = proc.tmpdir()
+  end)
+  teardown(function()
+    if tmp then proc.rmdir(tmp) end
+  end)
+
+  it("prints a phone's history from the local server", function()
+    local out, status = proc.run(proc.quote(HOST) .. " examples/embed/history.lua +919876543210", ENV)
+    assert.are.equal(0, status, out)
+    assert.truthy(out:find("+919876543210: 3 calls in all, page 1", 1, true), out)
+    assert.truthy(out:find("Support Agent", 1, true), out)
+    assert.truthy(out:find("12.50", 1, true), out)
+  end)
+
+  it("resolves ravan.core from package.preload, with no core.so mapped", function()
+    local script = tmp .. "/maps.lua"
+    local f = assert(io.open(script, "w"))
+    f:write([[
+      assert(package.preload["ravan.core"], "ravan.core is not preloaded")
+      local ravan = require "ravan"
+      local maps = assert(io.open("/proc/self/maps")):read("*a")
+      assert(not maps:find("core%.so"), "a core.so is mapped:\n" .. maps)
+      print("ravan " .. ravan.VERSION .. " on " .. _VERSION)
+    ]])
+    f:close()
+    local out, status = proc.run(proc.quote(HOST) .. " " .. proc.quote(script), ENV)
+    assert.are.equal(0, status, out)
+    assert.truthy(out:find("on Lua 5.4", 1, true), out)
+  end)
+
+  it("reports an error from its script with a non-zero exit", function()
+    local out, status = proc.run(proc.quote(HOST) .. " examples/embed/history.lua 12345", ENV)
+    assert.are_not.equal(0, status)
+    assert.truthy(out:find("invalid_argument", 1, true), out)
+  end)
+
+  it("measures its footprint: require, and each client idle and used", function()
+    local out, status = proc.run(proc.quote(HOST) .. " examples/embed/footprint.lua 50", ENV)
+    assert.are.equal(0, status, out)
+    local require_kb = tonumber(out:match("require_kb=(%d+)"))
+    local idle_kb = tonumber(out:match("client_idle_kb=([%d.]+)"))
+    local used_kb = tonumber(out:match("client_used_kb=([%d.]+)"))
+    assert.truthy(require_kb and idle_kb and used_kb, out)
+    -- Loose bounds: these catch a leak or a runaway buffer, not a few KiB of drift.
+    assert.is_true(require_kb < 16 * 1024, out)
+    assert.is_true(used_kb < 256, out)
+    print(("# embed footprint: core.so %d bytes (lua5.4 build), require \"ravan\" +%d KiB RSS,"
+      .. " per client %.1f KiB idle / %.1f KiB after one request"):format(
+      proc.file_size(proc.root .. "/build/ravan/core.so") or -1, require_kb, idle_kb, used_kb))
+  end)
+end)

@@ -1,0 +1,60 @@
+-- For the specs that run programs (the examples, the C host, nginx, luarocks): which Lua busted
+-- runs on, shell quoting, and running a command for its output and exit status.
+local M = {}
+
+-- The interpreter running this spec, by its Debian command name.
+M.lua = rawget(_G, "jit") and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))
+
+-- Specs of things that do not depend on the Lua running busted (nginx's own LuaJIT, the Lua 5.4
+-- C host) run once per `make test`: under the first Lua of $LUAS, and are pending under the rest.
+M.primary = (os.getenv("LUAS") or M.lua):match("%S+")
+M.is_primary = M.primary == M.lua
+
+M.root = assert(os.getenv("PWD"), "no PWD"):gsub("/$", "")
+
+function M.quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+-- `env` is a table of variables added to the command's environment.
+function M.command(cmd, env)
+  local prefix = {}
+  for k, v in pairs(env or {}) do
+    prefix[#prefix + 1] = k .. "=" .. M.quote(v)
+  end
+  table.sort(prefix)
+  if #prefix == 0 then return cmd end
+  return "env " .. table.concat(prefix, " ") .. " " .. cmd
+end
+
+-- Runs `cmd` through the shell and returns its stdout and stderr together, and its exit status.
+-- The status is echoed by the shell itself: io.popen's close gives no status on 5.1 and LuaJIT.
+function M.run(cmd, env)
+  local p = assert(io.popen("{ " .. M.command(cmd, env) .. "; } 2>&1; echo \"__exit=$?\""))
+  local out = p:read("*a")
+  p:close()
+  local text, status = out:match("^(.-)__exit=(%d+)%s*$")
+  return text, tonumber(status)
+end
+
+function M.file_size(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local size = f:seek("end")
+  f:close()
+  return size
+end
+
+-- A fresh directory under $TMPDIR, removed by `M.rmdir`.
+function M.tmpdir()
+  local out, status = M.run("mktemp -d \"${TMPDIR:-/tmp}/ravan-spec.XXXXXX\"")
+  assert(status == 0, out)
+  return (out:gsub("%s+$", ""))
+end
+
+function M.rmdir(dir)
+  assert(dir:find("/ravan%-spec%.%w+$"), "not a spec temp dir: " .. dir)
+  M.run("rm -rf " .. M.quote(dir))
+end
+
+return M
