@@ -5,6 +5,7 @@ local core = require "ravan.core"
 local errors = require "ravan.errors"
 local validate = require "ravan.validate"
 local decode = require "ravan.decode"
+local pager = require "ravan.pager"
 
 local M = {}
 
@@ -117,16 +118,25 @@ function M.new(opts, getenv)
   return self
 end
 
-function Client:phone_history(q)
-  local handle = self._handle
-  if not handle then
-    return nil, errors.invalid_argument("this ravan client is closed")
-  end
+local function closed_error()
+  return errors.invalid_argument("this ravan client is closed")
+end
+
+-- A validated core query (client defaults applied), or nil and an error.
+-- The pager validates its own extra options and hands the rest in here.
+function Client:_prepare(q)
+  if not self._handle then return nil, closed_error() end
   local query, err = validate.query(q)
   if not query then return nil, err end
   if query.deadline == nil then query.deadline = self._deadline end
-  local res = handle:request(query)
-  err = errors.from_response(res)
+  return query
+end
+
+-- One core result -> the page, or nil and an error: the single path from
+-- the wire to the user, for phone_history and for every page the pager
+-- takes from the prefetcher.
+function Client:_page_of(res)
+  local err = errors.from_response(res)
   local page
   if not err then
     page, err = decode.page(res.body, res.content_type)
@@ -136,6 +146,38 @@ function Client:phone_history(q)
   if self._log then log_events(self._log, res, err) end
   if err then return nil, err end
   return page
+end
+
+-- A blocking request for a prepared query.
+function Client:_fetch(query)
+  local handle = self._handle
+  if not handle then return nil, closed_error() end
+  return self:_page_of(handle:request(query))
+end
+
+-- A core prefetcher for a prepared query, or nil when the client is closed
+-- or no helper thread could start; the pager then fetches sequentially.
+function Client:_prefetcher(query, window)
+  local handle = self._handle
+  if not handle then return nil end
+  local ok, pf = pcall(handle.prefetcher, handle, query, window)
+  if ok then return pf end
+  return nil
+end
+
+function Client:phone_history(q)
+  local query, err = self:_prepare(q)
+  if not query then return nil, err end
+  return self:_fetch(query)
+end
+
+-- Lazy iterators over every page / every call; see ravan.pager.
+function Client:pages(q)
+  return pager.new(self, q, "pages")
+end
+
+function Client:calls(q)
+  return pager.new(self, q, "calls")
 end
 
 -- Idempotent; the core handle's own __gc covers clients never closed.

@@ -109,6 +109,7 @@ local function integer_in(lo, hi)
     return nil, name .. " must be an integer from " .. lo .. " to " .. hi
   end
 end
+M.integer_in = integer_in
 
 local function boolean(name, v)
   if type(v) == "boolean" then return v end
@@ -204,6 +205,8 @@ local function check_all(t, schema, out)
   end
   return out
 end
+-- For modules with option tables of their own (the pager).
+M.fields = check_all
 
 function M.query(q)
   if type(q) ~= "table" then

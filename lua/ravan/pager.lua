@@ -1,0 +1,254 @@
+-- The lazy pager behind client:pages and client:calls.
+--
+-- A page is requested only when the loop needs it, except that with
+-- `prefetch = N` the core's prefetcher keeps up to N following pages in
+-- flight on a helper thread once total_count is known. Pages are taken
+-- back in order, so they are yielded in order whatever order they arrive
+-- in, and at most N+1 are held: the one the loop works on and N in the
+-- core. Every page goes through the client's own result -> page path.
+--
+-- Iteration ends when the pages cover total_count, on an empty or short
+-- page, at `limit`, or on a page with nothing new (a server ignoring
+-- `page`), so a server misreporting total_count cannot make it loop.
+
+local validate = require "ravan.validate"
+local errors = require "ravan.errors"
+
+local M = {}
+
+M.DEFAULT_PAGE_SIZE = 100
+M.DEFAULT_PREFETCH = 2
+M.MAX_PREFETCH = 16
+
+-- Ids are remembered in two generations of this many (the current one and
+-- the one before), so de-duplication covers a shift of at least this many
+-- calls while memory stays flat over histories of any length.
+M.SEEN_WINDOW = 2048
+
+local ceil, huge = math.ceil, math.huge
+
+local OPTIONS = {
+  { "limit", validate.integer_in(1, 2147483647) },
+  { "prefetch", validate.integer_in(0, M.MAX_PREFETCH), M.DEFAULT_PREFETCH },
+}
+
+-- The query's keys plus the pager's own, so an unknown key is named
+-- against all of them.
+local SCHEMA = {}
+for i = 1, #validate.QUERY do SCHEMA[i] = validate.QUERY[i] end
+for i = 1, #OPTIONS do SCHEMA[#SCHEMA + 1] = OPTIONS[i] end
+
+local Pager = {}
+Pager.__index = Pager
+
+-- Returns the prepared core query and the pager options, or nil and err.
+local function parse(client, q)
+  -- validate.query words the error for a query that is not a table.
+  if type(q) ~= "table" then return validate.query(q) end
+  local ok, err = validate.keys(q, SCHEMA, "query option")
+  if not ok then return nil, err end
+  local opts
+  opts, err = validate.fields(q, OPTIONS, {})
+  if not opts then return nil, err end
+  local rest = {}
+  for k, v in pairs(q) do
+    if k ~= "limit" and k ~= "prefetch" then rest[k] = v end
+  end
+  if rest.page_size == nil then rest.page_size = M.DEFAULT_PAGE_SIZE end
+  local query
+  query, err = client:_prepare(rest)
+  if not query then return nil, err end
+  return query, opts
+end
+
+local function seen(self, id)
+  return self._seen[id] or self._seen_old[id]
+end
+
+local function remember(self, id)
+  if self._seen_n >= M.SEEN_WINDOW then
+    self._seen_old, self._seen, self._seen_n = self._seen, {}, 0
+  end
+  self._seen[id] = true
+  self._seen_n = self._seen_n + 1
+end
+
+-- The last page worth requesting: the one total_count implies, or fewer
+-- when `limit` needs fewer (counting in-flight pages as full).
+local function last_needed(self, current)
+  local last = self._last
+  local limit = self._limit
+  if limit then
+    local by_limit = current + ceil((limit - self._accepted) / self._size)
+    if by_limit < last then last = by_limit end
+  end
+  return last
+end
+
+-- Keeps pages current+1 .. current+N wanted, within what is needed.
+local function want_ahead(self, current)
+  local pf = self._pf
+  if not pf then return end
+  local stop = current + self._prefetch
+  local last = last_needed(self, current)
+  if last < stop then stop = last end
+  while self._next_want <= stop and pf:want(self._next_want) do
+    self._next_want = self._next_want + 1
+  end
+end
+
+local function close_prefetcher(self)
+  local pf = self._pf
+  if pf then
+    self._pf = nil
+    pf:close()
+  end
+end
+
+local function fetch(self, p)
+  local pf = self._pf
+  if not pf then
+    self._query.page = p
+    return self._client:_fetch(self._query)
+  end
+  -- A want refused earlier (no free slot) is made now: a take freed one.
+  if self._next_want <= p then want_ahead(self, p - 1) end
+  local res = pf:take(p)
+  -- Refill the window before decoding, so transfers overlap the decode.
+  want_ahead(self, p)
+  return self._client:_page_of(res)
+end
+
+local function mismatch(page, field, asked)
+  return errors.new("decode", "asked for " .. field .. " " .. asked
+    .. ", the server answered " .. field .. " " .. tostring(page[field]))
+end
+
+-- De-duplicates and trims page p in place, notes what it tells about the
+-- end, and returns an error when the server did not answer what was asked.
+local function accept(self, page, p)
+  -- A different page or page size would silently skip or repeat calls.
+  if page.page ~= nil and page.page ~= p then return mismatch(page, "page", p) end
+  if page.page_size ~= nil and page.page_size ~= self._size then
+    return mismatch(page, "page_size", self._size)
+  end
+  local calls = page.calls
+  local raw = #calls
+  local n = 0
+  for i = 1, raw do
+    local call = calls[i]
+    local id = call.id
+    if id == nil or not seen(self, id) then
+      if id ~= nil then remember(self, id) end
+      n = n + 1
+      calls[n] = call
+    end
+  end
+  local limit = self._limit
+  if limit and self._accepted + n > limit then n = limit - self._accepted end
+  for i = n + 1, raw do calls[i] = nil end
+  self._accepted = self._accepted + n
+  self._pages = self._pages + 1
+  if page.total_count then
+    self._total = page.total_count
+    self._last = ceil(page.total_count / self._size)
+  end
+  self._done = raw < self._size or p >= self._last
+    or (limit ~= nil and self._accepted >= limit) or n == 0
+end
+
+-- The next non-empty page, or nil at the end, or nil and an error.
+local function next_page(self)
+  if self._err then return nil, self._err end
+  if self._done then return nil end
+  local p = self._page
+  local page, err = fetch(self, p)
+  if page then err = accept(self, page, p) end
+  if err then
+    self._err = err
+    self:close()
+    return nil, err
+  end
+  self._page = p + 1
+  if self._done then
+    -- Pages wanted past the end (a lying total_count) are cancelled now.
+    self:close()
+  elseif self._prefetch > 0 and not self._pf and page.total_count then
+    self._pf = self._client:_prefetcher(self._query, self._prefetch)
+    self._next_want = p + 1
+    want_ahead(self, p)
+  end
+  if #page.calls == 0 then return nil end
+  return page
+end
+
+-- The next item (a page or a call), nil at the end, or nil and an error;
+-- never raises. After an error it keeps returning that error.
+function Pager:next()
+  if self._mode == "pages" then return next_page(self) end
+  local calls, i = self._current, self._i
+  while not calls or i > #calls do
+    local page, err = next_page(self)
+    if not page then
+      self._current = nil
+      return nil, err
+    end
+    calls, i = page.calls, 1
+    self._current = calls
+  end
+  self._i = i + 1
+  return calls[i]
+end
+
+-- The generic `for` calls the pager itself; an error ends the loop by
+-- raising the structured error object.
+function Pager:__call()
+  local item, err = self:next()
+  if err then error(err, 0) end
+  return item
+end
+
+-- Stops the iteration and frees transfers in flight; idempotent. Also the
+-- pager's __close, so on 5.4 a `break` out of the `for` runs it at once.
+function Pager:close()
+  self._done = true
+  self._current = nil
+  close_prefetcher(self)
+end
+Pager.__close = Pager.close
+
+-- Progress so far: pages received, calls accepted from them, the latest
+-- total_count (nil before the first page) and pages held in the core.
+function Pager:stats()
+  local pf = self._pf
+  return {
+    pages = self._pages, calls = self._accepted, total_count = self._total,
+    pending = pf and pf:pending() or 0,
+  }
+end
+
+-- `mode` is "pages" or "calls". Returns the values a generic `for` takes:
+-- the pager is the iterator and, for 5.4, also the to-be-closed value.
+-- Bad options do not raise here: the first step reports them, so a `for`
+-- raises them and :next() returns them.
+function M.new(client, q, mode)
+  local query, opts = parse(client, q)
+  -- On failure parse's second value is the error.
+  if not query then return M.failed(opts) end
+  local self = setmetatable({
+    _mode = mode, _client = client, _query = query, _size = query.page_size,
+    _page = query.page or 1, _limit = opts.limit, _prefetch = opts.prefetch,
+    _pages = 0, _accepted = 0, _last = huge,
+    _seen = {}, _seen_old = {}, _seen_n = 0,
+  }, Pager)
+  return self, nil, nil, self
+end
+
+-- A pager that only reports `err` (also ravan.pages when the default
+-- client cannot be made).
+function M.failed(err)
+  local self = setmetatable({ _err = err, _done = true, _pages = 0, _accepted = 0 }, Pager)
+  return self, nil, nil, self
+end
+
+return M
