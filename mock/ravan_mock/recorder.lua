@@ -60,6 +60,8 @@ function M.finish()
     if rec.status == json.null then
         rec.status = ngx.status
     end
+    -- What reached the client's socket, headers included: shows a body cut short.
+    rec.bytes_sent = tonumber(ngx.var.bytes_sent)
     save(rec)
 end
 
