@@ -1,0 +1,235 @@
+-- Security defaults: TLS verification, https only off loopback, no header injection, and the
+-- credential never in an error, a client's string or a log event.
+local ravan = require "ravan"
+local mock = require "spec.support.mock"
+local h = require "spec.support.helpers"
+
+local PHONE = mock.phones.example
+
+local function tls_options(extra)
+  local opts = { base_url = mock.tls_url, api_key = mock.api_key, max_retries = 0 }
+  for k, v in pairs(extra or {}) do opts[k] = v end
+  return opts
+end
+
+-- Asserts `secret` is in none of the strings reachable from `v`.
+local function assert_no_secret(secret, v, what)
+  for _, s in ipairs(h.strings(v)) do
+    assert(not s:find(secret, 1, true), what .. " shows the credential: " .. s)
+  end
+end
+
+describe("TLS", function()
+  before_each(mock.reset)
+
+  it("fails with kind tls against a self-signed certificate without its CA", function()
+    local c = assert(ravan.new(tls_options({ max_retries = 2, retry_base = 0.01 })))
+    local res, err = c:phone_history { phone = PHONE }
+    assert.is_nil(res)
+    assert.are.equal("tls", err.kind, tostring(err))
+    assert.is_false(err.retryable)
+    assert.are.equal(1, err.attempts)
+    assert.is_number(err.curl_code)
+    assert.are.same({}, h.records("tls"))
+  end)
+
+  it("succeeds with ca_file = the server's certificate, by IP and by name", function()
+    local port = mock.tls_url:match(":(%d+)$")
+    for _, url in ipairs({ mock.tls_url, "https://localhost:" .. port }) do
+      mock.reset()
+      local c = assert(ravan.new(tls_options({ base_url = url, ca_file = mock.ca_file })))
+      local res, err = c:phone_history { phone = PHONE }
+      assert(res, tostring(err))
+      assert.are.equal(3, res.total_count)
+      local recs = h.records("tls")
+      assert.are.equal(1, #recs)
+      assert.are.equal(mock.api_key, recs[1].headers["x-api-key"])
+    end
+  end)
+
+  it("skips verification only with the explicit insecure option", function()
+    local c = assert(ravan.new(tls_options({ insecure = true })))
+    assert(c:phone_history { phone = PHONE })
+  end)
+
+  it("never reads insecure from the environment", function()
+    -- Every variable says "insecure", "true" or "0" (whichever a library might look for).
+    local env = function(name)
+      if name == "RAVAN_API_KEY" then return mock.api_key end
+      if name == "RAVAN_BASE_URL" then return mock.tls_url end
+      if name == "RAVAN_TOKEN" then return nil end
+      return "1"
+    end
+    local c = assert(ravan.new({ max_retries = 0 }, env))
+    local _, err = c:phone_history { phone = PHONE }
+    assert.are.equal("tls", err.kind)
+    -- And through the real environment, with the CLI.
+    local status, _, stderr = h.run_cli({ PHONE }, {
+      RAVAN_BASE_URL = mock.tls_url, RAVAN_API_KEY = mock.api_key, RAVAN_INSECURE = "1",
+      RAVAN_TLS_INSECURE = "1", RAVAN_VERIFY = "0", CURL_INSECURE = "1", CURLOPT_SSL_VERIFYPEER = "0",
+      PYTHONHTTPSVERIFY = "0", NODE_TLS_REJECT_UNAUTHORIZED = "0",
+    })
+    assert.are.equal(1, status)
+    assert.matches("ravan: tls", stderr)
+  end)
+end)
+
+describe("plain http", function()
+  before_each(mock.reset)
+  after_each(function() assert.are.same({}, mock.requests()) end)
+
+  it("is refused to a host that is not loopback, unless allow_http is set", function()
+    for _, url in ipairs({ "http://api.ravan.ai", "http://10.0.0.1:8080", "http://127.0.0.1.nip.io",
+      "http://localhost.example.com", "http://[::2]", "HTTP://api.ravan.ai" }) do
+      local c, err = ravan.new({ base_url = url, api_key = mock.api_key })
+      assert.is_nil(c, url)
+      assert.are.equal("invalid_argument", err.kind)
+      assert.matches("https://", err.message)
+      assert(ravan.new({ base_url = url, api_key = mock.api_key, allow_http = true }), url)
+    end
+  end)
+
+  it("is allowed to localhost, 127.0.0.0/8 and [::1]", function()
+    for _, url in ipairs({ "http://localhost:1", "http://127.0.0.1", "http://127.1.2.3:8080",
+      "http://[::1]:1", "http://LOCALHOST" }) do
+      assert(ravan.new({ base_url = url, api_key = mock.api_key }), url)
+    end
+  end)
+end)
+
+describe("credentials", function()
+  before_each(mock.reset)
+  after_each(function() assert.are.same({}, mock.requests()) end)
+
+  it("with CR, LF or another control character are refused, and not quoted back", function()
+    local bad = { "rk_abc\r\nX-Evil: 1", "rk_abc\n", "rk_\rabc", "rk_abc\0def", "rk\tabc", "rk\27[0m" }
+    for _, secret in ipairs(bad) do
+      for _, name in ipairs({ "api_key", "token" }) do
+        local c, err = ravan.new({ base_url = mock.url, [name] = secret })
+        assert.is_nil(c)
+        assert.are.equal("invalid_argument", err.kind)
+        assert.matches(name, err.message)
+        assert_no_secret(secret, err, "err")
+        assert_no_secret(secret, tostring(err), "tostring(err)")
+      end
+      -- From the environment too.
+      local c, err = ravan.new({ base_url = mock.url }, function(n)
+        return n == "RAVAN_API_KEY" and secret or nil
+      end)
+      assert.is_nil(c)
+      assert.matches("RAVAN_API_KEY", err.message)
+    end
+  end)
+end)
+
+describe("the credential", function()
+  before_each(mock.reset)
+
+  local SECRET = mock.api_key
+  local events
+
+  local function logged_client(extra)
+    local opts = { max_retries = 1, retry_base = 0.01, log = function(ev) events[#events + 1] = ev end }
+    for k, v in pairs(extra or {}) do opts[k] = v end
+    return mock.client(opts)
+  end
+
+  before_each(function() events = {} end)
+
+  local function check(c, res, err, what)
+    assert_no_secret(SECRET, tostring(c), what .. ": tostring(client)")
+    assert_no_secret(SECRET, c, what .. ": the client table")
+    assert_no_secret(SECRET, events, what .. ": log events")
+    if err then
+      assert_no_secret(SECRET, err, what .. ": err")
+      assert_no_secret(SECRET, tostring(err), what .. ": tostring(err)")
+    else
+      assert(res, what)
+    end
+  end
+
+  it("is in no error, client string or log event, on success, retry and failure", function()
+    local scenarios = {
+      { "success" },
+      { "retry", { kind = "status", status = 503 } },
+      { "401", { kind = "status", status = 401 } },
+      { "server echoing the key", { kind = "status", status = 401,
+        body = '{"success":false,"message":"invalid key ' .. SECRET .. '"}' } },
+      { "server echoing it in a 200", { kind = "status", status = 200,
+        body = '{"success":false,"message":"key ' .. SECRET .. ' is suspended"}' } },
+      { "server echoing it in plain text", { kind = "status", status = 500, count = 2,
+        content_type = "text/plain", body = "bad key " .. SECRET } },
+      { "reset", { kind = "reset", count = 2 } },
+      { "decode", { kind = "malformed_json", body = '{"key":"' .. SECRET .. '"' } },
+      { "other-origin redirect", { kind = "redirect", target = "other" } },
+      { "redirect with the key in its URL", { kind = "redirect",
+        location = "http://" .. SECRET .. ":" .. SECRET .. "@127.0.0.2:1/x?key=" .. SECRET } },
+      { "too large", { kind = "large", bytes = 4096 } },
+    }
+    for _, s in ipairs(scenarios) do
+      mock.reset()
+      events = {}
+      if s[2] then mock.fault(s[2]) end
+      local c = logged_client({ max_response_bytes = 2048 + 1024 })
+      local res, err = c:phone_history { phone = PHONE }
+      check(c, res, err, s[1])
+      assert.truthy(#events > 0, s[1] .. ": nothing logged")
+    end
+    -- The key did go out: scrubbing did not remove it from the wire.
+    assert.truthy(#mock.requests() > 0)
+  end)
+
+  it("is in no error or log event on transport failures and TLS failures", function()
+    for _, opts in ipairs({
+      { base_url = h.closed_url() }, { base_url = mock.tls_url }, { timeout = 0.1 },
+    } ) do
+      events = {}
+      mock.reset()
+      mock.fault({ kind = "delay", ms = 1000, count = 2 })
+      local c = logged_client(opts)
+      local res, err = c:phone_history { phone = PHONE }
+      assert.is_nil(res)
+      check(c, res, err, err.kind)
+    end
+  end)
+
+  it("a token is in no error, client string or log event either", function()
+    local token = mock.token
+    local c = assert(ravan.new({ base_url = mock.url, token = token, max_retries = 1,
+      retry_base = 0.01, log = function(ev) events[#events + 1] = ev end }))
+    mock.fault({ kind = "status", status = 401, body = '{"message":"bad token ' .. token .. '"}' })
+    local _, err = c:phone_history { phone = PHONE }
+    assert.are.equal("auth", err.kind)
+    assert.matches("REDACTED", err.message)
+    for _, v in ipairs({ err, tostring(err), tostring(c), c, events }) do
+      assert_no_secret(token, v, "token")
+    end
+  end)
+
+  it("logs request, retry, response and error events with method, URL, status and attempt", function()
+    mock.fault({ kind = "status", status = 503 })
+    local c = logged_client()
+    assert(c:phone_history { phone = PHONE })
+    mock.fault({ kind = "status", status = 401 })
+    assert.is_nil(c:phone_history { phone = PHONE })
+    local seen = {}
+    for _, ev in ipairs(events) do
+      seen[ev.event] = (seen[ev.event] or 0) + 1
+      assert.are.equal("GET", ev.method)
+      assert.matches("^" .. mock.url .. "/api/v1/calling/phone%-history%?phone=%%2B", ev.url)
+      assert.is_number(ev.attempt)
+      if ev.event ~= "request" then
+        assert.is_number(ev.elapsed_ms)
+      end
+      if ev.event == "retry" or ev.event == "response" then
+        assert.is_number(ev.status)
+      end
+    end
+    assert.are.same({ request = 3, retry = 1, response = 2, error = 1 }, seen)
+  end)
+
+  it("a log function that raises does not break the call", function()
+    local c = mock.client({ log = function() error("logger is broken") end })
+    assert(c:phone_history { phone = PHONE })
+  end)
+end)
