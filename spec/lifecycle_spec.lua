@@ -1,0 +1,119 @@
+-- A client's life: one kept-alive TCP connection for its calls, and its curl handle (with that
+-- connection) freed by close(), by __gc, and by __close on 5.4.
+local core = require "ravan.core"
+local ravan = require "ravan"
+local mock = require "spec.support.mock"
+local h = require "spec.support.helpers"
+
+local PHONE = mock.phones.example
+
+-- Each client below makes one call, so it holds one open connection until it is freed.
+local function busy_client()
+  local c = mock.client()
+  assert(c:phone_history { phone = PHONE })
+  return c
+end
+
+describe("connections", function()
+  before_each(mock.reset)
+
+  it("several calls on one client use one TCP connection", function()
+    local c = mock.client()
+    for page = 1, 5 do
+      assert(c:phone_history { phone = mock.phones.p250, page = page })
+    end
+    local recs = mock.requests()
+    assert.are.equal(5, #recs)
+    for i, rec in ipairs(recs) do
+      assert.are.equal(recs[1].connection, rec.connection)
+      assert.are.equal(i, rec.connection_requests)
+    end
+  end)
+
+  it("the connection survives HTTP errors", function()
+    local c = mock.client({ max_retries = 0 })
+    mock.fault({ kind = "status", status = 503 })
+    assert.is_nil(c:phone_history { phone = PHONE })
+    mock.fault({ kind = "status", status = 401 })
+    assert.is_nil(c:phone_history { phone = PHONE })
+    assert(c:phone_history { phone = PHONE })
+    local recs = mock.requests()
+    assert.are.equal(3, #recs)
+    assert.are.equal(recs[1].connection, recs[3].connection)
+  end)
+
+  it("two clients use two connections", function()
+    local a, b = busy_client(), busy_client()
+    local recs = mock.requests()
+    assert.are_not.equal(recs[1].connection, recs[2].connection)
+    a:close()
+    b:close()
+  end)
+end)
+
+describe("freeing a client", function()
+  before_each(mock.reset)
+
+  it("close() frees the connection, is idempotent, and later calls give an error", function()
+    local before = h.open_fds()
+    local c = busy_client()
+    assert.truthy(h.open_fds() > before, "the client holds no connection")
+    c:close()
+    assert.are.equal(before, h.open_fds())
+    c:close()
+    local res, err = c:phone_history { phone = PHONE }
+    assert.is_nil(res)
+    assert.are.equal("invalid_argument", err.kind)
+    assert.matches("closed", err.message)
+    assert.are.equal("ravan.client (closed)", tostring(c))
+    assert.are.equal(1, #mock.requests())
+  end)
+
+  it("__gc frees the curl handle and its connection: 50 collected clients leave no fd", function()
+    h.full_gc()
+    local before = h.open_fds()
+    local clients = {}
+    for i = 1, 50 do clients[i] = busy_client() end
+    -- At least its connection each (libcurl may keep a wakeup fd per handle too).
+    assert.truthy(h.open_fds() >= before + 50)
+    clients = nil
+    h.full_gc()
+    assert.are.equal(before, h.open_fds())
+  end)
+
+  it("a core handle can be closed twice, and refuses requests after", function()
+    local handle = core.new({ base_url = mock.url, api_key = mock.api_key, user_agent = "spec" })
+    handle:close()
+    handle:close()
+    assert.are.equal("ravan.core.client (closed)", tostring(handle))
+    local ok, msg = pcall(handle.request, handle, { phone = PHONE })
+    assert.is_false(ok)
+    assert.matches("closed", msg)
+  end)
+
+  local close_chunk = [[
+    local ravan, opts, phone = ...
+    local kept
+    do
+      local c <close> = assert(ravan.new(opts))
+      assert(c:phone_history { phone = phone })
+      kept = c
+    end
+    return kept
+  ]]
+  -- `load` keeps this file parseable on Lua 5.1 to 5.3.
+  local compiled = _VERSION == "Lua 5.4" and not rawget(_G, "jit") and load(close_chunk)
+  if compiled then
+    it("__close frees the client at the end of its block (Lua 5.4)", function()
+      h.full_gc()
+      local before = h.open_fds()
+      local c = compiled(ravan, mock.options(), PHONE)
+      assert.are.equal(before, h.open_fds())
+      assert.are.equal("ravan.client (closed)", tostring(c))
+      local res, err = c:phone_history { phone = PHONE }
+      assert.is_nil(res)
+      assert.are.equal("invalid_argument", err.kind)
+      c:close()
+    end)
+  end
+end)
