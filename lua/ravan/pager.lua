@@ -74,12 +74,12 @@ local function remember(self, id)
 end
 
 -- The last page worth requesting: the one total_count implies, or fewer
--- when `limit` needs fewer (counting in-flight pages as full).
-local function last_needed(self, current)
+-- when `limit` needs fewer, counting every page not yet accepted as full.
+local function last_needed(self)
   local last = self._last
   local limit = self._limit
   if limit then
-    local by_limit = current + ceil((limit - self._accepted) / self._size)
+    local by_limit = self._page - 1 + ceil((limit - self._accepted) / self._size)
     if by_limit < last then last = by_limit end
   end
   return last
@@ -90,7 +90,7 @@ local function want_ahead(self, current)
   local pf = self._pf
   if not pf then return end
   local stop = current + self._prefetch
-  local last = last_needed(self, current)
+  local last = last_needed(self)
   if last < stop then stop = last end
   while self._next_want <= stop and pf:want(self._next_want) do
     self._next_want = self._next_want + 1
@@ -173,7 +173,10 @@ local function next_page(self)
   if self._done then
     -- Pages wanted past the end (a lying total_count) are cancelled now.
     self:close()
-  elseif self._prefetch > 0 and not self._pf and page.total_count then
+  elseif self._pf then
+    -- Duplicates dropped or a grown total_count may have moved the end.
+    want_ahead(self, p)
+  elseif self._prefetch > 0 and page.total_count then
     self._pf = self._client:_prefetcher(self._query, self._prefetch)
     self._next_want = p + 1
     want_ahead(self, p)
