@@ -16,15 +16,15 @@ function M.quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
--- `env` is a table of variables added to the command's environment.
+-- `env` is a table of variables exported to the command (which may be a whole shell line).
 function M.command(cmd, env)
-  local prefix = {}
+  local exports = {}
   for k, v in pairs(env or {}) do
-    prefix[#prefix + 1] = k .. "=" .. M.quote(v)
+    exports[#exports + 1] = k .. "=" .. M.quote(v)
   end
-  table.sort(prefix)
-  if #prefix == 0 then return cmd end
-  return "env " .. table.concat(prefix, " ") .. " " .. cmd
+  if #exports == 0 then return cmd end
+  table.sort(exports)
+  return "export " .. table.concat(exports, " ") .. "; " .. cmd
 end
 
 -- Runs `cmd` through the shell and returns its stdout and stderr together, and its exit status.

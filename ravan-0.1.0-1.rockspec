@@ -1,0 +1,60 @@
+rockspec_format = "3.0"
+package = "ravan"
+version = "0.1.0-1"
+
+source = {
+  url = "git+https://github.com/ravan-ai/ravan-lua.git",
+  tag = "v0.1.0",
+}
+
+description = {
+  summary = "Native Lua client for the Ravan.ai call-history API",
+  detailed = [[
+A phone number's call history from the Ravan.ai voice-agent API as plain Lua tables: a C module
+on libcurl (connection reuse, retries with backoff, deadlines, TLS verification on) with JSON
+through lua-cjson, and a lazy pager with ordered concurrent prefetch.]],
+  homepage = "https://github.com/ravan-ai/ravan-lua",
+  license = "MIT",
+  labels = { "http", "api", "curl", "telephony" },
+}
+
+dependencies = {
+  "lua >= 5.1, < 5.5",
+  "lua-cjson >= 2.1",
+}
+
+external_dependencies = {
+  CURL = {
+    header = "curl/curl.h",
+    library = "curl",
+  },
+}
+
+-- On Debian and Ubuntu curl.h sits in a multiarch directory that LuaRocks does not search:
+--   luarocks make CURL_INCDIR="$(pkg-config --variable=includedir libcurl)"
+build = {
+  type = "builtin",
+  modules = {
+    ["ravan"] = "lua/ravan/init.lua",
+    ["ravan.cli"] = "lua/ravan/cli.lua",
+    ["ravan.client"] = "lua/ravan/client.lua",
+    ["ravan.decode"] = "lua/ravan/decode.lua",
+    ["ravan.errors"] = "lua/ravan/errors.lua",
+    ["ravan.openresty"] = "lua/ravan/openresty.lua",
+    ["ravan.pager"] = "lua/ravan/pager.lua",
+    ["ravan.validate"] = "lua/ravan/validate.lua",
+    ["ravan.core"] = {
+      sources = {
+        "src/rv_buf.c", "src/rv_time.c", "src/rv_policy.c", "src/rv_transport.c",
+        "src/rv_prefetch.c", "src/rv_core.c",
+      },
+      defines = { "_POSIX_C_SOURCE=200809L" },
+      incdirs = { "$(CURL_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)" },
+      libraries = { "curl", "pthread", "m" },
+    },
+  },
+  install = {
+    bin = { ["ravan-history"] = "bin/ravan-history" },
+  },
+}
