@@ -2,6 +2,7 @@
  * live in Lua; this file turns tables into C structs and responses into tables. Anything C
  * allocates is owned by a userdata with __gc before a Lua call that can raise is made. */
 #include <string.h>
+#include <unistd.h>
 
 #include "rv_compat.h"
 #include "rv_prefetch.h"
@@ -331,6 +332,13 @@ static int core_sleep(lua_State *L)
     return 0;
 }
 
+/* core.isatty(fd): lets the CLI show progress on a terminal only, without a shell round trip. */
+static int core_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)) == 1);
+    return 1;
+}
+
 static const luaL_Reg client_methods[] = {
     {"request", client_request},
     {"prefetcher", client_prefetcher},
@@ -368,6 +376,7 @@ static const luaL_Reg core_functions[] = {
     {"strip_nulls", core_strip_nulls},
     {"now", core_now},
     {"sleep", core_sleep},
+    {"isatty", core_isatty},
     {NULL, NULL},
 };
 
