@@ -1,5 +1,8 @@
--- The client object: validated options around one core handle, and the
--- call path validate -> core request -> classify -> decode.
+--- Clients: validated options around one libcurl handle, reused across
+-- calls (keep-alive, TLS session reuse).
+--
+-- Internally each call goes validate -> core request -> classify -> decode.
+-- @module ravan.client
 
 local core = require "ravan.core"
 local errors = require "ravan.errors"
@@ -96,7 +99,31 @@ local function log_events(log, res, err)
   end
 end
 
--- `getenv` is for specs: environments without touching the real one.
+--- Makes a client (also `ravan.new`).
+--
+-- Every option is checked before any traffic; an unknown key is refused,
+-- naming the nearest valid one.
+-- @tparam[opt] table opts
+--
+-- * `api_key` (sent as `X-Api-Key`) or `token` (sent as
+--   `Authorization: Bearer`); default `RAVAN_API_KEY`, else `RAVAN_TOKEN`
+-- * `base_url`: default `RAVAN_BASE_URL`, else `https://api.ravan.ai`;
+--   `https://` unless the host is loopback or `allow_http = true`
+-- * `timeout` (per attempt, default 60 s), `connect_timeout` (10 s),
+--   `deadline` (one bound on every attempt and back-off sleep together)
+-- * `max_retries` (2), `retry_base` (0.5 s), `retry_cap` (8 s),
+--   `max_retry_after` (60 s)
+-- * `max_response_bytes` (64 MiB), `low_speed_limit` (1 byte/s) over
+--   `low_speed_time` (30 s)
+-- * `ca_file`, `ca_path`, `insecure` (verification off: never from the
+--   environment)
+-- * `user_agent`: a prefix for the User-Agent header
+-- * `log`: a function called with one table per event (`request`, `retry`,
+--   `response`, `error`), never with the credential
+-- @param getenv for specs: a stand-in for `os.getenv`
+-- @treturn[1] Client
+-- @treturn[2] nil
+-- @treturn[2] ravan.errors.Error kind `invalid_argument`
 function M.new(opts, getenv)
   local cfg, err = validate.options(opts, getenv)
   if not cfg then return nil, err end
@@ -165,22 +192,56 @@ function Client:_prefetcher(query, window)
   return nil
 end
 
+--- A client, as `ravan.new` makes it.
+-- On Lua 5.4 `local c <close> = ravan.new{...}` closes it at the end of
+-- the block; elsewhere `close` or the garbage collector does.
+-- @type Client
+
+--- One page of a phone's call history.
+-- @tparam table q
+--
+-- * `phone`: E.164, e.g. `"+14155550100"` (required)
+-- * `page` (from 1), `page_size` (1 to 100)
+-- * `include_transcripts`: a boolean
+-- * `deadline`: overrides the client's for this call
+-- @treturn[1] table the page as the API documents it: `success`, `message`,
+-- `phone`, `total_count`, `page`, `page_size` and `calls`, an array (empty
+-- when there are none) of calls with every field of the schema. JSON null
+-- becomes nil; `cost_total` is a decimal string; integer fields are
+-- integers on Lua 5.3+ (doubles on 5.1 and LuaJIT, exact to `2^53`).
+-- @treturn[2] nil
+-- @treturn[2] ravan.errors.Error
 function Client:phone_history(q)
   local query, err = self:_prepare(q)
   if not query then return nil, err end
   return self:_fetch(query)
 end
 
--- Lazy iterators over every page / every call; see ravan.pager.
+--- Every page of a phone's history, lazily: a page is requested when the
+-- loop needs it, with up to `prefetch` following pages already in flight.
+--
+--    for page in client:pages{ phone = "+14155550100" } do ... end
+-- @tparam table q the query of `phone_history` (`page_size` defaults to
+-- 100), plus `limit` (most calls to yield) and `prefetch` (0 to 16,
+-- default 2; 0 means strictly one request at a time)
+-- @return a `ravan.pager.Pager`, for a generic `for`; an error is raised
+-- from the loop as a `ravan.errors.Error`
 function Client:pages(q)
   return pager.new(self, q, "pages")
 end
 
+--- Every call of a phone's history, across pages, in the server's order;
+-- a call already yielded is not yielded again.
+--
+--    for call in client:calls{ phone = "+14155550100", limit = 500 } do ... end
+-- @tparam table q as for `pages`
+-- @return a `ravan.pager.Pager`, for a generic `for`
 function Client:calls(q)
   return pager.new(self, q, "calls")
 end
 
--- Idempotent; the core handle's own __gc covers clients never closed.
+--- Frees the connection and the libcurl handle now; later calls return an
+-- `invalid_argument` error. Idempotent.
 function Client:close()
   local handle = self._handle
   if handle then

@@ -1,12 +1,37 @@
--- Error objects shared by every ravan module, and the mapping from a core
--- response (HTTP status or transport class) to an error kind.
+--- Errors: what every failing call returns as its second value.
 --
--- All errors share one metatable so `is_error` is a single comparison and
--- cannot be fooled by a plain table that happens to have a `kind` field.
+--    local res, err = client:phone_history{ phone = "+14155550100" }
+--    if not res then
+--      if err.kind == "rate_limited" then ... end
+--      print(tostring(err))  -- one line, never the credential
+--    end
+--
+-- Internally: the mapping from a core response (HTTP status or transport
+-- class) to an error kind. All errors share one metatable so `is_error` is a
+-- single comparison and cannot be fooled by a plain table that happens to
+-- have a `kind` field.
+-- @module ravan.errors
 
 local cjson = require "cjson.safe"
 
 local M = {}
+
+--- An error. `tostring(err)` gives one line.
+-- @table Error
+-- @tfield string kind `invalid_argument`, `auth` (401, 403), `bad_request`
+-- (400, 404, 422), `rate_limited` (429), `server` (5xx, and a 2xx with
+-- `success = false`), `timeout`, `network`, `tls` (certificate
+-- verification), `decode` (not JSON, or not the documented shape) or
+-- `too_large` (over `max_response_bytes`)
+-- @tfield string message the server's own message when its body has one
+-- @tfield[opt] number status the HTTP status, when there was an answer
+-- @tfield[opt] string request_id from `X-Request-Id` or a similar header
+-- @tfield boolean retryable whether trying again later may succeed
+-- @tfield[opt] number attempts how many requests were made
+-- @tfield[opt] string body the response body (HTTP errors only; at most 2 KiB)
+-- @tfield[opt] number curl_code libcurl's code (transport errors)
+-- @tfield[opt] number retry_after seconds the server asked to wait, when the
+-- wait was not slept (longer than `max_retry_after` or past the deadline)
 
 local KINDS = {
   invalid_argument = true, auth = true, bad_request = true,
@@ -96,6 +121,9 @@ function M.invalid_argument(message)
   return M.new("invalid_argument", message)
 end
 
+--- Tells a ravan error from any other value (also `ravan.is_error`).
+-- @param v any value
+-- @treturn boolean
 function M.is_error(v)
   return getmetatable(v) == Error
 end

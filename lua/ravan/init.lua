@@ -1,10 +1,14 @@
--- ravan: a native Lua client for the Ravan.ai call-history API.
+--- A native Lua client for the Ravan.ai call-history API.
 --
---   local ravan = require "ravan"
---   local res, err = ravan.phone_history{ phone = "+14155550100" }
---   local client = ravan.new{ api_key = "...", timeout = 30 }
---   local page, err = client:phone_history{ phone = "+14155550100", page = 2 }
---   for call in client:calls{ phone = "+14155550100", limit = 500 } do ... end
+--    local ravan = require "ravan"
+--    local res, err = ravan.phone_history{ phone = "+14155550100" }
+--    local client = ravan.new{ api_key = "...", timeout = 30 }
+--    local page, err = client:phone_history{ phone = "+14155550100", page = 2 }
+--    for call in client:calls{ phone = "+14155550100", limit = 500 } do ... end
+--
+-- Failures are returned as `nil, err` (see `ravan.errors`), never raised,
+-- except by the `for` loops of the iterators.
+-- @module ravan
 
 local core = require "ravan.core"
 local client = require "ravan.client"
@@ -16,6 +20,21 @@ local M = {
   new = client.new,
   is_error = errors.is_error,
 }
+
+--- The module's version, e.g. `"0.1.0"`.
+-- @field VERSION
+
+--- Makes a client: see `ravan.client.new` for the options.
+-- @function new
+-- @tparam[opt] table opts
+-- @treturn[1] ravan.client.Client
+-- @treturn[2] nil
+-- @treturn[2] ravan.errors.Error kind `invalid_argument`
+
+--- Tells a ravan error from any other value.
+-- @function is_error
+-- @param v any value
+-- @treturn boolean
 
 -- The default client is made on first use, from the environment as it is
 -- then; a failure (a bad RAVAN_BASE_URL, say) is returned on every call.
@@ -30,20 +49,33 @@ local function default_client()
   return default
 end
 
+--- One page of a phone's call history, on the default client.
+-- The default client is made on first use from the environment:
+-- `RAVAN_API_KEY` (or `RAVAN_TOKEN`) and `RAVAN_BASE_URL`.
+-- @tparam table q as for `ravan.client.Client:phone_history`
+-- @treturn[1] table the page
+-- @treturn[2] nil
+-- @treturn[2] ravan.errors.Error
 function M.phone_history(q)
   local c, err = default_client()
   if not c then return nil, err end
   return c:phone_history(q)
 end
 
--- Iterators on the default client; a client that cannot be made is
--- reported by the first step, as a bad query would be.
+--- Every page of a phone's history, on the default client.
+-- A default client that cannot be made is reported by the first step, as a
+-- bad query would be.
+-- @tparam table q as for `ravan.client.Client:pages`
+-- @return a `ravan.pager.Pager`, for a generic `for`
 function M.pages(q)
   local c, err = default_client()
   if not c then return pager.failed(err) end
   return c:pages(q)
 end
 
+--- Every call of a phone's history, on the default client.
+-- @tparam table q as for `ravan.client.Client:calls`
+-- @return a `ravan.pager.Pager`, for a generic `for`
 function M.calls(q)
   local c, err = default_client()
   if not c then return pager.failed(err) end

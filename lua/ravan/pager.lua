@@ -1,4 +1,4 @@
--- The lazy pager behind client:pages and client:calls.
+--- The lazy pager behind `client:pages` and `client:calls`.
 --
 -- A page is requested only when the loop needs it, except that with
 -- `prefetch = N` the core's prefetcher keeps up to N following pages in
@@ -10,6 +10,7 @@
 -- Iteration ends when the pages cover total_count, on an empty or short
 -- page, at `limit`, or on a page with nothing new (a server ignoring
 -- `page`), so a server misreporting total_count cannot make it loop.
+-- @module ravan.pager
 
 local validate = require "ravan.validate"
 local errors = require "ravan.errors"
@@ -185,8 +186,17 @@ local function next_page(self)
   return page
 end
 
--- The next item (a page or a call), nil at the end, or nil and an error;
+--- What `client:pages` and `client:calls` return: the iterator of a generic
+-- `for`, which raises a failure as a `ravan.errors.Error`, or an object to
+-- step with `next` for code that wants no raising.
+-- @type Pager
+
+--- The next item (a page or a call), nil at the end, or nil and an error;
 -- never raises. After an error it keeps returning that error.
+-- @return[1] the next page or call
+-- @return[2] nil at the end
+-- @return[3] nil
+-- @return[3] ravan.errors.Error
 function Pager:next()
   if self._mode == "pages" then return next_page(self) end
   local calls, i = self._current, self._i
@@ -211,7 +221,7 @@ function Pager:__call()
   return item
 end
 
--- Stops the iteration and frees transfers in flight; idempotent. Also the
+--- Stops the iteration and frees transfers in flight; idempotent. Also the
 -- pager's __close, so on 5.4 a `break` out of the `for` runs it at once.
 function Pager:close()
   self._done = true
@@ -220,8 +230,9 @@ function Pager:close()
 end
 Pager.__close = Pager.close
 
--- Progress so far: pages received, calls accepted from them, the latest
+--- Progress so far: pages received, calls accepted from them, the latest
 -- total_count (nil before the first page) and pages held in the core.
+-- @treturn table `pages`, `calls`, `total_count`, `pending`
 function Pager:stats()
   local pf = self._pf
   return {

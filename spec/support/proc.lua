@@ -10,6 +10,21 @@ M.lua = rawget(_G, "jit") and "luajit" or ("lua" .. _VERSION:match("%d+%.%d+"))
 M.primary = (os.getenv("LUAS") or M.lua):match("%S+")
 M.is_primary = M.primary == M.lua
 
+-- Under `make memcheck` busted runs in valgrind without tracing children, so specs whose subject
+-- is another process (nginx, the C host, luarocks, example scripts) would check nothing there.
+M.memcheck = os.getenv("MEMCHECK") == "1"
+
+-- Why a spec of other processes is pending here, or nil when it runs. `once_because`, when
+-- given, says why it runs under the primary Lua only.
+function M.skip(once_because)
+  if M.memcheck then
+    return "its subject is another process, which valgrind does not trace here"
+  end
+  if once_because and not M.is_primary then
+    return once_because .. ": checked once, under " .. M.primary
+  end
+end
+
 M.root = assert(os.getenv("PWD"), "no PWD"):gsub("/$", "")
 
 function M.quote(s)
