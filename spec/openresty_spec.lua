@@ -57,9 +57,14 @@ local function render(port)
         location = /error {
             content_by_lua_block {
                 local ravan = require "ravan"
-                local client = assert(require("ravan.openresty").new { api_key = "rk_wrong" })
+                local events = {}
+                local client = assert(require("ravan.openresty").new {
+                    api_key = "rk_wrong",
+                    log = function(ev) events[#events + 1] = ev.event end,
+                })
                 local res, err = client:phone_history { phone = "+919876543210" }
                 ngx.say(tostring(res == nil), " ", tostring(ravan.is_error(err)), " ", tostring(err))
+                ngx.say("events ", table.concat(events, ","))
             }
         }
 ]]
@@ -253,10 +258,11 @@ describe("ravan.openresty in nginx", function()
     assert.are.equal(0, #mock.requests())
   end)
 
-  it("hands back real ravan errors, rebuilt after the thread boundary", function()
+  it("hands back real ravan errors and log events across the thread boundary", function()
     local status, body = nginx:get("/error")
     assert.are.equal(200, status, body)
     assert.truthy(body:find("^true true ravan: auth %(HTTP 401%)"), body)
+    assert.truthy(body:find("\nevents request,response,error\n"), body)
     assert.falsy(body:find("rk_wrong", 1, true), body)
   end)
 
@@ -275,6 +281,26 @@ describe("ravan.openresty in nginx", function()
     local recs = mock.requests()
     assert.are.equal(3, #recs)
     assert.are.equal(recs[1].connection, recs[3].connection)
+  end)
+
+  it("runs calls on several thread VMs at once, each with its own connection", function()
+    mock.config { latency_ms = 300 }
+    local began = socket.gettime()
+    local latencies, responses = nginx:paced("/history?phone=%2B919876543210", 12, 0)
+    local took = socket.gettime() - began
+    for _, raw in ipairs(responses) do
+      local status, body = parse_response(raw)
+      assert.are.equal(200, status, raw)
+      assert.are.equal("+919876543210", cjson.decode(body).phone)
+    end
+    assert.are.equal(12, #latencies)
+    -- One after another they would take 12 x 300 ms.
+    assert.is_true(took < 1.5, ("12 calls took %.2f s"):format(took))
+    local connections = {}
+    for _, rec in ipairs(mock.requests()) do connections[rec.connection] = true end
+    local n = 0
+    for _ in pairs(connections) do n = n + 1 end
+    assert.is_true(n > 1, "all calls on one connection: they did not overlap")
   end)
 
   it("keeps the worker answering while a slow API call is in flight", function()
