@@ -45,7 +45,7 @@ EMBED_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(WARNINGS) $(CFLAGS) $(CURL_C
 	$(shell $(PKG_CONFIG) --cflags $(EMBED_LUA) 2>/dev/null)
 EMBED_LIBS = $(shell $(PKG_CONFIG) --libs $(EMBED_LUA) 2>/dev/null) $(LDLIBS)
 
-.PHONY: all deps env test demo memcheck embed docs clean help
+.PHONY: all deps env test demo memcheck embed docs bench clean help
 
 all: $(MODULE)
 
@@ -92,6 +92,19 @@ $(EMBED_BIN): examples/embed/host.c $(EMBED_LIB) $(HEADERS)
 
 embed: $(EMBED_BIN)
 
+# The raw libcurl floor of benchmark (a).
+BENCH_RAW := build/bench/raw_libcurl
+
+$(BENCH_RAW): bench/raw_libcurl.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(WARNINGS) -O2 $(CURL_CFLAGS) $< -o $@ $(CURL_LIBS)
+
+# Not part of `make test`: it takes minutes, and its numbers mean something on a quiet machine.
+bench: deps
+	@bash .ci/deps lua-socket python3
+	@$(MAKE) --no-print-directory all $(BENCH_RAW) LUA=lua5.4
+	@bench/run
+
 docs: deps
 	@ldoc -q .
 	@echo 'API reference: doc/index.html'
@@ -105,6 +118,7 @@ help:
 	@echo 'make test       install what is missing, build, run the specs against the local server'
 	@echo 'make memcheck   the specs under valgrind (no errors, nothing definitely lost)'
 	@echo 'make embed      $(EMBED_BIN): a C host with Lua 5.4 and ravan linked in statically'
+	@echo 'make bench      the benchmarks of issue 4 against the local server (bench/RESULTS.md)'
 	@echo 'make docs       the API reference in doc/ (LDoc)'
 	@echo 'eval "$$(make -s env)"   LUA_PATH/LUA_CPATH for using the checkout'
 	@echo 'LUA=lua5.1|lua5.2|lua5.3|lua5.4|luajit selects the Lua (make test: all five unless given)'
