@@ -75,7 +75,8 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@LUA=$(LUA) OUT=$(OUT) mock/server run examples/demo.sh
 
-memcheck: deps
+memcheck:
+	@bash .ci/deps valgrind
 	@$(MAKE) --no-print-directory all
 	@LUA=$(LUA) OUT=$(OUT) MEMCHECK=1 mock/server run spec/run
 
