@@ -205,6 +205,76 @@ local function wait_in_flight(phone)
   error("the slow request never reached the local server")
 end
 
+-- The halves of ravan.openresty that need no nginx, on every Lua.
+describe("ravan.openresty outside nginx", function()
+  local openresty
+  local opts = function(extra) return mock.options(extra) end
+
+  -- A fresh copy of the module, dropped afterwards with the clients its thread side cached, so
+  -- their connections do not outlive this block.
+  setup(function()
+    package.loaded["ravan.openresty"] = nil
+    openresty = require "ravan.openresty"
+  end)
+  teardown(function()
+    package.loaded["ravan.openresty"] = nil
+    openresty = nil
+    collectgarbage()
+    collectgarbage()
+  end)
+
+  before_each(mock.reset)
+
+  it("refuses bad options at once, as ravan.new does", function()
+    local c, err = openresty.new { api_key = mock.api_key, timeot = 1 }
+    assert.is_nil(c)
+    assert.are.equal("invalid_argument", err.kind)
+    assert.truthy(err.message:find("timeout", 1, true), err.message)
+    c, err = openresty.new { pool = "" }
+    assert.is_nil(c)
+    assert.are.equal("invalid_argument", err.kind)
+  end)
+
+  it("validates a query before needing nginx, and then needs it", function()
+    local c = assert(openresty.new(opts()))
+    local res, err = c:phone_history { phone = "12345" }
+    assert.is_nil(res)
+    assert.are.equal("invalid_argument", err.kind)
+    assert.has_error(function() c:phone_history { phone = mock.phones.example } end,
+      "ravan.openresty: ngx.run_worker_thread is missing (needs lua-nginx-module >= 0.10.21)")
+  end)
+
+  it("keeps one client per option set in a thread VM, least recently used evicted", function()
+    local max = openresty.MAX_CLIENTS_PER_VM
+    openresty.MAX_CLIENTS_PER_VM = 2
+    local function call(key)
+      local res = openresty.thread_phone_history(key, opts(), { phone = mock.phones.example })
+      assert.are.equal(3, #res.calls)
+      local recs = mock.requests()
+      return recs[#recs].connection
+    end
+    local ok, err = pcall(function()
+      local a1, b1 = call("spec-a"), call("spec-b")
+      assert.are_not.equal(a1, b1)
+      assert.are.equal(a1, call("spec-a"))
+      call("spec-c") -- evicts b, the least recently used
+      assert.are.equal(a1, call("spec-a"))
+      assert.are_not.equal(b1, call("spec-b"))
+    end)
+    openresty.MAX_CLIENTS_PER_VM = max
+    assert(ok, err)
+  end)
+
+  it("returns errors and log events as data for the trip back", function()
+    local res, err, evs = openresty.thread_phone_history("spec-log",
+      opts { api_key = "rk_wrong" }, { phone = mock.phones.example }, true)
+    assert.is_nil(res)
+    assert.are.equal("auth", err.kind)
+    assert.are.equal(401, err.status)
+    assert.are.equal("error", evs[#evs].event)
+  end)
+end)
+
 describe("ravan.openresty in nginx", function()
   local why = proc.skip("nginx runs its own LuaJIT whatever runs busted")
   if why then

@@ -39,27 +39,46 @@ local MODULE = "ravan.openresty"
 -- Thread side: runs in the thread pool's VMs, which have no `ngx`. A VM runs
 -- one call at a time, so the module-level event buffer is never shared.
 
-local clients = {}
+--- How many clients (distinct option sets) each thread VM keeps; past it
+-- the least recently used one is closed. Bounds memory when options vary per
+-- request (one API key per tenant, say): VMs x this x ~40 KiB at most.
+M.MAX_CLIENTS_PER_VM = 16
+
+local clients, n_clients, uses = {}, 0, 0
 local events
 
 local function collect(ev)
   if events then events[#events + 1] = ev end
 end
 
+local function evict_lru()
+  local oldest_key, oldest
+  for key, entry in pairs(clients) do
+    if not oldest or entry.used < oldest.used then oldest_key, oldest = key, entry end
+  end
+  clients[oldest_key] = nil
+  n_clients = n_clients - 1
+  oldest.client:close()
+end
+
 -- Not part of the API: the function `ngx.run_worker_thread` calls by name.
 -- Returns the page, or nil and the error (a plain table once copied out), and
 -- the log events when asked for.
 function M.thread_phone_history(key, opts, query, want_log)
-  local client = clients[key]
-  if not client then
-    local err
+  local entry = clients[key]
+  if not entry then
     if want_log then opts.log = collect end
-    client, err = require("ravan").new(opts)
+    local client, err = require("ravan").new(opts)
     if not client then return nil, err end
-    clients[key] = client
+    if n_clients >= M.MAX_CLIENTS_PER_VM then evict_lru() end
+    entry = { client = client }
+    clients[key] = entry
+    n_clients = n_clients + 1
   end
+  uses = uses + 1
+  entry.used = uses
   events = want_log and {} or nil
-  local res, err = client:phone_history(query)
+  local res, err = entry.client:phone_history(query)
   local evs = events
   events = nil
   return res, err, evs
