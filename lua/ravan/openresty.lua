@@ -13,7 +13,10 @@
 --
 --    -- in a content_by_lua_block
 --    local ravan = require "ravan.openresty"
---    local res, err = ravan.phone_history { phone = ngx.var.arg_phone }
+--    local res, err = ravan.phone_history { phone = ngx.req.get_uri_args().phone }
+--
+-- (`ngx.var.arg_phone` would be the raw `%2B...`; a phone's `+` must travel as
+-- `%2B` in a query string, where a bare `+` means a space.)
 --
 -- The thread pool's Lua VMs are separate from the request's: each keeps its
 -- own clients (one per distinct set of options) for the life of the worker, so
