@@ -88,13 +88,44 @@ local function pid()
   return M.read_file("/proc/self/stat"):match("^(%d+)")
 end
 
-function M.open_fds()
-  -- `ls` lists our fd dir, not its own: the pipe popen made is in it, the same each time.
-  local p = assert(io.popen("ls /proc/" .. pid() .. "/fd"))
-  local n = 0
-  for _ in p:lines() do n = n + 1 end
+-- Our open fds as a set of "fd -> target" (e.g. "5 -> socket:[1234]"). `ls` lists our fd dir,
+-- not its own; the pipe popen made for it is in the set, the same each time.
+function M.fds()
+  local p = assert(io.popen("ls -l /proc/" .. pid() .. "/fd"))
+  local set = {}
+  for line in p:lines() do
+    local entry = line:match("(%d+ %-> .*)$")
+    if entry then set[entry] = true end
+  end
   p:close()
+  return set
+end
+
+function M.open_fds()
+  local n = 0
+  for _ in pairs(M.fds()) do n = n + 1 end
   return n
+end
+
+-- The fds in `after` that were not in `before`, as a list. Pipes are left out: each listing
+-- reads through a new one.
+function M.new_fds(before, after)
+  local out = {}
+  for entry in pairs(after) do
+    if not before[entry] and not entry:find("-> pipe:", 1, true) then out[#out + 1] = entry end
+  end
+  table.sort(out)
+  return out
+end
+
+-- Which of `entries` are still open.
+function M.still_open(entries)
+  local now = M.fds()
+  local out = {}
+  for _, entry in ipairs(entries) do
+    if now[entry] then out[#out + 1] = entry end
+  end
+  return out
 end
 
 function M.rss_kb()
