@@ -93,11 +93,9 @@ local function snapshot()
   return { heap = collectgarbage("count"), rss = h.rss_kb(), fds = h.open_fds() }
 end
 
-local function assert_no_growth(before, after)
-  if os.getenv("LEAKS_DEBUG") then
-    io.stderr:write(("heap %+.0f KB, rss %+d KB, fds %d -> %d\n"):format(after.heap - before.heap,
-      after.rss - before.rss, before.fds, after.fds))
-  end
+local function assert_no_growth(what, before, after)
+  print(("# leaks (%s): after %d failing calls, Lua heap %+.0f KB, RSS %+d KB, fds %d -> %d")
+    :format(what, CALLS, after.heap - before.heap, after.rss - before.rss, before.fds, after.fds))
   local heap = after.heap - before.heap
   local rss = after.rss - before.rss
   assert(heap < MAX_HEAP_KB, ("Lua heap grew by %.0f KB"):format(heap))
@@ -130,7 +128,7 @@ describe("failing calls", function()
     local kinds = failing_calls(WARMUP + 1, WARMUP + CALLS, client_for)
     local after = snapshot()
     assert_mixed(kinds)
-    assert_no_growth(before, after)
+    assert_no_growth("long-lived clients", before, after)
     for _, c in pairs(clients) do c:close() end
   end)
 
@@ -143,6 +141,6 @@ describe("failing calls", function()
     local kinds = failing_calls(WARMUP + 1, WARMUP + CALLS, client_for)
     local after = snapshot()
     assert_mixed(kinds)
-    assert_no_growth(before, after)
+    assert_no_growth("fresh clients", before, after)
   end)
 end)
