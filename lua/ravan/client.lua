@@ -8,7 +8,7 @@ local core = require "ravan.core"
 local errors = require "ravan.errors"
 local validate = require "ravan.validate"
 local decode = require "ravan.decode"
-local pager = require "ravan.pager"
+local surface = require "ravan.surface"
 
 local M = {}
 
@@ -211,11 +211,7 @@ end
 -- integers on Lua 5.3+ (doubles on 5.1 and LuaJIT, exact to `2^53`).
 -- @treturn[2] nil
 -- @treturn[2] ravan.errors.Error
-function Client:phone_history(q)
-  local query, err = self:_prepare(q)
-  if not query then return nil, err end
-  return self:_fetch(query)
-end
+-- @function Client:phone_history
 
 --- Every page of a phone's history, lazily: a page is requested when the
 -- loop needs it, with up to `prefetch` following pages already in flight.
@@ -226,9 +222,7 @@ end
 -- default 2; 0 means strictly one request at a time)
 -- @return a `ravan.pager.Pager`, for a generic `for`; an error is raised
 -- from the loop as a `ravan.errors.Error`
-function Client:pages(q)
-  return pager.new(self, q, "pages")
-end
+-- @function Client:pages
 
 --- Every call of a phone's history, across pages, in the server's order;
 -- a call already yielded is not yielded again.
@@ -236,9 +230,9 @@ end
 --    for call in client:calls{ phone = "+14155550100", limit = 500 } do ... end
 -- @tparam table q as for `pages`
 -- @return a `ravan.pager.Pager`, for a generic `for`
-function Client:calls(q)
-  return pager.new(self, q, "calls")
-end
+-- @function Client:calls
+
+surface.add_methods(Client)
 
 --- Frees the connection and the libcurl handle now; later calls return an
 -- `invalid_argument` error. Idempotent.

@@ -13,7 +13,7 @@
 local core = require "ravan.core"
 local client = require "ravan.client"
 local errors = require "ravan.errors"
-local pager = require "ravan.pager"
+local surface = require "ravan.surface"
 
 local M = {
   VERSION = core.VERSION,
@@ -36,19 +36,6 @@ local M = {
 -- @param v any value
 -- @treturn boolean
 
--- The default client is made on first use, from the environment as it is
--- then; a failure (a bad RAVAN_BASE_URL, say) is returned on every call.
-local default
-
-local function default_client()
-  if not default then
-    local c, err = client.new()
-    if not c then return nil, err end
-    default = c
-  end
-  return default
-end
-
 --- One page of a phone's call history, on the default client.
 -- The default client is made on first use from the environment:
 -- `RAVAN_API_KEY` (or `RAVAN_TOKEN`) and `RAVAN_BASE_URL`.
@@ -56,30 +43,20 @@ end
 -- @treturn[1] table the page
 -- @treturn[2] nil
 -- @treturn[2] ravan.errors.Error
-function M.phone_history(q)
-  local c, err = default_client()
-  if not c then return nil, err end
-  return c:phone_history(q)
-end
+-- @function phone_history
 
 --- Every page of a phone's history, on the default client.
 -- A default client that cannot be made is reported by the first step, as a
 -- bad query would be.
 -- @tparam table q as for `ravan.client.Client:pages`
 -- @return a `ravan.pager.Pager`, for a generic `for`
-function M.pages(q)
-  local c, err = default_client()
-  if not c then return pager.failed(err) end
-  return c:pages(q)
-end
+-- @function pages
 
 --- Every call of a phone's history, on the default client.
 -- @tparam table q as for `ravan.client.Client:calls`
 -- @return a `ravan.pager.Pager`, for a generic `for`
-function M.calls(q)
-  local c, err = default_client()
-  if not c then return pager.failed(err) end
-  return c:calls(q)
-end
+-- @function calls
+
+surface.add_defaults(M, client.new)
 
 return M

@@ -29,7 +29,7 @@
 -- @module ravan.openresty
 
 local errors = require "ravan.errors"
-local pager = require "ravan.pager"
+local surface = require "ravan.surface"
 local validate = require "ravan.validate"
 
 local M = {}
@@ -177,26 +177,20 @@ end
 -- @raise when the call cannot be handed to a thread at all: no `thread_pool`
 -- of that name, no free thread VM (`lua_worker_thread_vm_pool_size`), or not
 -- inside a request handler that may yield
-function Client:phone_history(q)
-  local query, err = self:_prepare(q)
-  if not query then return nil, err end
-  return self:_fetch(query)
-end
+-- @function Client:phone_history
 
 --- Every page of a phone's history, as `client:pages` iterates them; each
 -- page is one call on the thread pool (`prefetch` is accepted and ignored).
 -- @tparam table q the query, plus `limit` and `prefetch`
 -- @return the iterator, for a generic `for`
-function Client:pages(q)
-  return pager.new(self, q, "pages")
-end
+-- @function Client:pages
 
 --- Every call of a phone's history, as `client:calls` iterates them.
 -- @tparam table q the query, plus `limit` and `prefetch`
 -- @return the iterator, for a generic `for`
-function Client:calls(q)
-  return pager.new(self, q, "calls")
-end
+-- @function Client:calls
+
+surface.add_methods(Client)
 
 --- Nothing to free on this side: the thread VMs own the connections and keep
 -- them for the life of the worker. Present so code written for the plain
@@ -207,45 +201,24 @@ function Client:__tostring()
   return "ravan.openresty client (thread_pool " .. self._pool .. ")"
 end
 
-local default
-
-local function default_client()
-  if not default then
-    local c, err = M.new()
-    if not c then return nil, err end
-    default = c
-  end
-  return default
-end
-
 --- `phone_history` on a default client made from the environment
 -- (`RAVAN_API_KEY` or `RAVAN_TOKEN`, `RAVAN_BASE_URL`) and the pool `"ravan"`.
 -- @tparam table q as for `Client:phone_history`
 -- @treturn[1] table the page
 -- @treturn[2] nil
 -- @treturn[2] ravan.errors.Error the error
-function M.phone_history(q)
-  local c, err = default_client()
-  if not c then return nil, err end
-  return c:phone_history(q)
-end
+-- @function phone_history
 
 --- `pages` on the default client.
 -- @tparam table q as for `Client:pages`
 -- @return the iterator
-function M.pages(q)
-  local c, err = default_client()
-  if not c then return pager.failed(err) end
-  return c:pages(q)
-end
+-- @function pages
 
 --- `calls` on the default client.
 -- @tparam table q as for `Client:calls`
 -- @return the iterator
-function M.calls(q)
-  local c, err = default_client()
-  if not c then return pager.failed(err) end
-  return c:calls(q)
-end
+-- @function calls
+
+surface.add_defaults(M, M.new)
 
 return M
