@@ -14,11 +14,7 @@ local function cli(args)
   return h.run_cli(args, ENV)
 end
 
-local function lines(text)
-  local out = {}
-  for line in text:gmatch("([^\n]*)\n") do out[#out + 1] = line end
-  return out
-end
+local lines = h.lines
 
 local function pages_requested()
   local pages = {}

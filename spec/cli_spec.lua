@@ -10,11 +10,7 @@ local function cli(args, env)
   return h.run_cli(args, env or ENV)
 end
 
-local function lines(text)
-  local out = {}
-  for line in text:gmatch("([^\n]*)\n") do out[#out + 1] = line end
-  return out
-end
+local lines = h.lines
 
 -- One line on stderr, no stdout, and the exit status.
 local function assert_failed(status, expected_status, stdout, stderr)

@@ -2,12 +2,7 @@
 -- and it covers the public API.
 local proc = require "spec.support.proc"
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local read = proc.read_file
 
 describe("the API reference", function()
   local why = proc.skip("LDoc's output does not depend on the Lua running busted")

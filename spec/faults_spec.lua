@@ -5,12 +5,7 @@ local h = require "spec.support.helpers"
 
 local PHONE = mock.phones.example
 
--- Fast retries so the suite stays quick; `extra` overrides.
-local function client(extra)
-  local opts = { max_retries = 2, retry_base = 0.01, retry_cap = 0.05 }
-  for k, v in pairs(extra or {}) do opts[k] = v end
-  return mock.client(opts)
-end
+local client = mock.fast_client
 
 local function call(extra)
   return client(extra):phone_history { phone = PHONE }

@@ -13,12 +13,7 @@ local SLOW_MS = 2000
 local PROBES = 100
 local PROBE_INTERVAL = 0.005
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local read = proc.read_file
 
 local function write(path, text)
   local f = assert(io.open(path, "wb"))

@@ -9,12 +9,7 @@ local mock = require "spec.support.mock"
 
 local P250 = mock.phones.p250
 
--- Fast retries: the faults below must not make a spec wait for real backoff.
-local function client(extra)
-  local opts = { retry_base = 0.01, retry_cap = 0.05 }
-  for k, v in pairs(extra or {}) do opts[k] = v end
-  return mock.client(opts)
-end
+local client = mock.fast_client
 
 local function page_of(rec)
   return tonumber(("&" .. rec.query):match("&page=(%d+)"))

@@ -8,11 +8,7 @@ local h = require "spec.support.helpers"
 
 local PHONE = mock.phones.example
 
-local function client(extra)
-  local opts = { max_retries = 2, retry_base = 0.01, retry_cap = 0.05 }
-  for k, v in pairs(extra or {}) do opts[k] = v end
-  return mock.client(opts)
-end
+local client = mock.fast_client
 
 local function timed_call(c, q)
   return h.timed(c.phone_history, c, q or { phone = PHONE })

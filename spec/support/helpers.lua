@@ -35,11 +35,13 @@ function M.strings(v)
   return out
 end
 
-function M.read_file(path)
-  local f = assert(io.open(path, "rb"))
-  local text = f:read("*a")
-  f:close()
-  return text
+M.read_file = proc.read_file
+
+-- The lines of `text`, each without its newline.
+function M.lines(text)
+  local out = {}
+  for line in text:gmatch("([^\n]*)\n") do out[#out + 1] = line end
+  return out
 end
 
 -- The contract example as the server serves it (a byte-identical copy lives in mock/).

@@ -71,4 +71,12 @@ function M.client(extra)
   return assert(ravan.new(M.options(extra)))
 end
 
+-- A client whose retries are quick (2 of them, 10 to 50 ms apart), so injected faults do not
+-- make a spec wait for real backoff; `extra` overrides.
+function M.fast_client(extra)
+  local opts = { max_retries = 2, retry_base = 0.01, retry_cap = 0.05 }
+  for k, v in pairs(extra or {}) do opts[k] = v end
+  return M.client(opts)
+end
+
 return M

@@ -60,6 +60,13 @@ function M.file_size(path)
   return size
 end
 
+function M.read_file(path)
+  local f = assert(io.open(path, "rb"))
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
 -- A fresh directory under $TMPDIR, removed by `M.rmdir`.
 function M.tmpdir()
   local out, status = M.run("mktemp -d \"${TMPDIR:-/tmp}/ravan-spec.XXXXXX\"")
