@@ -17,5 +17,11 @@ echo "ravan demo: the local Ravan server is at $RAVAN_MOCK_URL"
 show ravan-history +919876543210
 show ravan-history +15550000250 --page 3 --page-size 8
 show ravan-history +919876543210 --page-size 1 --json
+show ravan-history +15550010000 --all --limit 5 --format csv
+
+printf '\n\033[1m$ ravan-history +15550010000 --all --format ndjson | wc -l   # every call, pages prefetched\033[0m\n'
+start=$EPOCHREALTIME
+count=$("$lua" bin/ravan-history +15550010000 --all --format ndjson | wc -l)
+awk -v n="$count" -v t0="$start" -v t1="$EPOCHREALTIME" 'BEGIN { printf "%d calls in %.2f s\n", n, t1 - t0 }'
 printf '\n\033[1m$ ravan-history 4155550100   # no +: refused before any traffic\033[0m\n'
 "$lua" bin/ravan-history 4155550100 || true

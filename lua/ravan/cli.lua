@@ -224,8 +224,10 @@ local function mark_empty(t, key)
   if type(t[key]) == "table" and next(t[key]) == nil then t[key] = EMPTY end
 end
 
+-- lua-cjson 2.1 also escapes every "/" (allowed, never needed): URLs print as
+-- written. A "\/" can only be such an escape, a backslash being "\\".
 local function encode(v)
-  return (cjson.encode(v):gsub(EMPTY_JSON, "[]"))
+  return (cjson.encode(v):gsub(EMPTY_JSON, "[]"):gsub("\\/", "/"))
 end
 
 function M.json(res)
