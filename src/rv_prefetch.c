@@ -44,7 +44,7 @@ static slot *find_page(rv_prefetch *pf, long page)
     return NULL;
 }
 
-static slot *find_easy(rv_prefetch *pf, CURL *easy)
+static slot *find_easy(rv_prefetch *pf, const CURL *easy)
 {
     for (int i = 0; i < pf->window; i++)
         if (pf->slots[i].easy == easy)
