@@ -24,14 +24,14 @@ dependencies = {
 }
 
 external_dependencies = {
+  -- The library only: on Debian and Ubuntu curl.h sits in a multiarch include directory that
+  -- the compiler searches by itself but LuaRocks' header check does not. Elsewhere CURL_DIR (or
+  -- CURL_INCDIR and CURL_LIBDIR) name a libcurl of one's own.
   CURL = {
-    header = "curl/curl.h",
     library = "curl",
   },
 }
 
--- On Debian and Ubuntu curl.h sits in a multiarch directory that LuaRocks does not search:
---   luarocks make CURL_INCDIR="$(pkg-config --variable=includedir libcurl)"
 build = {
   type = "builtin",
   modules = {
