@@ -45,7 +45,7 @@ EMBED_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(WARNINGS) $(CFLAGS) $(CURL_C
 	$(shell $(PKG_CONFIG) --cflags $(EMBED_LUA) 2>/dev/null)
 EMBED_LIBS = $(shell $(PKG_CONFIG) --libs $(EMBED_LUA) 2>/dev/null) $(LDLIBS)
 
-.PHONY: all deps env test demo memcheck embed docs bench clean help
+.PHONY: all deps env test demo memcheck embed docs bench fuzz clean help
 
 all: $(MODULE)
 
@@ -106,6 +106,22 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_RAW) LUA=lua5.4
 	@bench/run
 
+# libFuzzer over the parsing of what servers send (Retry-After forms, retry decisions, the bounded
+# body buffer), with ASan and UBSan. Not part of `make test`: it runs for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+FUZZ_BIN := build/fuzz/fuzz_policy
+
+$(FUZZ_BIN): fuzz/fuzz_policy.c src/rv_policy.c src/rv_buf.c $(HEADERS)
+	@mkdir -p $(dir $@)/corpus
+	clang -std=c99 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined \
+		$(WARNINGS) -Isrc $(CURL_CFLAGS) fuzz/fuzz_policy.c src/rv_policy.c src/rv_buf.c \
+		$(CURL_LIBS) -lm -o $@
+
+fuzz:
+	@bash .ci/deps clang libclang-rt-14-dev
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+	@$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) $(dir $(FUZZ_BIN))corpus
+
 docs: deps
 	@ldoc -q .
 	@echo 'API reference: doc/index.html'
@@ -121,5 +137,6 @@ help:
 	@echo 'make embed      $(EMBED_BIN): a C host with Lua 5.4 and ravan linked in statically'
 	@echo 'make bench      the benchmarks of issue 4 against the local server (bench/RESULTS.md)'
 	@echo 'make docs       the API reference in doc/ (LDoc)'
+	@echo 'make fuzz       libFuzzer (ASan, UBSan) over Retry-After parsing and the body buffer'
 	@echo 'eval "$$(make -s env)"   LUA_PATH/LUA_CPATH for using the checkout'
 	@echo 'LUA=lua5.1|lua5.2|lua5.3|lua5.4|luajit selects the Lua (make test: all five unless given)'

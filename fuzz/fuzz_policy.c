@@ -1,0 +1,54 @@
+/* libFuzzer target for the code that reads what a server sends before any Lua sees it: the
+ * Retry-After / retry-after-ms parser and the retry decision it feeds, and the bounded body
+ * buffer. `make fuzz` builds it with ASan and UBSan and runs it for FUZZ_SECONDS. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rv_buf.h"
+#include "rv_policy.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* Two header values, split at the first NUL, each NUL-terminated as libcurl hands them. */
+    const uint8_t *split = memchr(data, 0, size);
+    size_t first = split ? (size_t)(split - data) : size;
+    char *ms = malloc(first + 1);
+    char *ra = malloc(size - first + 1);
+    if (!ms || !ra) {
+        free(ms);
+        free(ra);
+        return 0;
+    }
+    memcpy(ms, data, first);
+    ms[first] = '\0';
+    size_t rest = split ? size - first - 1 : 0;
+    memcpy(ra, split ? split + 1 : data, rest);
+    ra[rest] = '\0';
+
+    double wait = rv_parse_retry_after(first ? ms : NULL, rest ? ra : NULL, 1764000000);
+    if (!(wait == -1 || wait >= 0))
+        abort();
+
+    uint64_t rng = rv_seed(data);
+    rv_retry_policy policy = {(int)(size % 5), 0.5, 8, 60};
+    for (int attempt = 1; attempt <= 6; attempt++) {
+        rv_verdict v = rv_decide(&policy, attempt, (rv_error)(size % 7), 500 + (long)(size % 5),
+                                 wait, (double)(size % 90) - 1, &rng);
+        if (v.retry && !(v.wait >= 0 && v.wait <= 120))
+            abort();
+    }
+
+    rv_buf buf = {NULL, 0, 0, size / 2 + 1};
+    for (size_t off = 0; off < size; off += 7)
+        if (rv_buf_append(&buf, data + off, size - off < 7 ? size - off : 7) != 0)
+            break;
+    if (buf.len > buf.limit)
+        abort();
+    rv_buf_free(&buf);
+    free(ms);
+    free(ra);
+    return 0;
+}
