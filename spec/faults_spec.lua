@@ -12,9 +12,7 @@ local function call(extra)
 end
 
 local function statuses(recs)
-  local out = {}
-  for i, rec in ipairs(recs) do out[i] = rec.status end
-  return out
+  return h.pluck(recs, "status")
 end
 
 -- Success after `n` requests, the last one answered normally.

@@ -6,6 +6,7 @@ local cjson = require "cjson"
 local core = require "ravan.core"
 local ravan = require "ravan"
 local mock = require "spec.support.mock"
+local h = require "spec.support.helpers"
 
 local P250 = mock.phones.p250
 
@@ -50,17 +51,12 @@ local function collect(iter)
 end
 
 local function ids_of(calls)
-  local ids = {}
-  for i, call in ipairs(calls) do ids[i] = call.id end
-  return ids
+  return h.pluck(calls, "id")
 end
 
 -- Threads of this process: the prefetcher's helper thread shows up here, and leaves when joined.
 local function threads()
-  local f = assert(io.open("/proc/self/status"))
-  local n = tonumber(f:read("*a"):match("\nThreads:%s*(%d+)"))
-  f:close()
-  return n
+  return h.proc_status("Threads")
 end
 
 -- The ids of the 250-call history, read one plain page_size=100 request at a time.

@@ -130,8 +130,20 @@ function M.still_open(entries)
   return out
 end
 
+-- A number from /proc/self/status, e.g. "VmRSS" (KiB) or "Threads".
+function M.proc_status(field)
+  return tonumber(M.read_file("/proc/self/status"):match(field .. ":%s*(%d+)"))
+end
+
 function M.rss_kb()
-  return tonumber(M.read_file("/proc/self/status"):match("VmRSS:%s*(%d+)"))
+  return M.proc_status("VmRSS")
+end
+
+-- The `field` of every element of `list`, in order.
+function M.pluck(list, field)
+  local out = {}
+  for i, item in ipairs(list) do out[i] = item[field] end
+  return out
 end
 
 function M.full_gc()
