@@ -165,6 +165,8 @@ static void push_response(lua_State *L, const rv_response *resp)
     set_string(L, "url", resp->url);
     if (resp->retry_after >= 0)
         set_number(L, "retry_after", resp->retry_after);
+    lua_pushboolean(L, rv_is_transient(resp->error, resp->status));
+    lua_setfield(L, -2, "retryable");
     set_integer(L, "attempts", resp->attempts);
     set_number(L, "elapsed", resp->elapsed);
     push_events(L, resp);

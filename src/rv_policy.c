@@ -111,13 +111,17 @@ static double backoff(const rv_retry_policy *policy, int attempt, uint64_t *rng)
     return wait * (1.0 - 0.25 * rv_random(rng));
 }
 
+int rv_is_transient(rv_error error, long status)
+{
+    return error == RV_ERR_TIMEOUT || error == RV_ERR_NETWORK
+           || (error == RV_OK && rv_status_is_retryable(status));
+}
+
 rv_verdict rv_decide(const rv_retry_policy *policy, int attempt, rv_error error, long status,
                      double server_wait, double time_left, uint64_t *rng)
 {
     rv_verdict verdict = {0, 0, -1};
-    int transient = error == RV_ERR_TIMEOUT || error == RV_ERR_NETWORK
-                    || (error == RV_OK && rv_status_is_retryable(status));
-    if (!transient)
+    if (!rv_is_transient(error, status))
         return verdict;
     if (server_wait >= 0)
         verdict.refused_wait = server_wait;

@@ -36,6 +36,9 @@ rv_error rv_classify_curl(CURLcode code);
 
 int rv_status_is_retryable(long status);
 
+/* Whether an attempt that ended this way is worth another: the only outcomes ever retried. */
+int rv_is_transient(rv_error error, long status);
+
 /* Seconds the server asked to wait, from `retry-after-ms` or `Retry-After` (delta seconds or an
  * HTTP-date); -1 when neither header says anything usable. */
 double rv_parse_retry_after(const char *retry_after_ms, const char *retry_after, time_t now);

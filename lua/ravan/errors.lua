@@ -45,13 +45,6 @@ M.KINDS = KINDS
 local MAX_BODY = 2048
 M.MAX_BODY = MAX_BODY
 
--- Statuses the core retries; anything else failed on the first answer that
--- mattered, so retrying it by hand would fail the same way.
-local RETRYABLE_STATUS = {
-  [408] = true, [429] = true, [500] = true, [502] = true, [503] = true,
-  [504] = true,
-}
-
 local REASONS = {
   [300] = "Multiple Choices", [301] = "Moved Permanently", [302] = "Found",
   [303] = "See Other", [304] = "Not Modified", [307] = "Temporary Redirect",
@@ -195,6 +188,8 @@ end
 -- Response context shared by every error built from a core response.
 local function context(res)
   return {
+    -- The core's word, so the field and the retry policy cannot disagree.
+    retryable = res.retryable == true,
     status = res.status,
     request_id = res.request_id,
     attempts = res.attempts,
@@ -224,13 +219,11 @@ function M.from_response(res)
   end
   if res.error then
     f.curl_code = res.curl_code
-    f.retryable = kind == "network" or kind == "timeout"
     -- libcurl's text for an aborted oversized body ("Failure writing
     -- output") hides the cause, so that kind keeps our own wording.
     local msg = kind ~= "too_large" and res.curl_message or TRANSPORT_TEXT[kind]
     return M.new(kind, msg, f)
   end
-  f.retryable = RETRYABLE_STATUS[res.status] == true
   f.body = truncate(res.body)
   return M.new(kind, http_message(res.status, res.body, res.content_type), f)
 end
