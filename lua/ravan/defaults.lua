@@ -1,0 +1,35 @@
+--- Every default value ravan has, in one place: the client options, the
+-- pager's and the engine's. Validation, the C core (which receives every
+-- value explicitly), the docs and the CLI all read them from here; a spec
+-- checks the documentation's tables against this module.
+-- @module ravan.defaults
+
+local M = {}
+
+--- Client options (`ravan.new`).
+M.client = {
+  base_url = "https://api.ravan.ai",
+  allow_http = false,
+  timeout = 60,
+  connect_timeout = 10,
+  max_retries = 2,
+  retry_base = 0.5,
+  retry_cap = 8,
+  max_retry_after = 60,
+  max_response_bytes = 64 * 1024 * 1024,
+  -- Under 1 byte/s for 30 s means the connection is dead (half-open TCP, a
+  -- stuck proxy) and is cut well before the per-attempt timeout; a higher
+  -- floor would also cut slow but alive links.
+  low_speed_limit = 1,
+  low_speed_time = 30,
+  insecure = false,
+  max_concurrency = 8,
+}
+
+--- Pager options (`client:pages`, `client:calls`).
+M.pager = {
+  page_size = 100,
+  prefetch = 2,
+}
+
+return M
