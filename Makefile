@@ -60,16 +60,27 @@ $(MODULE): $(OBJ)
 deps:
 	@bash .ci/deps
 
+# Each Lua finds its own build whatever `lua` is: 5.2, 5.3 and 5.4 read LUA_CPATH_5_x before
+# LUA_CPATH, which only 5.1 and LuaJIT (one ABI) read. bin/ravan-history knows the same layout.
+ifeq ($(LUA),luajit)
+ABI51 := build/luajit build/lua5.1
+else
+ABI51 := build/lua5.1 build/luajit
+endif
+
 env:
 	@echo 'export LUA_PATH="$(ROOT)/lua/?.lua;$(ROOT)/lua/?/init.lua;;"'
-	@echo 'export LUA_CPATH="$(ROOT)/$(OUT)/?.so;;"'
+	@echo 'export LUA_CPATH="$(ROOT)/$(word 1,$(ABI51))/?.so;$(ROOT)/$(word 2,$(ABI51))/?.so;;"'
+	@echo 'export LUA_CPATH_5_2="$(ROOT)/build/lua5.2/?.so;;"'
+	@echo 'export LUA_CPATH_5_3="$(ROOT)/build/lua5.3/?.so;;"'
+	@echo 'export LUA_CPATH_5_4="$(ROOT)/build/?.so;;"'
 	@echo 'export PATH="$(ROOT)/bin:$$PATH"'
 
 # LuaJIT's build is always made: the OpenResty spec loads it into nginx whichever Lua runs busted.
 test: deps
 	@for lua in $(LUAS) luajit; do $(MAKE) --no-print-directory all LUA=$$lua || exit 1; done
-	@$(MAKE) --no-print-directory embed
-	@LUAS="$(LUAS)" mock/server run spec/run
+	@$(MAKE) --no-print-directory $(EMBED_BIN)
+	@LUAS="$(LUAS)" spec/run
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -78,7 +89,7 @@ demo: deps
 memcheck:
 	@bash .ci/deps valgrind
 	@$(MAKE) --no-print-directory all
-	@LUA=$(LUA) OUT=$(OUT) MEMCHECK=1 mock/server run spec/run
+	@LUA=$(LUA) MEMCHECK=1 spec/run
 
 $(EMBED_OUT)/obj/%.o: src/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
