@@ -83,7 +83,7 @@ test: deps
 	@LUAS="$(LUAS)" spec/run
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) -s --no-print-directory all
 	@LUA=$(LUA) OUT=$(OUT) mock/server run examples/demo.sh
 
 memcheck:
@@ -103,6 +103,9 @@ $(EMBED_BIN): examples/embed/host.c $(EMBED_LIB) $(HEADERS)
 		$(EMBED_LIB) $(LDFLAGS) $(EMBED_LIBS) -o $@
 
 embed: $(EMBED_BIN)
+	@echo 'Built $(EMBED_BIN): Lua 5.4 with ravan linked in. Run a script in it, e.g. against the local server:'
+	@echo '  mock/server run sh -c '"'"'RAVAN_BASE_URL=$$RAVAN_MOCK_URL RAVAN_API_KEY=rk_test_local \'
+	@echo '    $(EMBED_BIN) examples/embed/history.lua +919876543210'"'"
 
 # The raw libcurl floor of benchmark (a).
 BENCH_RAW := build/bench/raw_libcurl
@@ -138,16 +141,17 @@ docs: deps
 	@echo 'API reference: doc/index.html'
 
 clean:
-	rm -rf build
+	rm -rf build doc
 
 help:
-	@echo 'make            build $(MODULE)'
-	@echo 'make demo       start the local server and show a call history with the CLI'
-	@echo 'make test       install what is missing, build, run the specs against the local server'
+	@echo 'make            build ravan.core for $(LUA): $(MODULE)'
+	@echo 'make demo       start the local Ravan server and show call histories with the CLI'
+	@echo 'make test       install what is missing, build, run the specs on every Lua'
 	@echo 'make memcheck   the specs under valgrind (no errors, nothing definitely lost)'
 	@echo 'make embed      $(EMBED_BIN): a C host with Lua 5.4 and ravan linked in statically'
-	@echo 'make bench      the benchmarks of issue 4 against the local server (bench/RESULTS.md)'
-	@echo 'make docs       the API reference in doc/ (LDoc)'
+	@echo 'make bench      request overhead, decoding, the pager under latency, memory (bench/RESULTS.md)'
+	@echo 'make docs       the manual and the API reference in doc/ (LDoc)'
 	@echo 'make fuzz       libFuzzer (ASan, UBSan) over Retry-After parsing and the body buffer'
-	@echo 'eval "$$(make -s env)"   LUA_PATH/LUA_CPATH for using the checkout'
+	@echo 'make clean      remove build/ and doc/'
+	@echo 'eval "$$(make -s env)"   LUA_PATH, LUA_CPATH and PATH for using the checkout from any Lua'
 	@echo 'LUA=lua5.1|lua5.2|lua5.3|lua5.4|luajit selects the Lua (make test: all five unless given)'

@@ -1,4 +1,4 @@
--- One spec per fault the local server can inject (issue 3 §6): the kind the client reports, or
+-- One spec per fault the local server can inject: the kind the client reports, or
 -- success after exactly the number of attempts the server counted.
 local mock = require "spec.support.mock"
 local h = require "spec.support.helpers"
