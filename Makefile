@@ -45,7 +45,7 @@ EMBED_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(WARNINGS) $(CFLAGS) $(CURL_C
 	$(shell $(PKG_CONFIG) --cflags $(EMBED_LUA) 2>/dev/null)
 EMBED_LIBS = $(shell $(PKG_CONFIG) --libs $(EMBED_LUA) 2>/dev/null) $(LDLIBS)
 
-.PHONY: all deps env test demo memcheck embed docs bench fuzz clean help
+.PHONY: all deps env test demo memcheck embed docs bench fuzz clean help rock rock-install
 
 all: $(MODULE)
 
@@ -56,6 +56,19 @@ $(OUT)/obj/%.o: src/%.c $(HEADERS)
 $(MODULE): $(OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) -shared -o $@ $(OBJ) $(LDFLAGS) $(LDLIBS)
+
+# For LuaRocks (the rockspec's `make` build), which passes CC, CFLAGS, LIBFLAG, LUA_INCDIR,
+# CURL_INCDIR, CURL_LIBDIR and INST_LIBDIR: one command compiles and links ravan.core straight
+# into the rock's tree, so nothing is written into the checkout.
+ROCK_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(CFLAGS) -I$(LUA_INCDIR) -I$(CURL_INCDIR)
+
+rock:
+	$(CC) $(ROCK_CFLAGS) -fsyntax-only $(TRANSPORT_SRC) $(BINDING_SRC)
+
+rock-install:
+	mkdir -p $(INST_LIBDIR)/ravan
+	$(CC) $(ROCK_CFLAGS) $(LIBFLAG) $(TRANSPORT_SRC) $(BINDING_SRC) -o $(INST_LIBDIR)/ravan/core.so \
+		-L$(CURL_LIBDIR) -lcurl -pthread -lm
 
 deps:
 	@bash .ci/deps
