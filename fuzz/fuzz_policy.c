@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t rng = rv_seed(data);
     rv_retry_policy policy = {(int)(size % 5), 0.5, 8, 60};
     for (int attempt = 1; attempt <= 6; attempt++) {
-        rv_verdict v = rv_decide(&policy, attempt, (rv_error)(size % 7), 500 + (long)(size % 5),
+        rv_verdict v = rv_decide(&policy, attempt, (rv_error)(size % RV_ERR_COUNT), 500 + (long)(size % 5),
                                  wait, (double)(size % 90) - 1, &rng);
         if (v.retry && !(v.wait >= 0 && v.wait <= 120))
             abort();

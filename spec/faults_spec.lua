@@ -1,4 +1,4 @@
--- One spec per fault the local server can inject (issue 3 §6): the kind the client reports, or
+-- One spec per fault the local server can inject: the kind the client reports, or
 -- success after exactly the number of attempts the server counted.
 local mock = require "spec.support.mock"
 local h = require "spec.support.helpers"
@@ -209,6 +209,46 @@ describe("faults", function()
         end
       end
     end
+  end)
+
+  it("a same-origin redirect loop: kind server, called a loop, not a refused origin", function()
+    mock.fault({ kind = "redirect", count = 10,
+      location = "/api/v1/calling/phone-history?phone=%2B919876543210" })
+    local res, err = call()
+    assert.is_nil(res)
+    assert.are.equal("server", err.kind)
+    assert.are.equal(302, err.status)
+    assert.matches("redirect loop", err.message)
+    assert.is_nil(err.message:find("another origin", 1, true))
+    assert.is_false(err.retryable)
+    -- The first request and five redirects followed, all on the main listener.
+    assert.are.equal(6, #mock.requests())
+    assert.are.same({}, h.records("other"))
+  end)
+
+  it("a 3xx without Location: kind server, saying so", function()
+    for _, status in ipairs({ 301, 302, 303, 307, 308 }) do
+      mock.reset()
+      mock.fault({ kind = "status", status = status })
+      local res, err = call()
+      assert.is_nil(res)
+      assert.are.equal("server", err.kind)
+      assert.are.equal(status, err.status)
+      assert.are.equal("HTTP " .. status .. " redirect without a Location header", err.message)
+      assert.are.equal(1, #mock.requests())
+    end
+  end)
+
+  it("a response header line over libcurl's limit: nil and kind too_large, not a raise", function()
+    mock.fault({ kind = "status", status = 200, count = 3,
+      headers = { ["X-Huge"] = ("h"):rep(200 * 1024) } })
+    local ok, res, err = pcall(call)
+    assert.is_true(ok, tostring(res))
+    assert.is_nil(res)
+    assert.are.equal("too_large", err.kind, tostring(err))
+    assert.matches("header", err.message)
+    assert.is_false(err.retryable)
+    assert.are.equal(1, #mock.requests())
   end)
 
   it("a body larger than max_response_bytes: kind too_large, not retried", function()

@@ -149,7 +149,7 @@ static void push_response(lua_State *L, const rv_response *resp)
     lua_createtable(L, 0, 14);
     if (resp->status)
         set_integer(L, "status", resp->status);
-    if (resp->error == RV_OK || resp->error == RV_ERR_REDIRECT) {
+    if (resp->error == RV_OK || resp->error == RV_ERR_SERVER) {
         lua_pushlstring(L, resp->body.data ? resp->body.data : "", resp->body.len);
         lua_setfield(L, -2, "body");
     }
@@ -161,7 +161,7 @@ static void push_response(lua_State *L, const rv_response *resp)
     }
     set_string(L, "content_type", resp->content_type);
     set_string(L, "request_id", resp->request_id);
-    set_string(L, "location", resp->location);
+    set_string(L, "origin", resp->origin);
     set_string(L, "url", resp->url);
     if (resp->retry_after >= 0)
         set_number(L, "retry_after", resp->retry_after);
@@ -407,6 +407,13 @@ int luaopen_ravan_core(lua_State *L)
 
     lua_newtable(L);
     rv_setfuncs(L, core_functions);
+    /* The kinds in the order of the list they come from, so ravan.errors cannot drift. */
+    lua_newtable(L);
+    for (int kind = RV_OK + 1; kind < RV_ERR_COUNT; kind++) {
+        lua_pushstring(L, rv_error_name((rv_error)kind));
+        lua_rawseti(L, -2, kind);
+    }
+    lua_setfield(L, -2, "KINDS");
     lua_pushliteral(L, RV_VERSION);
     lua_setfield(L, -2, "VERSION");
     lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);

@@ -6,16 +6,10 @@
 
 const char *rv_error_name(rv_error err)
 {
-    switch (err) {
-    case RV_OK: return NULL;
-    case RV_ERR_TIMEOUT: return "timeout";
-    case RV_ERR_NETWORK: return "network";
-    case RV_ERR_TLS: return "tls";
-    case RV_ERR_TOO_LARGE: return "too_large";
-    case RV_ERR_REDIRECT: return "redirect";
-    case RV_ERR_INTERNAL: return "internal";
-    }
-    return "internal";
+#define RV_KIND_NAME(id, name) [RV_ERR_##id] = name,
+    static const char *const names[RV_ERR_COUNT] = {RV_KINDS(RV_KIND_NAME)};
+#undef RV_KIND_NAME
+    return err > RV_OK && err < RV_ERR_COUNT ? names[err] : NULL;
 }
 
 rv_error rv_classify_curl(CURLcode code)
@@ -25,7 +19,10 @@ rv_error rv_classify_curl(CURLcode code)
         return RV_OK;
     case CURLE_OPERATION_TIMEDOUT:
         return RV_ERR_TIMEOUT;
+    /* libcurl also answers a response header line over its 100 KiB limit with out of memory:
+     * either way the response was more than could be held, and trying again will not help. */
     case CURLE_FILESIZE_EXCEEDED:
+    case CURLE_OUT_OF_MEMORY:
         return RV_ERR_TOO_LARGE;
     /* Verification failures only: a handshake that breaks off is a network fault, retried. */
     case CURLE_PEER_FAILED_VERIFICATION:
@@ -35,10 +32,11 @@ rv_error rv_classify_curl(CURLcode code)
     case CURLE_SSL_INVALIDCERTSTATUS:
     case CURLE_SSL_CRL_BADFILE:
         return RV_ERR_TLS;
-    case CURLE_OUT_OF_MEMORY:
+    /* The URL came from base_url, which libcurl accepted when the client was made, so this is
+     * a URL the caller gave that libcurl will not fetch after all. */
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
-        return RV_ERR_INTERNAL;
+        return RV_ERR_INVALID_ARGUMENT;
     default:
         return RV_ERR_NETWORK;
     }

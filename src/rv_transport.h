@@ -57,7 +57,7 @@ typedef struct rv_response {
     rv_buf body;
     char *content_type;
     char *request_id;
-    char *location;             /* the refused cross-origin redirect target */
+    char *origin;               /* a refused redirect's target origin: scheme://host[:port] */
     char *url;
     double retry_after;         /* a server-requested wait that was not slept; -1 when none */
     double elapsed;
