@@ -1,6 +1,7 @@
 /* ravan.core: the Lua face of the transport. Thin on purpose: validation, errors and decoding
  * live in Lua; this file turns tables into C structs and responses into tables. Anything C
  * allocates is owned by a userdata with __gc before a Lua call that can raise is made. */
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #define CLIENT_MT "ravan.core.client"
 #define RESPONSE_MT "ravan.core.response"
 #define PREFETCH_MT "ravan.core.prefetcher"
+#define URL_MT "ravan.core.url"
 #define STRIP_DEPTH_LIMIT 1000
 
 typedef struct client_box {
@@ -322,6 +324,93 @@ static int core_strip_nulls(lua_State *L)
     return 1;
 }
 
+/* core.parse_url: libcurl's URL parser as it is used by the client, so validation and the
+ * transport cannot disagree on what a URL is. The parts live in a userdata until they are
+ * pushed, so a memory error on the way frees them. */
+enum { URL_SCHEME, URL_HOST, URL_PORT, URL_PATH, URL_QUERY, URL_FRAGMENT, URL_USER, URL_PARTS };
+
+typedef struct url_box {
+    CURLU *url;
+    char *parts[URL_PARTS];
+} url_box;
+
+static int url_gc(lua_State *L)
+{
+    url_box *box = luaL_checkudata(L, 1, URL_MT);
+    for (int i = 0; i < URL_PARTS; i++) {
+        curl_free(box->parts[i]);
+        box->parts[i] = NULL;
+    }
+    curl_url_cleanup(box->url);
+    box->url = NULL;
+    return 0;
+}
+
+static int fail_url(lua_State *L, const char *reason)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, reason);
+    return 2;
+}
+
+static int core_parse_url(lua_State *L)
+{
+    size_t len;
+    const char *s = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &len) : NULL;
+    if (!s)
+        return fail_url(L, "not a string");
+    if (strlen(s) != len)
+        return fail_url(L, "contains a NUL byte");
+    url_box *box = lua_newuserdata(L, sizeof *box);
+    memset(box, 0, sizeof *box);
+    luaL_getmetatable(L, URL_MT);
+    lua_setmetatable(L, -2);
+    box->url = curl_url();
+    if (!box->url)
+        return fail_url(L, "out of memory");
+    /* Any scheme parses, so the caller can say which ones it takes. */
+    CURLUcode rc = curl_url_set(box->url, CURLUPART_URL, s, CURLU_NON_SUPPORT_SCHEME);
+    if (rc != CURLUE_OK)
+        return fail_url(L, curl_url_strerror(rc));
+    static const CURLUPart which[URL_PARTS] = {CURLUPART_SCHEME, CURLUPART_HOST, CURLUPART_PORT,
+                                               CURLUPART_PATH, CURLUPART_QUERY,
+                                               CURLUPART_FRAGMENT, CURLUPART_USER};
+    for (int i = 0; i < URL_PARTS; i++)
+        if (curl_url_get(box->url, which[i], &box->parts[i], 0) != CURLUE_OK)
+            box->parts[i] = NULL;
+    if (!box->parts[URL_SCHEME] || !box->parts[URL_HOST] || !box->parts[URL_PATH])
+        return fail_url(L, "no scheme or host");
+    /* Host names are case-insensitive: one spelling for comparisons and for tostring. */
+    for (char *c = box->parts[URL_HOST]; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    lua_createtable(L, 0, 8);
+    set_string(L, "scheme", box->parts[URL_SCHEME]);
+    set_string(L, "host", box->parts[URL_HOST]);
+    if (box->parts[URL_PORT])
+        set_integer(L, "port", (lua_Integer)strtol(box->parts[URL_PORT], NULL, 10));
+    set_string(L, "path", box->parts[URL_PATH]);
+    set_string(L, "query", box->parts[URL_QUERY]);
+    set_string(L, "fragment", box->parts[URL_FRAGMENT]);
+    /* Whether there is userinfo, never what it is: it may be a password. */
+    lua_pushboolean(L, box->parts[URL_USER] != NULL);
+    lua_setfield(L, -2, "userinfo");
+    /* The API root as the client will use it: no userinfo, query or trailing slash. */
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, box->parts[URL_SCHEME]);
+    luaL_addstring(&b, "://");
+    luaL_addstring(&b, box->parts[URL_HOST]);
+    if (box->parts[URL_PORT]) {
+        luaL_addchar(&b, ':');
+        luaL_addstring(&b, box->parts[URL_PORT]);
+    }
+    luaL_addlstring(&b, box->parts[URL_PATH], rv_path_trimmed_len(box->parts[URL_PATH]));
+    luaL_pushresult(&b);
+    lua_setfield(L, -2, "base");
+    return 1;
+}
+
 static int core_now(lua_State *L)
 {
     lua_pushnumber(L, rv_now());
@@ -376,6 +465,7 @@ static const luaL_Reg prefetch_meta[] = {
 static const luaL_Reg core_functions[] = {
     {"new", core_new},
     {"strip_nulls", core_strip_nulls},
+    {"parse_url", core_parse_url},
     {"now", core_now},
     {"sleep", core_sleep},
     {"isatty", core_isatty},
@@ -398,6 +488,11 @@ int luaopen_ravan_core(lua_State *L)
     lua_newtable(L);
     rv_setfuncs(L, prefetch_methods);
     lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+
+    luaL_newmetatable(L, URL_MT);
+    lua_pushcfunction(L, url_gc);
+    lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
 
     luaL_newmetatable(L, RESPONSE_MT);

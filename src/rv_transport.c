@@ -91,6 +91,14 @@ static int set_error(char *err, size_t errlen, const char *message)
     return -1;
 }
 
+size_t rv_path_trimmed_len(const char *path)
+{
+    size_t len = strlen(path);
+    while (len > 0 && path[len - 1] == '/')
+        len--;
+    return len;
+}
+
 static int build_endpoint(rv_client *c, char *err, size_t errlen)
 {
     c->endpoint = curl_url();
@@ -101,9 +109,7 @@ static int build_endpoint(rv_client *c, char *err, size_t errlen)
     char *path = NULL;
     if (curl_url_get(c->endpoint, CURLUPART_PATH, &path, 0) != CURLUE_OK)
         return set_error(err, errlen, "base_url has no usable path");
-    size_t len = strlen(path);
-    while (len > 0 && path[len - 1] == '/')
-        len--;
+    size_t len = rv_path_trimmed_len(path);
     char *full = malloc(len + sizeof RV_ENDPOINT_PATH);
     if (full) {
         memcpy(full, path, len);

@@ -66,6 +66,10 @@ typedef struct rv_response {
     size_t n_events;
 } rv_response;
 
+/* The length of `path` without its trailing slashes: base URLs ".../v1/" and ".../v1" name the
+ * same API root. The one place that decides it, for the client and for core.parse_url. */
+size_t rv_path_trimmed_len(const char *path);
+
 /* Process-wide libcurl setup, once, safe from any thread. Returns 0 on success. */
 int rv_global_init(void);
 

@@ -132,8 +132,12 @@ function M.new(opts, getenv)
     core_cfg[CORE_KEYS[i]] = cfg[CORE_KEYS[i]]
   end
   core_cfg.user_agent = M.user_agent(cfg.user_agent)
+  -- Validation used the core's own URL parser, so what is left to fail here
+  -- is memory or libcurl itself: still an error value, not a raise.
+  local ok, handle = pcall(core.new, core_cfg)
+  if not ok then return nil, errors.new("internal", tostring(handle)) end
   local self = setmetatable({
-    _handle = core.new(core_cfg),
+    _handle = handle,
     _base_url = cfg.base_url,
     _auth = cfg.api_key and "X-Api-Key" or cfg.token and "Bearer token"
       or "no credential",

@@ -5,6 +5,7 @@
 -- Credentials and user-agent strings are checked but never echoed in a
 -- message: an error may end up in a log the secret must not reach.
 
+local core = require "ravan.core"
 local errors = require "ravan.errors"
 
 local M = {}
@@ -232,39 +233,34 @@ M.is_loopback = is_loopback
 
 -- Returns the normalised base URL (lower-case scheme and host, no trailing
 -- slash) or nil and a message that never repeats the URL: it might hold
--- a password in its userinfo.
+-- a password in its userinfo. libcurl's parser decides what a URL is, the
+-- same parser the client then builds its requests with.
 local function base_url(name, s, allow_http)
   if s:find("%s") then return nil, name .. " must not contain spaces" end
-  local scheme, authority, path = s:match("^(%a[%w+.-]*)://([^/?#]*)(.*)$")
-  if not scheme then
-    return nil, name .. " must be an absolute URL such as " .. M.DEFAULT_BASE_URL
+  local url, reason = core.parse_url(s)
+  if not url then
+    if not s:find("://", 1, true) then
+      return nil, name .. " must be an absolute URL such as " .. M.DEFAULT_BASE_URL
+    end
+    return nil, name .. " is not a valid URL (" .. reason .. ")"
   end
-  scheme = scheme:lower()
-  if scheme ~= "https" and scheme ~= "http" then
+  if url.scheme ~= "https" and url.scheme ~= "http" then
     return nil, name .. " must use https://"
   end
   -- Refused, not stripped: a URL with a password in it is a mistake the
   -- user should fix, and the credential belongs in api_key or token.
-  if authority:find("@", 1, true) then
+  if url.userinfo then
     return nil, name .. " must not contain user:password@; use api_key or token"
   end
-  if path:find("[?#]") then
+  if url.query or url.fragment then
     return nil, name .. " must not contain a query string or fragment"
   end
-  local host, port = authority:match("^(%[[%x:.]+%])(.*)$")
-  if not host then host, port = authority:match("^([%w%._%-\128-\255]+)(.*)$") end
-  if not host then return nil, name .. " has no valid host" end
-  if port ~= "" then
-    local n = tonumber(port:match("^:(%d+)$"))
-    if not n or n < 1 or n > 65535 then
-      return nil, name .. " has an invalid port"
-    end
-  end
-  if scheme == "http" and not allow_http and not is_loopback(host) then
+  if url.port == 0 then return nil, name .. " has an invalid port" end
+  if url.scheme == "http" and not allow_http and not is_loopback(url.host) then
     return nil, name .. " must use https:// (plain http is allowed only for "
       .. "localhost, 127.0.0.0/8 and [::1], or with allow_http = true)"
   end
-  return scheme .. "://" .. host:lower() .. port .. path:gsub("/+$", "")
+  return url.base
 end
 
 -- An empty variable is treated as unset, as shells make that easy to do
