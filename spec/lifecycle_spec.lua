@@ -86,7 +86,9 @@ describe("freeing a client", function()
   end)
 
   it("a core handle can be closed twice, and refuses requests after", function()
-    local handle = core.new({ base_url = mock.url, api_key = mock.api_key, user_agent = "spec" })
+    local cfg = assert(require("ravan.validate").options(mock.options()))
+    cfg.user_agent = "spec"
+    local handle = core.new(cfg)
     handle:close()
     handle:close()
     assert.are.equal("ravan.core.client (closed)", tostring(handle))

@@ -51,10 +51,13 @@ static double opt_number(lua_State *L, int t, const char *key, double fallback)
     return value;
 }
 
-static int opt_boolean(lua_State *L, int t, const char *key, int fallback)
+/* Defaults live in ravan.defaults only: the client hands every setting over explicitly. */
+static double need_number(lua_State *L, int t, const char *key)
 {
     lua_getfield(L, t, key);
-    int value = lua_isnil(L, -1) ? fallback : lua_toboolean(L, -1);
+    if (lua_type(L, -1) != LUA_TNUMBER)
+        luaL_error(L, "ravan.core: '%s' must be a number", key);
+    double value = lua_tonumber(L, -1);
     lua_pop(L, 1);
     return value;
 }
@@ -77,16 +80,20 @@ static int core_new(lua_State *L)
     cfg.user_agent = opt_string(L, 1, "user_agent");
     cfg.ca_file = opt_string(L, 1, "ca_file");
     cfg.ca_path = opt_string(L, 1, "ca_path");
-    cfg.insecure = opt_boolean(L, 1, "insecure", 0);
-    cfg.connect_timeout = opt_number(L, 1, "connect_timeout", 10);
-    cfg.timeout = opt_number(L, 1, "timeout", 60);
-    cfg.low_speed_limit = (long)opt_number(L, 1, "low_speed_limit", 1);
-    cfg.low_speed_time = (long)opt_number(L, 1, "low_speed_time", 30);
-    cfg.max_response_bytes = (size_t)opt_number(L, 1, "max_response_bytes", 64.0 * 1024 * 1024);
-    cfg.retry.max_retries = (int)opt_number(L, 1, "max_retries", 2);
-    cfg.retry.base = opt_number(L, 1, "retry_base", 0.5);
-    cfg.retry.cap = opt_number(L, 1, "retry_cap", 8);
-    cfg.retry.max_retry_after = opt_number(L, 1, "max_retry_after", 60);
+    lua_getfield(L, 1, "insecure");
+    if (lua_type(L, -1) != LUA_TBOOLEAN)
+        return luaL_error(L, "ravan.core: 'insecure' must be a boolean");
+    cfg.insecure = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    cfg.connect_timeout = need_number(L, 1, "connect_timeout");
+    cfg.timeout = need_number(L, 1, "timeout");
+    cfg.low_speed_limit = (long)need_number(L, 1, "low_speed_limit");
+    cfg.low_speed_time = (long)need_number(L, 1, "low_speed_time");
+    cfg.max_response_bytes = (size_t)need_number(L, 1, "max_response_bytes");
+    cfg.retry.max_retries = (int)need_number(L, 1, "max_retries");
+    cfg.retry.base = need_number(L, 1, "retry_base");
+    cfg.retry.cap = need_number(L, 1, "retry_cap");
+    cfg.retry.max_retry_after = need_number(L, 1, "max_retry_after");
 
     char err[256];
     box->client = rv_client_new(&cfg, err, sizeof err);

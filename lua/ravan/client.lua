@@ -154,10 +154,11 @@ local function closed_error()
 end
 
 -- A validated core query (client defaults applied), or nil and an error.
--- The pager validates its own extra options and hands the rest in here.
-function Client:_prepare(q)
+-- The pager hands in a `schema` with its own options too, so everything is
+-- checked once; they come back in the query for it to take out.
+function Client:_prepare(q, schema)
   if not self._handle then return nil, closed_error() end
-  local query, err = validate.query(q)
+  local query, err = validate.query(q, schema)
   if not query then return nil, err end
   if query.deadline == nil then query.deadline = self._deadline end
   return query

@@ -12,13 +12,12 @@
 -- `page`), so a server misreporting total_count cannot make it loop.
 -- @module ravan.pager
 
+local defaults = require "ravan.defaults"
 local validate = require "ravan.validate"
 local errors = require "ravan.errors"
 
 local M = {}
 
-M.DEFAULT_PAGE_SIZE = 100
-M.DEFAULT_PREFETCH = 2
 M.MAX_PREFETCH = 16
 
 -- Ids are remembered in two generations of this many (the current one and
@@ -28,37 +27,26 @@ M.SEEN_WINDOW = 2048
 
 local ceil, huge = math.ceil, math.huge
 
-local OPTIONS = {
-  { "limit", validate.integer_in(1, 2147483647) },
-  { "prefetch", validate.integer_in(0, M.MAX_PREFETCH), M.DEFAULT_PREFETCH },
+-- The query's keys plus the pager's own, checked in one pass, so an unknown
+-- key is named against all of them.
+local OWN = {
+  { "limit", validate.integer_in(1, validate.INT_MAX) },
+  { "prefetch", validate.integer_in(0, M.MAX_PREFETCH), defaults.pager.prefetch },
 }
-
--- The query's keys plus the pager's own, so an unknown key is named
--- against all of them.
 local SCHEMA = {}
 for i = 1, #validate.QUERY do SCHEMA[i] = validate.QUERY[i] end
-for i = 1, #OPTIONS do SCHEMA[#SCHEMA + 1] = OPTIONS[i] end
+for i = 1, #OWN do SCHEMA[#SCHEMA + 1] = OWN[i] end
 
 local Pager = {}
 Pager.__index = Pager
 
 -- Returns the prepared core query and the pager options, or nil and err.
 local function parse(client, q)
-  -- validate.query words the error for a query that is not a table.
-  if type(q) ~= "table" then return validate.query(q) end
-  local ok, err = validate.keys(q, SCHEMA, "query option")
-  if not ok then return nil, err end
-  local opts
-  opts, err = validate.fields(q, OPTIONS, {})
-  if not opts then return nil, err end
-  local rest = {}
-  for k, v in pairs(q) do
-    if k ~= "limit" and k ~= "prefetch" then rest[k] = v end
-  end
-  if rest.page_size == nil then rest.page_size = M.DEFAULT_PAGE_SIZE end
-  local query
-  query, err = client:_prepare(rest)
+  local query, err = client:_prepare(q, SCHEMA)
   if not query then return nil, err end
+  local opts = { limit = query.limit, prefetch = query.prefetch }
+  query.limit, query.prefetch = nil, nil
+  if query.page_size == nil then query.page_size = defaults.pager.page_size end
   return query, opts
 end
 
