@@ -122,6 +122,31 @@ describe("credentials", function()
   end)
 end)
 
+describe("a missing credential", function()
+  before_each(mock.reset)
+
+  it("is refused by ravan.new before any traffic, naming both variables", function()
+    local nothing = function() return nil end
+    for _, env in ipairs({ nothing, function(n) return n == "RAVAN_BASE_URL" and mock.url or "" end }) do
+      local c, err = ravan.new({ base_url = mock.url }, env)
+      assert.is_nil(c)
+      assert.are.equal("invalid_argument", err.kind)
+      assert.matches("RAVAN_API_KEY", err.message)
+      assert.matches("RAVAN_TOKEN", err.message)
+      assert.matches("api_key or token", err.message)
+    end
+    assert.are.same({}, mock.requests())
+  end)
+
+  it("is refused by the CLI and the default client too, and the server hears nothing", function()
+    local status, _, stderr = h.run_cli({ PHONE }, { RAVAN_BASE_URL = mock.url })
+    assert.are_not.equal(0, status)
+    assert.matches("RAVAN_API_KEY", stderr)
+    assert.matches("RAVAN_TOKEN", stderr)
+    assert.are.same({}, mock.requests())
+  end)
+end)
+
 describe("the credential", function()
   before_each(mock.reset)
 

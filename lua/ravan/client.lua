@@ -106,7 +106,8 @@ end
 -- @tparam[opt] table opts
 --
 -- * `api_key` (sent as `X-Api-Key`) or `token` (sent as
---   `Authorization: Bearer`); default `RAVAN_API_KEY`, else `RAVAN_TOKEN`
+--   `Authorization: Bearer`); default `RAVAN_API_KEY`, else `RAVAN_TOKEN`;
+--   with none of the four, `invalid_argument` naming both variables
 -- * `base_url`: default `RAVAN_BASE_URL`, else `https://api.ravan.ai`;
 --   `https://` unless the host is loopback or `allow_http = true`
 -- * `timeout` (per attempt, default 60 s), `connect_timeout` (10 s),
@@ -139,8 +140,7 @@ function M.new(opts, getenv)
   local self = setmetatable({
     _handle = handle,
     _base_url = cfg.base_url,
-    _auth = cfg.api_key and "X-Api-Key" or cfg.token and "Bearer token"
-      or "no credential",
+    _auth = cfg.api_key and "X-Api-Key" or "Bearer token",
     _log = cfg.log,
     _deadline = cfg.deadline,
   }, Client)

@@ -293,6 +293,10 @@ local function credentials(cfg, getenv)
     cfg.api_key, msg = text("RAVAN_API_KEY", key)
   elseif token then
     cfg.token, msg = text("RAVAN_TOKEN", token)
+  else
+    -- Every call would be a 401 (or, against the real host, DNS and TLS
+    -- first): say so now, before any traffic.
+    msg = "no credential: give api_key or token, or set RAVAN_API_KEY or RAVAN_TOKEN"
   end
   return msg
 end
