@@ -6,6 +6,7 @@
 
 local core = require "ravan.core"
 local errors = require "ravan.errors"
+local redact = require "ravan.redact"
 local validate = require "ravan.validate"
 local decode = require "ravan.decode"
 local surface = require "ravan.surface"
@@ -43,54 +44,36 @@ function M.user_agent(prefix)
   return ua
 end
 
--- Too short a "secret" would mangle every message while hiding nothing.
-local MIN_SECRET = 4
-
-local function redact(s, secret)
-  if type(s) ~= "string" then return s end
-  return (s:gsub(secret:gsub("%p", "%%%0"), "[REDACTED]"))
-end
-
--- A server may echo the credential it rejected; it must not reach a
--- message, a log event or the stored body.
-local function scrub(self, err)
-  local secret = secrets[self]
-  if secret then
-    err.message = redact(err.message, secret)
-    err.body = redact(err.body, secret)
-  end
-  return err
-end
-
--- A logger that raises must not turn a good call into a failed one.
-local function emit(log, ev)
-  pcall(log, ev)
+-- A logger that raises must not turn a good call into a failed one, and
+-- no string in an event may carry the credential.
+local function emit(log, secret, ev)
+  pcall(log, redact.fields(ev, secret))
 end
 
 -- Events are built after the fact from the core's per-attempt record: the
 -- core runs the attempts and sleeps in C without calling back into Lua.
-local function log_events(log, res, err)
+local function log_events(log, secret, res, err)
   local url = res.url
   local events = res.events or {}
   for i = 1, #events do
     local e = events[i]
-    emit(log, { event = "request", method = "GET", url = url, attempt = e.attempt })
+    emit(log, secret, { event = "request", method = "GET", url = url, attempt = e.attempt })
     if e.wait_ms then
-      emit(log, {
+      emit(log, secret, {
         event = "retry", method = "GET", url = url, attempt = e.attempt,
         status = e.status, kind = errors.kind_for(e.status, e.error),
         elapsed_ms = e.elapsed_ms, wait_ms = e.wait_ms,
         retry_after = e.retry_after,
       })
     elseif e.status then
-      emit(log, {
+      emit(log, secret, {
         event = "response", method = "GET", url = url, attempt = e.attempt,
         status = e.status, elapsed_ms = e.elapsed_ms,
       })
     end
   end
   if err then
-    emit(log, {
+    emit(log, secret, {
       event = "error", method = "GET", url = url, attempt = res.attempts,
       status = err.status, kind = err.kind, message = err.message,
       request_id = err.request_id,
@@ -144,8 +127,7 @@ function M.new(opts, getenv)
     _log = cfg.log,
     _deadline = cfg.deadline,
   }, Client)
-  local secret = cfg.api_key or cfg.token
-  if secret and #secret >= MIN_SECRET then secrets[self] = secret end
+  secrets[self] = cfg.api_key or cfg.token
   return self
 end
 
@@ -168,14 +150,14 @@ end
 -- the wire to the user, for phone_history and for every page the pager
 -- takes from the prefetcher.
 function Client:_page_of(res)
-  local err = errors.from_response(res)
+  local secret = secrets[self]
+  local err = errors.from_response(res, secret)
   local page
   if not err then
     page, err = decode.page(res.body, res.content_type)
-    if err then errors.with_response(err, res) end
+    if err then errors.with_response(err, res, secret) end
   end
-  if err then scrub(self, err) end
-  if self._log then log_events(self._log, res, err) end
+  if self._log then log_events(self._log, secret, res, err) end
   if err then return nil, err end
   return page
 end

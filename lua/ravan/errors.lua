@@ -14,6 +14,7 @@
 
 local cjson = require "cjson.safe"
 local core = require "ravan.core"
+local redact = require "ravan.redact"
 
 local M = {}
 
@@ -160,9 +161,14 @@ function M.kind_for(status, transport)
   return "server"
 end
 
-local function truncate(body)
-  if body and #body > MAX_BODY then return body:sub(1, MAX_BODY) end
-  return body
+-- Every string of `err` that may hold what a server sent, scrubbed of
+-- `secret`; the body also cut to MAX_BODY (redacted before and after the
+-- cut, so a secret across it does not survive in part).
+local function scrub(err, secret)
+  err.message = redact.text(err.message, secret)
+  err.request_id = redact.text(err.request_id, secret)
+  err.body = redact.text(err.body, secret, MAX_BODY)
+  return err
 end
 
 -- A JSON error body's own explanation, when it has one. Only small bodies
@@ -214,17 +220,18 @@ end
 
 -- Attach a response's context to an error made from its body (decode
 -- failures, `success = false`), where the body is the best clue there is.
-function M.with_response(err, res)
+-- `secret` is the client's credential, scrubbed from every field.
+function M.with_response(err, res, secret)
   err.status = err.status or res.status
   err.request_id = err.request_id or res.request_id
   err.attempts = err.attempts or res.attempts
-  err.body = err.body or truncate(res.body)
-  return err
+  err.body = err.body or res.body
+  return scrub(err, secret)
 end
 
 -- `res` as returned by core `client:request`; nil when it is a 2xx that
--- the decoder should look at.
-function M.from_response(res)
+-- the decoder should look at. `secret` as for with_response.
+function M.from_response(res, secret)
   local kind = M.kind_for(res.status, res.error)
   if not kind then return nil end
   local f = context(res)
@@ -232,13 +239,13 @@ function M.from_response(res)
     -- The core words its own failures (libcurl's text, or why a redirect
     -- was not followed); a body comes only with an answer.
     f.curl_code = res.curl_code
-    f.body = truncate(res.body)
+    f.body = res.body
     local msg = res.curl_message
     if type(msg) ~= "string" or msg == "" then msg = kind .. " (no detail from the core)" end
-    return M.new(kind, msg, f)
+    return scrub(M.new(kind, msg, f), secret)
   end
-  f.body = truncate(res.body)
-  return M.new(kind, http_message(res.status, res.body, res.content_type), f)
+  f.body = res.body
+  return scrub(M.new(kind, http_message(res.status, res.body, res.content_type), f), secret)
 end
 
 return M
