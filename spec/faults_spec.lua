@@ -211,6 +211,28 @@ describe("faults", function()
     end
   end)
 
+  it("a JSON array body is a decode error, not an empty page", function()
+    for _, body in ipairs({ "[]", " \n[]", "[{}]", "[null]" }) do
+      mock.reset()
+      mock.fault({ kind = "malformed_json", body = body })
+      assert_failure("decode", 1, call())
+    end
+  end)
+
+  it("Retry-After is delta-seconds in digits only: 0x2, 1e3, +2, 2.5 are not waits", function()
+    -- With max_retry_after below 2 s, a Retry-After read as 2 s ends the call with
+    -- err.retry_after = 2; one that is not read leaves the ordinary backoff, which succeeds.
+    for _, value in ipairs({ "0x2", "0X2", "1e3", "+2", "-2", "2.5", "inf", "nan", "2s", "" }) do
+      mock.reset()
+      mock.fault({ kind = "status", status = 503, retry_after = value })
+      assert_success_after(2, call({ max_retry_after = 1 }))
+    end
+    mock.reset()
+    mock.fault({ kind = "status", status = 503, retry_after = "2" })
+    local err = assert_failure("server", 1, call({ max_retry_after = 1 }))
+    assert.are.equal(2, err.retry_after)
+  end)
+
   it("a same-origin redirect loop: kind server, called a loop, not a refused origin", function()
     mock.fault({ kind = "redirect", count = 10,
       location = "/api/v1/calling/phone-history?phone=%2B919876543210" })

@@ -52,27 +52,41 @@ int rv_status_is_retryable(long status)
     }
 }
 
-static double parse_seconds(const char *text)
+/* RFC 9110 delta-seconds: digits only. strtod alone would also take "0x2", "1e3", "inf" or a
+ * sign; it only converts what has been checked. `fraction` also allows ".digits" (the
+ * retry-after-ms header some servers send is not always whole). */
+static double parse_delta(const char *text, int fraction)
 {
-    char *end;
-    double value = strtod(text, &end);
-    while (*end == ' ' || *end == '\t')
-        end++;
-    if (end == text || *end != '\0' || !(value >= 0) || !isfinite(value))
+    const char *p = text;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (p == text)
         return -1;
-    return value;
+    if (fraction && *p == '.') {
+        const char *digits = ++p;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (p == digits)
+            return -1;
+    }
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p != '\0')
+        return -1;
+    double value = strtod(text, NULL);
+    return isfinite(value) ? value : -1;
 }
 
 double rv_parse_retry_after(const char *retry_after_ms, const char *retry_after, time_t now)
 {
     if (retry_after_ms) {
-        double ms = parse_seconds(retry_after_ms);
+        double ms = parse_delta(retry_after_ms, 1);
         if (ms >= 0)
             return ms / 1000.0;
     }
     if (!retry_after)
         return -1;
-    double seconds = parse_seconds(retry_after);
+    double seconds = parse_delta(retry_after, 0);
     if (seconds >= 0)
         return seconds;
     time_t when = curl_getdate(retry_after, NULL);

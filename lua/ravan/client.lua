@@ -126,20 +126,17 @@ function M.new(opts, getenv)
     _auth = cfg.api_key and "X-Api-Key" or "Bearer token",
     _log = cfg.log,
     _deadline = cfg.deadline,
+    _prefetchers = setmetatable({}, { __mode = "k" }),
   }, Client)
   secrets[self] = cfg.api_key or cfg.token
   return self
-end
-
-local function closed_error()
-  return errors.invalid_argument("this ravan client is closed")
 end
 
 -- A validated core query (client defaults applied), or nil and an error.
 -- The pager hands in a `schema` with its own options too, so everything is
 -- checked once; they come back in the query for it to take out.
 function Client:_prepare(q, schema)
-  if not self._handle then return nil, closed_error() end
+  if not self._handle then return nil, errors.closed() end
   local query, err = validate.query(q, schema)
   if not query then return nil, err end
   if query.deadline == nil then query.deadline = self._deadline end
@@ -165,7 +162,7 @@ end
 -- A blocking request for a prepared query.
 function Client:_fetch(query)
   local handle = self._handle
-  if not handle then return nil, closed_error() end
+  if not handle then return nil, errors.closed() end
   return self:_page_of(handle:request(query))
 end
 
@@ -175,8 +172,9 @@ function Client:_prefetcher(query, window)
   local handle = self._handle
   if not handle then return nil end
   local ok, pf = pcall(handle.prefetcher, handle, query, window)
-  if ok then return pf end
-  return nil
+  if not ok then return nil end
+  self._prefetchers[pf] = true
+  return pf
 end
 
 --- A client, as `ravan.new` makes it.
@@ -224,11 +222,20 @@ surface.add_methods(Client)
 --- Frees the connection and the libcurl handle now; later calls return an
 -- `invalid_argument` error. Idempotent.
 function Client:close()
+  if getmetatable(self) ~= Client then return nil, surface.misuse("close") end
   local handle = self._handle
   if handle then
     self._handle = nil
+    -- A pager's prefetcher holds the C client too: it stops with it.
+    for pf in next, self._prefetchers do pf:close() end
     handle:close()
   end
+end
+
+-- Whether close has been called: the pager asks before it takes a page
+-- from a prefetcher, which does not depend on the handle.
+function Client:_closed()
+  return self._handle == nil
 end
 
 -- Lets `local c <close> = ravan.new{...}` free the handle on 5.4.

@@ -139,6 +139,11 @@ function M.invalid_argument(message)
   return M.new("invalid_argument", message)
 end
 
+-- What every call on a closed client answers, the pager's included.
+function M.closed()
+  return M.invalid_argument("this ravan client is closed")
+end
+
 --- Tells a ravan error from any other value (also `ravan.is_error`).
 -- @param v any value
 -- @treturn boolean
