@@ -222,7 +222,7 @@ surface.add_methods(Client)
 --- Frees the connection and the libcurl handle now; later calls return an
 -- `invalid_argument` error. Idempotent.
 function Client:close()
-  if getmetatable(self) ~= Client then return nil, surface.misuse("close") end
+  if not rawequal(getmetatable(self), Client) then return nil, surface.misuse("close") end
   local handle = self._handle
   if handle then
     self._handle = nil

@@ -113,6 +113,7 @@ local function text_of(v)
   if t == "number" or t == "boolean" or t == "nil" then return tostring(v) end
   return "(a " .. t .. ")"
 end
+M.text_of = text_of
 
 -- `fields` may carry the optional fields of an Error; `retryable` defaults
 -- to false so every error has it. Never raises: an unknown kind becomes
@@ -148,7 +149,7 @@ end
 -- @param v any value
 -- @treturn boolean
 function M.is_error(v)
-  return getmetatable(v) == Error
+  return rawequal(getmetatable(v), Error)
 end
 
 -- The kind for one attempt's outcome; shared by the final classification

@@ -210,7 +210,7 @@ end
 -- @return[3] nil
 -- @return[3] ravan.errors.Error
 function Pager:next()
-  if getmetatable(self) ~= Pager then return nil, misuse("next") end
+  if not rawequal(getmetatable(self), Pager) then return nil, misuse("next") end
   -- A closed client ends its pagers at once, calls already held included.
   local client = self._client
   if client and not self._closed and client:_closed() then
@@ -243,7 +243,7 @@ end
 --- Stops the iteration and frees transfers in flight; idempotent. Also the
 -- pager's __close, so on 5.4 a `break` out of the `for` runs it at once.
 function Pager:close()
-  if getmetatable(self) ~= Pager then return nil, misuse("close") end
+  if not rawequal(getmetatable(self), Pager) then return nil, misuse("close") end
   self._closed = true
   self._done = true
   self._current = nil
@@ -255,7 +255,7 @@ Pager.__close = Pager.close
 -- total_count (nil before the first page) and pages held in the core.
 -- @treturn table `pages`, `calls`, `total_count`, `pending`
 function Pager:stats()
-  if getmetatable(self) ~= Pager then return nil, misuse("stats") end
+  if not rawequal(getmetatable(self), Pager) then return nil, misuse("stats") end
   local pf = live_prefetcher(self)
   return {
     pages = self._pages, calls = self._accepted, total_count = self._total,

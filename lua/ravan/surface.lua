@@ -18,14 +18,14 @@ function M.add_methods(Client)
     function Client._closed() return false end
   end
   function Client:phone_history(q)
-    if getmetatable(self) ~= Client then return nil, M.misuse("phone_history") end
+    if not rawequal(getmetatable(self), Client) then return nil, M.misuse("phone_history") end
     local query, err = self:_prepare(q)
     if not query then return nil, err end
     return self:_fetch(query)
   end
   for _, what in ipairs { "pages", "calls" } do
     Client[what] = function(self, q)
-      if getmetatable(self) ~= Client then return pager.failed(M.misuse(what)) end
+      if not rawequal(getmetatable(self), Client) then return pager.failed(M.misuse(what)) end
       return pager.new(self, q, what)
     end
   end

@@ -67,7 +67,7 @@ end
 
 local function unknown_key_message(key, list, what)
   if type(key) ~= "string" then
-    return "positional value [" .. tostring(key) .. "] where a named " .. what
+    return "positional value [" .. errors.text_of(key) .. "] where a named " .. what
       .. " was expected (valid: " .. table.concat(list, ", ") .. ")"
   end
   local shown = key:sub(1, 40):gsub("%c", "?")
@@ -90,7 +90,8 @@ function M.keys(t, schema, what)
     if not set[k] then unknown[#unknown + 1] = k end
   end
   if #unknown == 0 then return true end
-  table.sort(unknown, function(x, y) return tostring(x) < tostring(y) end)
+  -- Keys may be any value; their text never calls the caller's __tostring.
+  table.sort(unknown, function(x, y) return errors.text_of(x) < errors.text_of(y) end)
   return nil, errors.invalid_argument(unknown_key_message(unknown[1], list, what))
 end
 
@@ -271,8 +272,8 @@ end
 -- An empty variable is treated as unset, as shells make that easy to do
 -- by accident (`RAVAN_TOKEN= cmd`).
 local function env_value(getenv, name)
-  local v = getenv(name)
-  if v == "" then return nil end
+  local ok, v = pcall(getenv, name)
+  if not ok or type(v) ~= "string" or v == "" then return nil end
   return v
 end
 
@@ -308,7 +309,7 @@ function M.options(opts, getenv)
   if type(opts) ~= "table" then
     return nil, errors.invalid_argument("options must be a table or nil")
   end
-  getenv = getenv or os.getenv
+  if type(getenv) ~= "function" then getenv = os.getenv end
   local ok, err = M.keys(opts, CLIENT, "option")
   if not ok then return nil, err end
   local cfg
