@@ -20,6 +20,16 @@ describe("error kinds", function()
     end
   end)
 
+  it("every kind is documented in docs/errors.md, and no other", function()
+    local f = assert(io.open("docs/errors.md"))
+    local text = f:read("*a")
+    f:close()
+    local rows = {}
+    local section = assert(text:match("\n## Kinds\n(.-)\n## "))
+    for kind in section:gmatch("\n| `([a-z_]+)` |") do rows[#rows + 1] = kind end
+    assert.are.same(core.KINDS, rows)
+  end)
+
   it("the core's kind for an attempt is used as it is", function()
     for _, kind in ipairs(core.KINDS) do
       assert.are.equal(kind, errors.kind_for(nil, kind))
