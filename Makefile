@@ -151,7 +151,7 @@ fuzz:
 
 docs: deps
 	@ldoc -q .
-	@echo 'API reference: doc/index.html'
+	@echo 'The manual and the API reference: doc/index.html'
 
 clean:
 	rm -rf build doc

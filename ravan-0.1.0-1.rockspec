@@ -61,6 +61,7 @@ build = {
       ["ravan.errors"] = "lua/ravan/errors.lua",
       ["ravan.openresty"] = "lua/ravan/openresty.lua",
       ["ravan.pager"] = "lua/ravan/pager.lua",
+      ["ravan.redact"] = "lua/ravan/redact.lua",
       ["ravan.surface"] = "lua/ravan/surface.lua",
       ["ravan.validate"] = "lua/ravan/validate.lua",
     },

@@ -9,6 +9,7 @@
 local ravan = require "ravan"
 local core = require "ravan.core"
 local decode = require "ravan.decode"
+local defaults = require "ravan.defaults"
 local validate = require "ravan.validate"
 
 local M = {}
@@ -23,7 +24,7 @@ callee, from the Ravan.ai API.
 Options:
   --page N          page to show (default 1); with --all, the first page
   --page-size N     calls per page, 1 to 100 (default: the server's, 20;
-                    with --all, 100)
+                    with --all, {page_size})
   --transcripts     include each call's transcript
   --all             every call of the history, page after page, printed
                     as it arrives (a progress line on stderr when it is a
@@ -38,11 +39,13 @@ Options:
 Environment:
   RAVAN_API_KEY   org API key (sent as X-Api-Key), or
   RAVAN_TOKEN     a JWT (sent as Authorization: Bearer)
-  RAVAN_BASE_URL  API base URL (default https://api.ravan.ai)
+  RAVAN_BASE_URL  API base URL (default {base_url})
 
 Exit status: 0 on success, 1 when the request or writing the output
 fails, 2 on a usage error, 130 when interrupted (Ctrl-C).
 ]=]
+M.USAGE = M.USAGE:gsub("{page_size}", defaults.pager.page_size)
+  :gsub("{base_url}", defaults.client.base_url)
 
 local FLAGS = {
   ["--transcripts"] = "transcripts", ["--all"] = "all",
