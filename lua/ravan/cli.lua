@@ -363,10 +363,12 @@ local function number(v)
   return decode.number_string(v)
 end
 
+-- A table from JSON has only integer keys (an array) or only string keys
+-- (an object); the schema decides only for an empty one.
 local function is_array(t, shape)
-  if shape then return shape.items ~= nil end
   local k = next(t)
-  return k == nil or type(k) == "number"
+  if k == nil then return not (shape and shape.keys) end
+  return type(k) == "number"
 end
 
 -- Appends `v` as JSON to `buf`; `indent` is nil for one line, else the
@@ -428,7 +430,7 @@ end
 
 -- `v` as JSON: on one line, or indented when `pretty`.
 function M.json(v, shape, pretty)
-  return table.concat(encode(v, shape or PAGE, pretty and "" or nil, {}))
+  return table.concat(encode(v, shape, pretty and "" or nil, {}))
 end
 
 M.CSV_COLUMNS = {
