@@ -204,7 +204,8 @@ describe("ravan-history --json and --format ndjson", function()
   -- (an empty table, like an empty object), keys the schema does not know.
   local ODD = [=[{"success":true,"message":"ok","phone":"+15550000000","total_count":1,
     "page":1,"page_size":20,"calls":[{"zeta":1,"id":"odd","twilio_cost":1e400,
-    "model_cost":-1e400,"metadata":{"tags":[],"empty":{},"nulls":[null,null],"gaps":[null,2]},
+    "model_cost":-1e400,"metadata":{"tags":[],"empty":{},"nulls":[null,null],"gaps":[null,2],
+    "far":[null,null,null,null,null,null,null,null,null,null,null,null,3]},
     "credit_breakdown":{},"transcripts":[],"alpha":[[],[1,[]]],"duration_sec":1765437000123}]}]=]
 
   it("prints what the server sent without dying, in the schema's key order", function()
@@ -216,7 +217,8 @@ describe("ravan-history --json and --format ndjson", function()
       assert.are.equal(0, status, stderr)
       local call = stdout:match('^{.-"calls":%[(.*)%]}\n$') or stdout:match("^(.*)\n$")
       assert.are.equal('{"id":"odd","duration_sec":1765437000123,"twilio_cost":null,'
-        .. '"model_cost":null,"credit_breakdown":{},"metadata":{"empty":[],"gaps":[null,2],'
+        .. '"model_cost":null,"credit_breakdown":{},"metadata":{"empty":[],'
+        .. '"far":[null,null,null,null,null,null,null,null,null,null,null,null,3],"gaps":[null,2],'
         .. '"nulls":[],"tags":[]},"transcripts":[],"alpha":[[],[1,[]]],"zeta":1}', call)
     end
   end)
