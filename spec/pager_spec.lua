@@ -434,6 +434,44 @@ describe("the pager", function()
       end
     end)
 
+    -- lua-posix, for fork(), is packaged for Lua 5.1 to 5.3 and LuaJIT, not 5.4.
+    local has_posix, unistd = pcall(require, "posix.unistd")
+    local fork_it = has_posix and it or pending
+    fork_it("fails at once in a child of fork(), whose copy has no helper thread", function()
+      local wait, signal = require "posix.sys.wait", require "posix.signal"
+      -- Page 2 is still in flight on the parent's helper thread when the child takes it.
+      mock.config { page_delays = { ["2"] = 2000 } }
+      local pager = client():pages { phone = P250, page_size = 10, prefetch = 2 }
+      assert.is_table(pager:next())
+      await_requests(2)
+      local pid = assert(unistd.fork())
+      if pid == 0 then
+        local page, err = pager:next()
+        pager:close()
+        local good = page == nil and err and err.kind == "invalid_argument"
+          and err.message:find("fork()", 1, true) ~= nil
+        unistd._exit(good and 0 or 1)
+      end
+      -- A child that waits on a thread it does not have never ends: it is stopped after a while
+      -- far longer than the answer takes, and that is the failure.
+      -- (wait with WNOHANG answers pid 0 while the child runs.)
+      local done, how, status
+      for _ = 1, 300 do
+        done, how, status = wait.wait(pid, wait.WNOHANG)
+        if done ~= 0 then break end
+        core.sleep(0.05)
+      end
+      if done == 0 then
+        signal.kill(pid, signal.SIGKILL)
+        wait.wait(pid)
+        how, status = "running", "after 15 s"
+      end
+      assert.are.same({ "exited", 0 }, { how, status })
+      -- The parent's pager goes on.
+      assert.are.equal(2, pager:next().page)
+      pager:close()
+    end)
+
     it("needs no thread at all with prefetch = 0", function()
       local base = threads()
       local pager = client():calls { phone = P250, page_size = 10, prefetch = 0 }

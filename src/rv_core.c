@@ -2,6 +2,7 @@
  * live in Lua; this file turns tables into C structs and responses into tables. Anything C
  * allocates is owned by a userdata with __gc before a Lua call that can raise is made. */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,8 +22,11 @@ typedef struct client_box {
     rv_client *client;
 } client_box;
 
+/* `owner` is the process that started the helper thread: after fork() the child has a copy of
+ * the prefetcher but not its thread, so every wait on it would last forever. */
 typedef struct prefetch_box {
     rv_prefetch *prefetch;
+    pid_t owner;
 } prefetch_box;
 
 static const char *opt_string(lua_State *L, int t, const char *key)
@@ -234,6 +238,7 @@ static int client_prefetcher(lua_State *L)
     int window = (int)luaL_checkinteger(L, 3);
     prefetch_box *box = lua_newuserdata(L, sizeof *box);
     box->prefetch = NULL;
+    box->owner = getpid();
     luaL_getmetatable(L, PREFETCH_MT);
     lua_setmetatable(L, -2);
     char err[256];
@@ -243,28 +248,42 @@ static int client_prefetcher(lua_State *L)
     return 1;
 }
 
-static rv_prefetch *check_prefetch(lua_State *L)
+static prefetch_box *check_prefetch(lua_State *L)
 {
     prefetch_box *box = luaL_checkudata(L, 1, PREFETCH_MT);
     if (!box->prefetch)
         luaL_error(L, "ravan.core: the prefetcher is closed");
-    return box->prefetch;
+    return box;
 }
 
+static int forked(const prefetch_box *box)
+{
+    return box->owner != getpid();
+}
+
+/* In a child of fork() nothing is started: the thread that would run it is the parent's. */
 static int prefetch_want(lua_State *L)
 {
-    rv_prefetch *pf = check_prefetch(L);
-    lua_pushboolean(L, rv_prefetch_want(pf, (long)luaL_checkinteger(L, 2)) == 0);
+    prefetch_box *box = check_prefetch(L);
+    long page = (long)luaL_checkinteger(L, 2);
+    lua_pushboolean(L, !forked(box) && rv_prefetch_want(box->prefetch, page) == 0);
     return 1;
 }
 
+/* In a child of fork() the page is an error at once, never a wait on the parent's thread. */
 static int prefetch_take(lua_State *L)
 {
-    rv_prefetch *pf = check_prefetch(L);
+    prefetch_box *box = check_prefetch(L);
     long page = (long)luaL_checkinteger(L, 2);
     rv_response *resp = new_response(L);
-    if (rv_prefetch_take(pf, page, resp) != 0)
+    if (forked(box)) {
+        resp->error = RV_ERR_INVALID_ARGUMENT;
+        snprintf(resp->message, sizeof resp->message,
+                 "this pager prefetches on a thread of the process that made it: after fork() "
+                 "make a new client in the child");
+    } else if (rv_prefetch_take(box->prefetch, page, resp) != 0) {
         return luaL_error(L, "ravan.core: page %d was not wanted", (int)page);
+    }
     push_response(L, resp);
     rv_response_free(resp);
     return 1;
@@ -272,14 +291,18 @@ static int prefetch_take(lua_State *L)
 
 static int prefetch_pending(lua_State *L)
 {
-    lua_pushinteger(L, rv_prefetch_pending(check_prefetch(L)));
+    prefetch_box *box = check_prefetch(L);
+    lua_pushinteger(L, forked(box) ? 0 : rv_prefetch_pending(box->prefetch));
     return 1;
 }
 
+/* A child of fork() leaves the prefetcher alone: joining the parent's thread would never return,
+ * and its connections are the parent's. */
 static int prefetch_close(lua_State *L)
 {
     prefetch_box *box = luaL_checkudata(L, 1, PREFETCH_MT);
-    rv_prefetch_free(box->prefetch);
+    if (!forked(box))
+        rv_prefetch_free(box->prefetch);
     box->prefetch = NULL;
     return 0;
 }
