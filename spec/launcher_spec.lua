@@ -60,6 +60,22 @@ describe("the CLI launcher", function()
     assert.matches('^{"id":"550e8400%-e29b%-41d4%-a716%-446655440000"', out)
   end)
 
+  it("runs through a symlink on PATH, which leads back to its checkout", function()
+    local out, status = run(("mkdir -p %s/links && ln -sf %s %s/links/ && PATH=%s:\"$PATH\" "
+      .. "ravan-history +919876543210 --page-size 1"):format(proc.quote(tmp),
+      proc.quote(checkout .. "/bin/ravan-history"), proc.quote(tmp), proc.quote(tmp .. "/links")))
+    assert.are.equal(0, status, out)
+    assert.matches("^%+919876543210: 3 calls, page 1 of 3", out)
+  end)
+
+  it("says in one line that it cannot find its modules, away from any checkout", function()
+    local out, status = run(("cp %s %s/ && lua5.4 %s/ravan-history --version"):format(
+      proc.quote(checkout .. "/bin/ravan-history"), proc.quote(tmp), proc.quote(tmp)))
+    assert.are.equal(1, status, out)
+    assert.are.equal("ravan-history: cannot find ravan.cli: run bin/ravan-history from a "
+      .. "checkout (or a link to it), or install the rock\n", out)
+  end)
+
   it("run by a Lua that has no build, runs the CLI on the Lua that has one", function()
     local out, status = run("lua5.2 " .. proc.quote(checkout .. "/bin/ravan-history")
       .. " +919876543210 --page-size 1")
