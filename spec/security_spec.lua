@@ -143,6 +143,8 @@ describe("a missing credential", function()
     assert.are_not.equal(0, status)
     assert.matches("RAVAN_API_KEY", stderr)
     assert.matches("RAVAN_TOKEN", stderr)
+    -- Options of the Lua API, which the command line does not have.
+    assert.is_nil(stderr:find("api_key", 1, true), stderr)
     assert.are.same({}, mock.requests())
   end)
 end)

@@ -587,6 +587,8 @@ local function fail(stderr, err)
   if err.kind == "invalid_argument" then
     local field, rest = tostring(err.message):match("^([%w_]+)(.*)$")
     local message = FLAG_OF_FIELD[field] and FLAG_OF_FIELD[field] .. rest or err.message
+    -- The command line has no api_key or token option: only the environment gives a credential.
+    message = message:gsub("give api_key or token, or set ", "set ", 1)
     stderr:write("ravan-history: ", printable(message), "\n")
     return 2
   end
