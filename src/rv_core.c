@@ -1,7 +1,9 @@
 /* ravan.core: the Lua face of the transport. Thin on purpose: validation, errors and decoding
  * live in Lua; this file turns tables into C structs and responses into tables. Anything C
  * allocates is owned by a userdata with __gc before a Lua call that can raise is made. */
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rv_compat.h"
@@ -322,6 +324,170 @@ static int core_strip_nulls(lua_State *L)
     return 1;
 }
 
+/* What the cosocket transport (ravan.openresty) needs of the core, so the request it sends, its
+ * redirect checks and its retry decisions are the C client's own. */
+
+static void push_url_parts(lua_State *L, CURLU *url)
+{
+    static const struct { CURLUPart part; const char *key; unsigned flags; } parts[] = {
+        {CURLUPART_URL, "url", 0},
+        {CURLUPART_SCHEME, "scheme", 0},
+        {CURLUPART_HOST, "host", 0},
+        {CURLUPART_PORT, "port", CURLU_DEFAULT_PORT},
+        {CURLUPART_PATH, "path", 0},
+        {CURLUPART_QUERY, "query", 0},
+    };
+    lua_createtable(L, 0, 6);
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        char *value = NULL;
+        if (curl_url_get(url, parts[i].part, &value, parts[i].flags) == CURLUE_OK) {
+            lua_pushstring(L, value);
+            curl_free(value);
+            lua_setfield(L, -2, parts[i].key);
+        }
+    }
+}
+
+/* Runs `fill` on a CURLU owned by a userdata, so a Lua memory error cannot leak it. */
+typedef struct url_box {
+    CURLU *url;
+} url_box;
+
+static int url_box_gc(lua_State *L)
+{
+    url_box *box = lua_touserdata(L, 1);
+    curl_url_cleanup(box->url);
+    box->url = NULL;
+    return 0;
+}
+
+static url_box *new_url_box(lua_State *L)
+{
+    url_box *box = lua_newuserdata(L, sizeof *box);
+    box->url = NULL;
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, url_box_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    return box;
+}
+
+/* core.endpoint(base_url): the API endpoint's parts (url, scheme, host, port, path), or nil and
+ * a message. */
+static int core_endpoint(lua_State *L)
+{
+    const char *base_url = luaL_checkstring(L, 1);
+    url_box *box = new_url_box(L);
+    char err[256];
+    box->url = rv_endpoint_new(base_url, err, sizeof err);
+    if (!box->url) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    push_url_parts(L, box->url);
+    return 1;
+}
+
+/* core.resolve_url(base, reference): `reference` (a Location header) made absolute against
+ * `base`, as parts; nil when either is not a URL. */
+static int core_resolve_url(lua_State *L)
+{
+    const char *base = luaL_checkstring(L, 1);
+    const char *reference = luaL_checkstring(L, 2);
+    url_box *box = new_url_box(L);
+    box->url = curl_url();
+    if (!box->url || curl_url_set(box->url, CURLUPART_URL, base, 0) != CURLUE_OK
+        || curl_url_set(box->url, CURLUPART_URL, reference, 0) != CURLUE_OK)
+        return 0;
+    push_url_parts(L, box->url);
+    return 1;
+}
+
+/* core.query_string(query): the query string exactly as the C transport sends it. */
+static int core_query_string(lua_State *L)
+{
+    rv_query query;
+    check_query(L, 1, &query);
+    char *text = rv_query_string(&query);
+    if (!text)
+        return luaL_error(L, "ravan.core: out of memory");
+    lua_pushstring(L, text);
+    free(text);
+    return 1;
+}
+
+/* An outcome as Lua names it: an HTTP status (a number) or a transport error kind (a string). */
+static void check_outcome(lua_State *L, int i, rv_error *error, long *status)
+{
+    *error = RV_OK;
+    *status = 0;
+    if (lua_type(L, i) == LUA_TNUMBER) {
+        *status = (long)lua_tonumber(L, i);
+        return;
+    }
+    const char *name = luaL_checkstring(L, i);
+    for (int e = RV_OK + 1; e <= RV_ERR_INTERNAL; e++) {
+        if (strcmp(rv_error_name((rv_error)e), name) == 0) {
+            *error = (rv_error)e;
+            return;
+        }
+    }
+    luaL_argerror(L, i, "not a status or a transport error kind");
+}
+
+/* core.is_transient(status_or_kind): whether that outcome is ever retried. */
+static int core_is_transient(lua_State *L)
+{
+    rv_error error;
+    long status;
+    check_outcome(L, 1, &error, &status);
+    lua_pushboolean(L, rv_is_transient(error, status));
+    return 1;
+}
+
+/* core.parse_retry_after(retry_after_ms, retry_after[, now]): seconds, or nil. */
+static int core_parse_retry_after(lua_State *L)
+{
+    const char *ms = luaL_optstring(L, 1, NULL);
+    const char *text = luaL_optstring(L, 2, NULL);
+    time_t now = lua_isnoneornil(L, 3) ? time(NULL) : (time_t)luaL_checknumber(L, 3);
+    double wait = rv_parse_retry_after(ms, text, now);
+    if (wait < 0)
+        return 0;
+    lua_pushnumber(L, wait);
+    return 1;
+}
+
+/* core.decide(policy, attempt, status_or_kind, server_wait, time_left) -> retry, wait,
+ * refused_wait: rv_decide for a transport written in Lua. `policy` holds the client options
+ * max_retries, retry_base, retry_cap, max_retry_after; nil waits and time left mean none. The
+ * jitter's state is this function's upvalue: one per Lua state, which is one thread. */
+static int core_decide(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    rv_retry_policy policy;
+    policy.max_retries = (int)opt_number(L, 1, "max_retries", 2);
+    policy.base = opt_number(L, 1, "retry_base", 0.5);
+    policy.cap = opt_number(L, 1, "retry_cap", 8);
+    policy.max_retry_after = opt_number(L, 1, "max_retry_after", 60);
+    int attempt = (int)luaL_checkinteger(L, 2);
+    rv_error error;
+    long status;
+    check_outcome(L, 3, &error, &status);
+    double server_wait = luaL_optnumber(L, 4, -1);
+    double time_left = luaL_optnumber(L, 5, -1);
+    uint64_t *rng = lua_touserdata(L, lua_upvalueindex(1));
+    rv_verdict verdict = rv_decide(&policy, attempt, error, status, server_wait, time_left, rng);
+    lua_pushboolean(L, verdict.retry);
+    lua_pushnumber(L, verdict.wait);
+    if (verdict.refused_wait >= 0)
+        lua_pushnumber(L, verdict.refused_wait);
+    else
+        lua_pushnil(L);
+    return 3;
+}
+
 static int core_now(lua_State *L)
 {
     lua_pushnumber(L, rv_now());
@@ -379,6 +545,11 @@ static const luaL_Reg core_functions[] = {
     {"now", core_now},
     {"sleep", core_sleep},
     {"isatty", core_isatty},
+    {"endpoint", core_endpoint},
+    {"resolve_url", core_resolve_url},
+    {"query_string", core_query_string},
+    {"is_transient", core_is_transient},
+    {"parse_retry_after", core_parse_retry_after},
     {NULL, NULL},
 };
 
@@ -407,6 +578,10 @@ int luaopen_ravan_core(lua_State *L)
 
     lua_newtable(L);
     rv_setfuncs(L, core_functions);
+    uint64_t *rng = lua_newuserdata(L, sizeof *rng);
+    *rng = rv_seed(rng);
+    lua_pushcclosure(L, core_decide, 1);
+    lua_setfield(L, -2, "decide");
     lua_pushliteral(L, RV_VERSION);
     lua_setfield(L, -2, "VERSION");
     lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);

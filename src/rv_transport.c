@@ -91,16 +91,22 @@ static int set_error(char *err, size_t errlen, const char *message)
     return -1;
 }
 
-static int build_endpoint(rv_client *c, char *err, size_t errlen)
+CURLU *rv_endpoint_new(const char *base_url, char *err, size_t errlen)
 {
-    c->endpoint = curl_url();
-    if (!c->endpoint)
-        return set_error(err, errlen, "out of memory");
-    if (curl_url_set(c->endpoint, CURLUPART_URL, c->base_url, 0) != CURLUE_OK)
-        return set_error(err, errlen, "base_url is not a valid URL");
+    CURLU *endpoint = curl_url();
+    if (!endpoint) {
+        set_error(err, errlen, "out of memory");
+        return NULL;
+    }
     char *path = NULL;
-    if (curl_url_get(c->endpoint, CURLUPART_PATH, &path, 0) != CURLUE_OK)
-        return set_error(err, errlen, "base_url has no usable path");
+    if (curl_url_set(endpoint, CURLUPART_URL, base_url, 0) != CURLUE_OK) {
+        set_error(err, errlen, "base_url is not a valid URL");
+        goto fail;
+    }
+    if (curl_url_get(endpoint, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
+        set_error(err, errlen, "base_url has no usable path");
+        goto fail;
+    }
     size_t len = strlen(path);
     while (len > 0 && path[len - 1] == '/')
         len--;
@@ -110,14 +116,28 @@ static int build_endpoint(rv_client *c, char *err, size_t errlen)
         memcpy(full + len, RV_ENDPOINT_PATH, sizeof RV_ENDPOINT_PATH);
     }
     curl_free(path);
-    if (!full)
-        return set_error(err, errlen, "out of memory");
-    CURLUcode rc = curl_url_set(c->endpoint, CURLUPART_PATH, full, 0);
+    if (!full) {
+        set_error(err, errlen, "out of memory");
+        goto fail;
+    }
+    CURLUcode rc = curl_url_set(endpoint, CURLUPART_PATH, full, 0);
     free(full);
-    if (rc != CURLUE_OK
-        || curl_url_set(c->endpoint, CURLUPART_QUERY, NULL, 0) != CURLUE_OK
-        || curl_url_set(c->endpoint, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK)
-        return set_error(err, errlen, "base_url could not take the endpoint path");
+    if (rc != CURLUE_OK || curl_url_set(endpoint, CURLUPART_QUERY, NULL, 0) != CURLUE_OK
+        || curl_url_set(endpoint, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK) {
+        set_error(err, errlen, "base_url could not take the endpoint path");
+        goto fail;
+    }
+    return endpoint;
+fail:
+    curl_url_cleanup(endpoint);
+    return NULL;
+}
+
+static int build_endpoint(rv_client *c, char *err, size_t errlen)
+{
+    c->endpoint = rv_endpoint_new(c->base_url, err, errlen);
+    if (!c->endpoint)
+        return -1;
     if (curl_url_get(c->endpoint, CURLUPART_SCHEME, &c->scheme, 0) != CURLUE_OK
         || curl_url_get(c->endpoint, CURLUPART_HOST, &c->host, 0) != CURLUE_OK
         || curl_url_get(c->endpoint, CURLUPART_PORT, &c->port, CURLU_DEFAULT_PORT) != CURLUE_OK
@@ -340,27 +360,36 @@ static int append_number(rv_buf *query, const char *name, long value)
     return append_param(query, name, digits);
 }
 
-static char *build_url(const rv_client *c, const rv_query *q)
+char *rv_query_string(const rv_query *q)
 {
     rv_buf query = {NULL, 0, 0, (size_t)-1};
-    char *url = NULL;
     int failed = append_param(&query, "phone", q->phone)
                  || (q->page > 0 && append_number(&query, "page", q->page))
                  || (q->page_size > 0 && append_number(&query, "page_size", q->page_size))
                  || (q->include_transcripts >= 0
                      && append_param(&query, "include_transcripts",
-                                     q->include_transcripts ? "true" : "false"));
-    if (!failed) {
-        size_t base = strlen(c->endpoint_url);
-        url = malloc(base + 1 + query.len + 1);
-        if (url) {
-            memcpy(url, c->endpoint_url, base);
-            url[base] = '?';
-            memcpy(url + base + 1, query.data, query.len);
-            url[base + 1 + query.len] = '\0';
-        }
+                                     q->include_transcripts ? "true" : "false"))
+                 || rv_buf_append(&query, "", 1);
+    if (failed) {
+        rv_buf_free(&query);
+        return NULL;
     }
-    rv_buf_free(&query);
+    return query.data;
+}
+
+static char *build_url(const rv_client *c, const rv_query *q)
+{
+    char *query = rv_query_string(q);
+    if (!query)
+        return NULL;
+    size_t base = strlen(c->endpoint_url), len = strlen(query);
+    char *url = malloc(base + 1 + len + 1);
+    if (url) {
+        memcpy(url, c->endpoint_url, base);
+        url[base] = '?';
+        memcpy(url + base + 1, query, len + 1);
+    }
+    free(query);
     return url;
 }
 

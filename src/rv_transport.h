@@ -80,6 +80,14 @@ const char *rv_client_base_url(const rv_client *client);
 void rv_response_init(rv_response *resp);
 void rv_response_free(rv_response *resp);
 
+/* The API endpoint under `base_url` (its path, trailing slashes dropped, plus the endpoint's),
+ * with no query; NULL with `err` filled on failure. The caller frees it with curl_url_cleanup. */
+CURLU *rv_endpoint_new(const char *base_url, char *err, size_t errlen);
+
+/* The query string of a request, escaped as it goes on the wire ("phone=%2B1415..."); NULL when
+ * out of memory. The caller frees it. Every transport builds its request from these two. */
+char *rv_query_string(const rv_query *query);
+
 /* Blocking: runs the request with every retry and sleep it needs; the outcome is in `resp`. */
 void rv_client_fetch(rv_client *client, const rv_query *query, rv_response *resp);
 
