@@ -42,6 +42,7 @@ build = {
     ["ravan.errors"] = "lua/ravan/errors.lua",
     ["ravan.openresty"] = "lua/ravan/openresty.lua",
     ["ravan.pager"] = "lua/ravan/pager.lua",
+    ["ravan.result"] = "lua/ravan/result.lua",
     ["ravan.surface"] = "lua/ravan/surface.lua",
     ["ravan.validate"] = "lua/ravan/validate.lua",
     ["ravan.core"] = {
