@@ -1,186 +1,567 @@
---- Ravan from OpenResty / nginx without blocking the event loop.
+--- Ravan from OpenResty / nginx, on nginx's own sockets.
 --
--- A libcurl call made straight from a request handler stops the whole nginx
--- worker, and every client it serves, until the API answers. This module runs
--- each call on a thread of an nginx `thread_pool` through
--- `ngx.run_worker_thread`; the request's coroutine yields meanwhile, so the
--- worker keeps serving other requests. Results and errors are the same as the
--- plain API's.
+-- Requests go out on cosockets (`ngx.socket.tcp`): the request handler yields while the API
+-- answers and the worker serves everyone else, so one worker keeps thousands of calls in flight.
+-- Connections are kept alive in nginx's per-worker pool, one pool per origin and credential.
+-- Everything else is the plain API's: the same options, validation, query encoding, retry
+-- decisions (taken by the C core's policy), results, errors and log events.
 --
---    # nginx.conf (main context)
+--    # nginx.conf
 --    env RAVAN_API_KEY;
---    thread_pool ravan threads=16;
+--    http {
+--        resolver 127.0.0.53;   # cosockets resolve names through nginx only
+--        lua_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;
+--        lua_ssl_verify_depth 5;
+--    }
 --
---    -- in a content_by_lua_block
+--    -- in a content_by_lua_block (also rewrite, access, and ngx.timer.at callbacks)
 --    local ravan = require "ravan.openresty"
 --    local res, err = ravan.phone_history { phone = ngx.req.get_uri_args().phone }
 --
--- (`ngx.var.arg_phone` would be the raw `%2B...`; a phone's `+` must travel as
--- `%2B` in a query string, where a bare `+` means a space.)
+-- (`ngx.var.arg_phone` would be the raw `%2B...`; a phone's `+` must travel as `%2B` in a
+-- query string, where a bare `+` means a space.)
 --
--- The thread pool's Lua VMs are separate from the request's: each keeps its
--- own clients (one per distinct set of options) for the life of the worker, so
--- connections and TLS sessions are reused across requests. Only plain data
--- crosses between the VMs, which is why the `log` option's events are
--- collected in the thread and replayed here, and why errors are rebuilt here.
---
--- Requires lua-nginx-module 0.10.21 or later (Debian bookworm has 0.10.23)
--- and nginx built with threads (Debian's is).
+-- Where nginx has no cosockets (init, init_worker, set, header and body filters, log,
+-- balancer), and outside nginx, a call returns an `invalid_argument` error saying so.
+-- Keep-alive follows nginx's `lua_socket_pool_size` and `lua_socket_keepalive_timeout`.
+-- See docs/openresty.md for the whole setup.
 -- @module ravan.openresty
 
+local core = require "ravan.core"
+local client = require "ravan.client"
 local errors = require "ravan.errors"
+local result = require "ravan.result"
 local surface = require "ravan.surface"
 local validate = require "ravan.validate"
 
 local M = {}
 
---- The `thread_pool` used when a client names none.
-M.DEFAULT_POOL = "ravan"
+local ngx = rawget(_G, "ngx")
+local now, decide, parse_retry_after = core.now, core.decide, core.parse_retry_after
+local min, max, floor = math.min, math.max, math.floor
+local concat = table.concat
+local tonumber, type, pairs, setmetatable = tonumber, type, pairs, setmetatable
 
-local MODULE = "ravan.openresty"
+-- Same as the C transport's.
+local MAX_REDIRECTS = 5
+local REDIRECT = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
+local REQUEST_ID = { "x-request-id", "request-id", "x-amzn-requestid", "x-correlation-id" }
 
--- Thread side: runs in the thread pool's VMs, which have no `ngx`. A VM runs
--- one call at a time, so the module-level event buffer is never shared.
+-- The phases whose handlers may use cosockets.
+local COSOCKET_PHASES = {
+  rewrite = true, access = true, content = true, timer = true,
+  ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true, preread = true,
+}
 
---- How many clients (distinct option sets) each thread VM keeps; past it
--- the least recently used one is closed. Bounds memory when options vary per
--- request (one API key per tenant, say): VMs x this x ~40 KiB at most.
-M.MAX_CLIENTS_PER_VM = 16
+-- Credentials (and the request head that carries one) live here, keyed weakly by client, not in
+-- the client table: a debug dump of the client must not show them.
+local secrets = setmetatable({}, { __mode = "k" })
 
-local clients, n_clients, uses = {}, 0, 0
-local events
-
-local function collect(ev)
-  if events then events[#events + 1] = ev end
+-- nil when this call may use cosockets, else why not.
+local function no_cosocket()
+  if not ngx then
+    return "ravan.openresty runs inside nginx (lua-nginx-module); elsewhere use require \"ravan\""
+  end
+  local phase = ngx.get_phase()
+  if COSOCKET_PHASES[phase] then return nil end
+  return "ravan.openresty: nginx has no cosockets in the " .. phase .. " phase; call from a"
+    .. " rewrite, access or content handler, or from ngx.timer.at"
 end
 
-local function evict_lru()
-  local oldest_key, oldest
-  for key, entry in pairs(clients) do
-    if not oldest or entry.used < oldest.used then oldest_key, oldest = key, entry end
-  end
-  clients[oldest_key] = nil
-  n_clients = n_clients - 1
-  oldest.client:close()
+local function lua_nginx_token()
+  local v = ngx and ngx.config and ngx.config.ngx_lua_version
+  if not v then return "ngx_lua" end
+  return ("ngx_lua/%d.%d.%d"):format(floor(v / 1000000), floor(v / 1000) % 1000, v % 1000)
 end
 
--- Not part of the API: the function `ngx.run_worker_thread` calls by name.
--- Returns the page, or nil and the error (a plain table once copied out), and
--- the log events when asked for.
-function M.thread_phone_history(key, opts, query, want_log)
-  local entry = clients[key]
-  if not entry then
-    if want_log then opts.log = collect end
-    local client, err = require("ravan").new(opts)
-    if not client then return nil, err end
-    if n_clients >= M.MAX_CLIENTS_PER_VM then evict_lru() end
-    entry = { client = client }
-    clients[key] = entry
-    n_clients = n_clients + 1
-  end
-  uses = uses + 1
-  entry.used = uses
-  events = want_log and {} or nil
-  local res, err = entry.client:phone_history(query)
-  local evs = events
-  events = nil
-  return res, err, evs
-end
+-- Options of this flavour only, checked here and removed before validate.options sees the rest.
+local RATE_LIMIT = {
+  { "dict", function(name, v)
+    if type(v) == "string" and v ~= "" then return v end
+    return nil, "rate_limit." .. name .. " must name a lua_shared_dict"
+  end },
+  { "per_second", validate.integer_in(1, 1000000) },
+}
 
--- nginx side.
-
--- A stable text for an options table: equal options share a thread-side
--- client. Values are strings, numbers and booleans once validated.
-local function options_key(opts)
-  local keys = {}
-  for k in pairs(opts) do keys[#keys + 1] = k end
-  table.sort(keys)
-  local parts = {}
-  for i = 1, #keys do
-    local v = opts[keys[i]]
-    parts[i] = keys[i] .. "=" .. (type(v) == "string" and ("%q"):format(v) or tostring(v))
+local function rate_limit_option(v)
+  if type(v) ~= "table" then
+    return nil, errors.invalid_argument("rate_limit must be a table { dict = ..., per_second = ... }")
   end
-  return table.concat(parts, ",")
+  local ok, err = validate.keys(v, RATE_LIMIT, "rate_limit option")
+  if not ok then return nil, err end
+  local rate
+  rate, err = validate.fields(v, RATE_LIMIT, {})
+  if not rate then return nil, err end
+  if not (rate.dict and rate.per_second) then
+    return nil, errors.invalid_argument("rate_limit needs both dict and per_second")
+  end
+  return rate
 end
 
 local Client = {}
 Client.__index = Client
 
---- A client whose calls run on an nginx thread pool.
--- @tparam[opt] table opts the options of `ravan.new`, plus `pool`: the name of
--- the `thread_pool` to run on (default `"ravan"`). Defaults come from the
+--- Makes a client.
+-- @tparam[opt] table opts the options of `ravan.new`, except `ca_file` and `ca_path` (nginx
+-- verifies against its `lua_ssl_trusted_certificate`), plus `rate_limit = { dict = NAME,
+-- per_second = N }`: at most N requests (retries included) per second, counted in one-second
+-- windows in the `lua_shared_dict` NAME, so all workers together keep to one API rate limit.
+-- A call waits for room in the budget as long as its `deadline` (else its `timeout`) allows,
+-- and otherwise fails with a retryable `rate_limited` error. Defaults come from the
 -- environment, which nginx clears except for variables named by `env`.
+-- @param getenv for specs: a stand-in for `os.getenv`
 -- @treturn[1] table the client
 -- @treturn[2] nil
 -- @treturn[2] ravan.errors.Error kind `invalid_argument`
-function M.new(opts)
+function M.new(opts, getenv)
   if opts ~= nil and type(opts) ~= "table" then
     return nil, errors.invalid_argument("options must be a table or nil")
   end
-  local plain, pool = {}, M.DEFAULT_POOL
+  local plain, rate, err = {}, nil, nil
   for k, v in pairs(opts or {}) do
-    if k == "pool" then pool = v else plain[k] = v end
+    if k == "rate_limit" then
+      rate, err = rate_limit_option(v)
+      if not rate then return nil, err end
+    else
+      plain[k] = v
+    end
   end
-  if type(pool) ~= "string" or pool == "" then
-    return nil, errors.invalid_argument("pool must be the name of a thread_pool")
+  local cfg
+  cfg, err = validate.options(plain, getenv)
+  if not cfg then return nil, err end
+  if cfg.ca_file or cfg.ca_path then
+    return nil, errors.invalid_argument("ca_file and ca_path do not apply in nginx: cosockets"
+      .. " verify against the lua_ssl_trusted_certificate directive")
   end
-  -- Checked here as well as in the thread, so bad options fail at once and
-  -- the same way as with ravan.new.
-  local _, err = validate.options(plain)
-  if err then return nil, err end
-  local log = plain.log
-  plain.log = nil
-  return setmetatable({
-    _pool = pool,
-    _opts = plain,
-    _key = options_key(plain) .. (log and ",log" or ""),
-    _log = log,
+  local ep, msg = core.endpoint(cfg.base_url)
+  if not ep then return nil, errors.invalid_argument(msg) end
+  local https = ep.scheme == "https"
+  local port = tonumber(ep.port)
+  local authority = ep.host
+  if port ~= (https and 443 or 80) then authority = authority .. ":" .. port end
+  local secret = cfg.api_key or cfg.token
+  local head = {
+    " HTTP/1.1\r\nHost: ", authority,
+    "\r\nUser-Agent: ", client.user_agent(cfg.user_agent, lua_nginx_token()),
+    "\r\nAccept: application/json\r\n",
+  }
+  if cfg.api_key then head[#head + 1] = "X-Api-Key: " .. cfg.api_key .. "\r\n" end
+  if cfg.token then head[#head + 1] = "Authorization: Bearer " .. cfg.token .. "\r\n" end
+  head[#head + 1] = "\r\n"
+  -- Connections to different origins, with different credentials or TLS settings never share a
+  -- pool; the credential enters the pool's name only as a hash.
+  local pool = ep.scheme .. "://" .. ep.host .. ":" .. port
+    .. (cfg.insecure and ":insecure" or "")
+    .. (secret and ngx and (":" .. ngx.encode_base64(ngx.sha1_bin(secret))) or "")
+  local self = setmetatable({
+    _cfg = cfg,
+    _endpoint = ep,
+    _https = https,
+    _host = ep.host:gsub("^%[(.*)%]$", "%1"),
+    _port = port,
+    -- SNI names a host, never an address.
+    _sni = not ep.host:find("^[%d.]+$") and not ep.host:find(":", 1, true) and ep.host or nil,
+    _connect_opts = { pool = "ravan " .. pool },
+    _budget_key = rate and ("ravan " .. pool .. " "),
+    _rate = rate,
+    _log = cfg.log,
+    _auth = cfg.api_key and "X-Api-Key" or cfg.token and "Bearer token" or "no credential",
   }, Client)
+  secrets[self] = { secret = secret, head = concat(head) }
+  cfg.api_key, cfg.token = nil, nil
+  return self
 end
 
--- The pager's hooks (see ravan.pager): a validated query, and one blocking
--- fetch of it. The thread-side client applies its own default deadline.
-function Client._prepare(_, q)
-  return validate.query(q)
+local function closed_error()
+  return errors.invalid_argument("this ravan client is closed")
 end
 
-function Client:_fetch(query)
-  local ngx = rawget(_G, "ngx")
-  if not (ngx and ngx.run_worker_thread) then
-    error("ravan.openresty: ngx.run_worker_thread is missing (needs lua-nginx-module >= 0.10.21)", 3)
+-- One exchange on the wire. Returns status, headers (lower-case names, first value) and body;
+-- or nil, the transport's error kind, a message and whether retrying cannot help.
+
+local function connect_error(self, err)
+  local where = self._host .. ":" .. self._port
+  if err:find("no resolver defined", 1, true) then
+    return nil, "network", "cannot resolve " .. self._host .. ": nginx resolves names only"
+      .. " through its resolver directive (e.g. `resolver 127.0.0.53;`)", true
   end
-  local ok, res, plain_err, evs = ngx.run_worker_thread(self._pool, MODULE,
-    "thread_phone_history", self._key, self._opts, query, self._log ~= nil)
-  if not ok then error("ravan.openresty: " .. tostring(res), 3) end
-  if evs then
-    for i = 1, #evs do pcall(self._log, evs[i]) end
+  if err == "timeout" then return nil, "timeout", "connect to " .. where .. " timed out" end
+  return nil, "network", "connect to " .. where .. " failed: " .. err
+end
+
+local function handshake_error(self, err)
+  -- OpenSSL's verify codes come as "NN: text"; anything else broke off during the handshake.
+  if err:find("^%d+: ") or err:find("certificate", 1, true) then
+    return nil, "tls", "TLS certificate verification failed for " .. self._host .. " (" .. err
+      .. "); nginx verifies against the CAs of its lua_ssl_trusted_certificate directive", true
   end
-  if plain_err then
-    return nil, errors.new(plain_err.kind, plain_err.message, plain_err)
+  if err == "timeout" then return nil, "timeout", "TLS handshake timed out" end
+  return nil, "network", "TLS handshake failed: " .. err
+end
+
+local function read_error(err, what)
+  if err == "timeout" then return nil, "timeout", "timed out reading the " .. what end
+  return nil, "network", "connection " .. err .. " while reading the " .. what
+end
+
+-- Sets the socket's timeout for the next step: the time left, and for reads also the stall
+-- limit (curl's low_speed_time in spirit: no byte for that long means the link is dead).
+local function arm(sock, until_t, cap)
+  local left = until_t - now()
+  if cap and cap < left then left = cap end
+  sock:settimeout(max(1, floor(left * 1000)))
+end
+
+local function read_headers(sock, until_t, stall)
+  local headers = {}
+  while true do
+    arm(sock, until_t, stall)
+    local line, err = sock:receive("*l")
+    if not line then return nil, err end
+    if line == "" then return headers end
+    local name, value = line:match("^([^:]+):[ \t]*(.-)[ \t]*$")
+    if name then
+      name = name:lower()
+      if headers[name] == nil then headers[name] = value end
+    end
+  end
+end
+
+-- The body by Content-Length, chunks or the connection's end; body, whether the connection may be
+-- reused, or nil and an error (kind, message).
+local function read_body(sock, headers, limit, until_t, stall)
+  local te = headers["transfer-encoding"]
+  if te and te:lower():find("chunked", 1, true) then
+    local parts, total = {}, 0
+    while true do
+      arm(sock, until_t, stall)
+      local line, err = sock:receive("*l")
+      if not line then return read_error(err, "chunked body") end
+      local size = tonumber(line:match("^%s*(%x+)"), 16)
+      if not size then return nil, "network", "malformed chunk size in the response" end
+      if size == 0 then
+        repeat
+          arm(sock, until_t, stall)
+          line, err = sock:receive("*l")
+          if not line then return read_error(err, "chunked body") end
+        until line == ""
+        return concat(parts), true
+      end
+      total = total + size
+      if total > limit then return nil, "too_large", "response body larger than max_response_bytes" end
+      arm(sock, until_t, stall)
+      local data
+      data, err = sock:receive(size)
+      if not data then return read_error(err, "chunked body") end
+      parts[#parts + 1] = data
+      arm(sock, until_t, stall)
+      data, err = sock:receive(2)
+      if data ~= "\r\n" then return read_error(err or "broke framing", "chunked body") end
+    end
+  end
+  local length = headers["content-length"]
+  if length then
+    local n = tonumber(length:match("^%d+$"))
+    if not n then return nil, "network", "malformed Content-Length in the response" end
+    if n > limit then return nil, "too_large", "response body larger than max_response_bytes" end
+    if n == 0 then return "", true end
+    arm(sock, until_t, stall)
+    local data, err, partial = sock:receive(n)
+    if not data then
+      if err == "closed" then
+        return nil, "network", "transfer closed with " .. (n - #(partial or ""))
+          .. " bytes remaining to read"
+      end
+      return read_error(err, "body")
+    end
+    return data, true
+  end
+  -- Neither: the body ends when the server closes the connection.
+  local parts, total = {}, 0
+  while true do
+    arm(sock, until_t, stall)
+    local data, err = sock:receiveany(limit - total + 1)
+    if not data then
+      if err == "closed" then return concat(parts), false end
+      return read_error(err, "body")
+    end
+    total = total + #data
+    if total > limit then return nil, "too_large", "response body larger than max_response_bytes" end
+    parts[#parts + 1] = data
+  end
+end
+
+local function exchange(self, head, target, until_t)
+  local cfg = self._cfg
+  local sock = ngx.socket.tcp()
+  arm(sock, until_t, cfg.connect_timeout)
+  local ok, err = sock:connect(self._host, self._port, self._connect_opts)
+  if not ok then return connect_error(self, err) end
+  if self._https and sock:getreusedtimes() == 0 then
+    arm(sock, until_t, cfg.connect_timeout)
+    ok, err = sock:sslhandshake(false, self._sni, not cfg.insecure)
+    if not ok then
+      sock:close()
+      return handshake_error(self, err)
+    end
+  end
+  arm(sock, until_t)
+  ok, err = sock:send { "GET ", target, head }
+  if not ok then
+    sock:close()
+    if err == "timeout" then return nil, "timeout", "timed out sending the request" end
+    return nil, "network", "connection " .. err .. " while sending the request"
+  end
+  local stall = cfg.low_speed_time
+  local status, headers, version
+  repeat
+    arm(sock, until_t, stall)
+    local line
+    line, err = sock:receive("*l")
+    if not line then
+      sock:close()
+      if err == "closed" then return nil, "network", "empty reply from server" end
+      return read_error(err, "status line")
+    end
+    version, status = line:match("^HTTP/1%.(%d) (%d%d%d)")
+    status = tonumber(status)
+    if not status then
+      sock:close()
+      return nil, "network", "not an HTTP/1.x response"
+    end
+    headers, err = read_headers(sock, until_t, stall)
+    if not headers then
+      sock:close()
+      return read_error(err, "headers")
+    end
+  until status >= 200 or status == 101
+  local body, reusable, msg
+  if status == 204 or status == 304 then
+    body, reusable = "", true
+  else
+    body, reusable, msg = read_body(sock, headers, cfg.max_response_bytes, until_t, stall)
+  end
+  if not body then
+    sock:close()
+    return nil, reusable, msg
+  end
+  local conn = headers.connection
+  conn = conn and conn:lower()
+  if reusable and conn ~= "close" and (version == "1" or conn == "keep-alive") then
+    sock:setkeepalive()
+  else
+    sock:close()
+  end
+  return status, headers, body
+end
+
+-- Waits for room in the shared rate budget until `until_t` (monotonic); nil and why on failure.
+local function take_budget(self, until_t)
+  local rate = self._rate
+  local dict = ngx.shared[rate.dict]
+  if not dict then
+    return nil, "invalid_argument", "rate_limit.dict: no lua_shared_dict named " .. rate.dict
+  end
+  while true do
+    ngx.update_time()
+    local t = ngx.now()
+    local window = floor(t)
+    -- The window's counter expires with it; every worker counts in the same one.
+    local n, err = dict:incr(self._budget_key .. window, 1, 0, 2)
+    if not n then
+      return nil, "invalid_argument", "rate_limit.dict " .. rate.dict .. ": " .. tostring(err)
+    end
+    if n <= rate.per_second then return true end
+    local wait = window + 1 - t
+    if now() + wait >= until_t then
+      return nil, "rate_limited", ("the shared rate budget (%d requests/s in lua_shared_dict %s)"
+        .. " has no room before the deadline"):format(rate.per_second, rate.dict)
+    end
+    ngx.sleep(wait)
+  end
+end
+
+local function same_origin(self, url)
+  return url.scheme == self._endpoint.scheme and url.host == self._endpoint.host
+    and tonumber(url.port) == self._port
+end
+
+-- One call with its retries and redirects; returns a response as ravan.result takes it (the
+-- shape of the core's client:request).
+local function request(self, query)
+  local sec = secrets[self]
+  local cfg = self._cfg
+  local started = now()
+  local deadline = query.deadline or cfg.deadline
+  deadline = deadline and started + deadline
+  local qs = core.query_string(query)
+  local ep = self._endpoint
+  local events = {}
+  local res = { url = ep.url .. "?" .. qs, events = events }
+  local target = ep.path .. "?" .. qs
+  local attempt, redirects = 1, 0
+  while true do
+    local t0 = now()
+    local until_t = t0 + cfg.timeout
+    if deadline and deadline < until_t then until_t = deadline end
+    local status, headers, body, final
+    if deadline and t0 >= deadline then
+      headers, body, final = "timeout", "deadline reached", true
+    elseif self._rate then
+      local ok, kind, msg = take_budget(self, until_t)
+      if not ok then headers, body, final = kind, msg, true end
+    end
+    if not headers then
+      status, headers, body, final = exchange(self, sec.head, target, until_t)
+    end
+    local t1 = now()
+    local ev = { attempt = attempt, elapsed_ms = (t1 - t0) * 1000 }
+    events[#events + 1] = ev
+    local kind, server_wait
+    if status then
+      ev.status = status
+      server_wait = parse_retry_after(headers["retry-after-ms"], headers["retry-after"])
+      ev.retry_after = server_wait
+      res.content_type = headers["content-type"]
+      local id
+      for i = 1, #REQUEST_ID do
+        id = id or headers[REQUEST_ID[i]]
+      end
+      res.request_id = id
+    else
+      kind = headers
+      ev.error = kind
+    end
+    if status and REDIRECT[status] then
+      local to = headers.location and core.resolve_url(res.url, headers.location)
+      local home = to and same_origin(self, to)
+      if home and redirects < MAX_REDIRECTS then
+        redirects = redirects + 1
+        res.url = to.url
+        target = to.path .. (to.query and ("?" .. to.query) or "")
+      else
+        res.status, res.error, res.body = status, "redirect", body
+        res.location = to and to.url
+        res.curl_message = home and "too many redirects"
+          or "redirect to another origin not followed (the credential stays home)"
+        break
+      end
+    else
+      local retry, wait, refused = false, 0, nil
+      if not final then
+        local time_left = deadline and max(0, deadline - t1)
+        retry, wait, refused = decide(cfg, attempt, status or kind, server_wait, time_left)
+      end
+      if not retry then
+        res.status, res.error, res.retry_after = status, kind, refused
+        if status then res.body = body else res.curl_message = body end
+        break
+      end
+      ev.wait_ms = wait * 1000
+      attempt = attempt + 1
+      ngx.sleep(wait)
+    end
+  end
+  res.attempts = attempt
+  res.elapsed = now() - started
+  -- The kinds of this side's own failures (the budget) are not the core's to judge.
+  local kind = res.error
+  if kind == "rate_limited" then
+    res.retryable = true
+  elseif kind ~= "invalid_argument" then
+    res.retryable = core.is_transient(kind or res.status)
   end
   return res
 end
 
--- No background prefetch: each page is one call on the pool, in turn.
-function Client._prefetcher()
-  return nil
+-- The pager's hooks (see ravan.pager): a validated query, one fetch, and the result path.
+function Client:_prepare(q)
+  if not secrets[self] then return nil, closed_error() end
+  return validate.query(q)
 end
 
---- One page of a phone's call history, fetched on the thread pool.
--- Takes and returns what `client:phone_history` does; the calling request
--- handler yields until the page is there.
--- @tparam table q `phone`, and optionally `page`, `page_size`,
--- `include_transcripts`, `deadline`
+function Client:_page_of(res)
+  if res.error == "invalid_argument" then
+    return nil, errors.invalid_argument(res.curl_message)
+  end
+  local sec = secrets[self]
+  return result.page(res, sec and sec.secret, self._log)
+end
+
+function Client:_fetch(query)
+  if not secrets[self] then return nil, closed_error() end
+  local why = no_cosocket()
+  if why then return nil, errors.invalid_argument(why) end
+  return self:_page_of(request(self, query))
+end
+
+-- Prefetch on light threads: each wanted page is one `ngx.thread.spawn`ed request of this
+-- client; pages are taken in the pager's order, and close kills whatever is still in flight.
+local Prefetcher = {}
+Prefetcher.__index = Prefetcher
+
+local function fetch_page(self, query, page)
+  local q = {}
+  for k, v in pairs(query) do q[k] = v end
+  q.page = page
+  return request(self, q)
+end
+
+function Client:_prefetcher(query, window)
+  if not secrets[self] or no_cosocket() then return nil end
+  return setmetatable({ client = self, query = query, window = window, threads = {}, n = 0 },
+    Prefetcher)
+end
+
+function Prefetcher:want(page)
+  if self.threads[page] then return true end
+  if self.n >= self.window then return false end
+  local thread = ngx.thread.spawn(fetch_page, self.client, self.query, page)
+  if not thread then return false end
+  self.threads[page] = thread
+  self.n = self.n + 1
+  return true
+end
+
+function Prefetcher:take(page)
+  local thread = self.threads[page]
+  if not thread then return fetch_page(self.client, self.query, page) end
+  self.threads[page] = nil
+  self.n = self.n - 1
+  local ok, res = ngx.thread.wait(thread)
+  if ok then return res end
+  return { error = "network", curl_message = "prefetch failed: " .. tostring(res), attempts = 0 }
+end
+
+function Prefetcher:pending()
+  return self.n
+end
+
+function Prefetcher:close()
+  for page, thread in pairs(self.threads) do
+    ngx.thread.kill(thread)
+    self.threads[page] = nil
+  end
+  self.n = 0
+end
+
+--- A client, as `ravan.openresty.new` makes it.
+-- @type Client
+
+--- One page of a phone's call history, as `client:phone_history` returns it.
+-- The calling handler yields until the page is there.
+-- @tparam table q `phone`, and optionally `page`, `page_size`, `include_transcripts`,
+-- `deadline`
 -- @treturn[1] table the page
 -- @treturn[2] nil
--- @treturn[2] ravan.errors.Error the error, as the plain API gives it
--- @raise when the call cannot be handed to a thread at all: no `thread_pool`
--- of that name, no free thread VM (`lua_worker_thread_vm_pool_size`), or not
--- inside a request handler that may yield
+-- @treturn[2] ravan.errors.Error the error, as the plain API gives it; also `invalid_argument`
+-- where nginx has no cosockets
 -- @function Client:phone_history
 
---- Every page of a phone's history, as `client:pages` iterates them; each
--- page is one call on the thread pool (`prefetch` is accepted and ignored).
+--- Every page of a phone's history, as `client:pages` iterates them; with `prefetch = N` the
+-- next N pages are fetched on light threads (`ngx.thread.spawn`) while the loop works. On
+-- LuaJIT a `break` does not close the pager: call `pager:close()` (or end the request) to stop
+-- the pages in flight.
 -- @tparam table q the query, plus `limit` and `prefetch`
 -- @return the iterator, for a generic `for`
 -- @function Client:pages
@@ -192,17 +573,19 @@ end
 
 surface.add_methods(Client)
 
---- Nothing to free on this side: the thread VMs own the connections and keep
--- them for the life of the worker. Present so code written for the plain
--- client runs unchanged.
-function Client.close() end
-
-function Client:__tostring()
-  return "ravan.openresty client (thread_pool " .. self._pool .. ")"
+--- Forgets the credential; later calls return an `invalid_argument` error. Idle connections
+-- stay in nginx's pool until its `lua_socket_keepalive_timeout`. Idempotent.
+function Client:close()
+  secrets[self] = nil
 end
 
---- `phone_history` on a default client made from the environment
--- (`RAVAN_API_KEY` or `RAVAN_TOKEN`, `RAVAN_BASE_URL`) and the pool `"ravan"`.
+function Client:__tostring()
+  if not secrets[self] then return "ravan.openresty client (closed)" end
+  return "ravan.openresty client (" .. self._cfg.base_url .. ", " .. self._auth .. ")"
+end
+
+--- `phone_history` on a default client made from the environment (`RAVAN_API_KEY` or
+-- `RAVAN_TOKEN`, `RAVAN_BASE_URL`) at its first use in the worker.
 -- @tparam table q as for `Client:phone_history`
 -- @treturn[1] table the page
 -- @treturn[2] nil
