@@ -91,7 +91,7 @@ local function rate_limit_option(v)
   if not ok then return nil, err end
   local rate
   rate, err = validate.fields(v, RATE_LIMIT, {})
-  if not rate then return nil, err end
+  if not rate then return nil, errors.invalid_argument("rate_limit." .. err.message) end
   if not (rate.dict and rate.per_second) then
     return nil, errors.invalid_argument("rate_limit needs both dict and per_second")
   end
@@ -206,17 +206,38 @@ end
 
 -- Sets the socket's timeout for the next step: the time left, and for reads also the stall
 -- limit (curl's low_speed_time in spirit: no byte for that long means the link is dead).
+-- A cosocket's timeout bounds each wait for data, not an operation, so a server dribbling
+-- bytes would outlast it: reads go in pieces, and each piece checks the clock again.
 local function arm(sock, until_t, cap)
   local left = until_t - now()
+  if left <= 0 then return false end
   if cap and cap < left then left = cap end
   sock:settimeout(max(1, floor(left * 1000)))
+  return true
+end
+
+local function read_line(sock, until_t, stall)
+  if not arm(sock, until_t, stall) then return nil, "timeout" end
+  return sock:receive("*l")
+end
+
+-- Exactly n bytes, or nil, the error and what came.
+local function read_bytes(sock, n, until_t, stall)
+  local parts, got = {}, 0
+  while got < n do
+    if not arm(sock, until_t, stall) then return nil, "timeout", concat(parts) end
+    local data, err = sock:receiveany(n - got)
+    if not data then return nil, err, concat(parts) end
+    parts[#parts + 1] = data
+    got = got + #data
+  end
+  return concat(parts)
 end
 
 local function read_headers(sock, until_t, stall)
   local headers = {}
   while true do
-    arm(sock, until_t, stall)
-    local line, err = sock:receive("*l")
+    local line, err = read_line(sock, until_t, stall)
     if not line then return nil, err end
     if line == "" then return headers end
     local name, value = line:match("^([^:]+):[ \t]*(.-)[ \t]*$")
@@ -227,6 +248,8 @@ local function read_headers(sock, until_t, stall)
   end
 end
 
+local TOO_LARGE = "response body larger than max_response_bytes"
+
 -- The body by Content-Length, chunks or the connection's end; body, whether the connection may be
 -- reused, or nil and an error (kind, message).
 local function read_body(sock, headers, limit, until_t, stall)
@@ -234,42 +257,35 @@ local function read_body(sock, headers, limit, until_t, stall)
   if te and te:lower():find("chunked", 1, true) then
     local parts, total = {}, 0
     while true do
-      arm(sock, until_t, stall)
-      local line, err = sock:receive("*l")
+      local line, err = read_line(sock, until_t, stall)
       if not line then return read_error(err, "chunked body") end
       local size = tonumber(line:match("^%s*(%x+)"), 16)
       if not size then return nil, "network", "malformed chunk size in the response" end
       if size == 0 then
         repeat
-          arm(sock, until_t, stall)
-          line, err = sock:receive("*l")
+          line, err = read_line(sock, until_t, stall)
           if not line then return read_error(err, "chunked body") end
         until line == ""
         return concat(parts), true
       end
       total = total + size
-      if total > limit then return nil, "too_large", "response body larger than max_response_bytes" end
-      arm(sock, until_t, stall)
+      if total > limit then return nil, "too_large", TOO_LARGE end
       local data
-      data, err = sock:receive(size)
+      data, err = read_bytes(sock, size + 2, until_t, stall)
       if not data then return read_error(err, "chunked body") end
-      parts[#parts + 1] = data
-      arm(sock, until_t, stall)
-      data, err = sock:receive(2)
-      if data ~= "\r\n" then return read_error(err or "broke framing", "chunked body") end
+      if data:sub(-2) ~= "\r\n" then return nil, "network", "malformed chunk in the response" end
+      parts[#parts + 1] = data:sub(1, -3)
     end
   end
   local length = headers["content-length"]
   if length then
     local n = tonumber(length:match("^%d+$"))
     if not n then return nil, "network", "malformed Content-Length in the response" end
-    if n > limit then return nil, "too_large", "response body larger than max_response_bytes" end
-    if n == 0 then return "", true end
-    arm(sock, until_t, stall)
-    local data, err, partial = sock:receive(n)
+    if n > limit then return nil, "too_large", TOO_LARGE end
+    local data, err, partial = read_bytes(sock, n, until_t, stall)
     if not data then
       if err == "closed" then
-        return nil, "network", "transfer closed with " .. (n - #(partial or ""))
+        return nil, "network", "transfer closed with " .. (n - #partial)
           .. " bytes remaining to read"
       end
       return read_error(err, "body")
@@ -279,14 +295,14 @@ local function read_body(sock, headers, limit, until_t, stall)
   -- Neither: the body ends when the server closes the connection.
   local parts, total = {}, 0
   while true do
-    arm(sock, until_t, stall)
+    if not arm(sock, until_t, stall) then return read_error("timeout", "body") end
     local data, err = sock:receiveany(limit - total + 1)
     if not data then
       if err == "closed" then return concat(parts), false end
       return read_error(err, "body")
     end
     total = total + #data
-    if total > limit then return nil, "too_large", "response body larger than max_response_bytes" end
+    if total > limit then return nil, "too_large", TOO_LARGE end
     parts[#parts + 1] = data
   end
 end
@@ -294,19 +310,21 @@ end
 local function exchange(self, head, target, until_t)
   local cfg = self._cfg
   local sock = ngx.socket.tcp()
-  arm(sock, until_t, cfg.connect_timeout)
+  if not arm(sock, until_t, cfg.connect_timeout) then return nil, "timeout", "deadline reached" end
   local ok, err = sock:connect(self._host, self._port, self._connect_opts)
   if not ok then return connect_error(self, err) end
   if self._https and sock:getreusedtimes() == 0 then
-    arm(sock, until_t, cfg.connect_timeout)
-    ok, err = sock:sslhandshake(false, self._sni, not cfg.insecure)
+    ok, err = nil, "timeout"
+    if arm(sock, until_t, cfg.connect_timeout) then
+      ok, err = sock:sslhandshake(false, self._sni, not cfg.insecure)
+    end
     if not ok then
       sock:close()
       return handshake_error(self, err)
     end
   end
-  arm(sock, until_t)
-  ok, err = sock:send { "GET ", target, head }
+  ok, err = nil, "timeout"
+  if arm(sock, until_t) then ok, err = sock:send { "GET ", target, head } end
   if not ok then
     sock:close()
     if err == "timeout" then return nil, "timeout", "timed out sending the request" end
@@ -315,9 +333,8 @@ local function exchange(self, head, target, until_t)
   local stall = cfg.low_speed_time
   local status, headers, version
   repeat
-    arm(sock, until_t, stall)
     local line
-    line, err = sock:receive("*l")
+    line, err = read_line(sock, until_t, stall)
     if not line then
       sock:close()
       if err == "closed" then return nil, "network", "empty reply from server" end
@@ -377,7 +394,8 @@ local function take_budget(self, until_t)
       return nil, "rate_limited", ("the shared rate budget (%d requests/s in lua_shared_dict %s)"
         .. " has no room before the deadline"):format(rate.per_second, rate.dict)
     end
-    ngx.sleep(wait)
+    -- At least a millisecond: ngx.now() has that resolution, and a shorter sleep would spin.
+    ngx.sleep(max(wait, 0.001))
   end
 end
 
