@@ -563,9 +563,6 @@ function Prefetcher:close()
   self.n = 0
 end
 
---- A client, as `ravan.openresty.new` makes it.
--- @type Client
-
 --- One page of a phone's call history, as `client:phone_history` returns it.
 -- The calling handler yields until the page is there.
 -- @tparam table q `phone`, and optionally `page`, `page_size`, `include_transcripts`,
