@@ -234,18 +234,35 @@ local function read_bytes(sock, n, until_t, stall)
   return concat(parts)
 end
 
-local function read_headers(sock, until_t, stall)
-  local headers = {}
+-- A server's status line and headers may take this much; more is not an API answering.
+local MAX_HEAD = 65536
+
+-- The status line and headers, read in one go up to the blank line: status, the HTTP/1.x minor
+-- version, and the headers (lower-case names, first value); or nil, an error kind and message.
+local function read_head(sock, until_t, stall)
+  local reader = sock:receiveuntil("\r\n\r\n")
+  local parts, size = {}, 0
   while true do
-    local line, err = read_line(sock, until_t, stall)
-    if not line then return nil, err end
-    if line == "" then return headers end
-    local name, value = line:match("^([^:]+):[ \t]*(.-)[ \t]*$")
-    if name then
-      name = name:lower()
-      if headers[name] == nil then headers[name] = value end
+    if not arm(sock, until_t, stall) then return read_error("timeout", "headers") end
+    local data, err = reader(8192)
+    if not data then
+      if err == "closed" and size == 0 then return nil, "network", "empty reply from server" end
+      if err then return read_error(err, "headers") end
+      break
     end
+    size = size + #data
+    if size > MAX_HEAD then return nil, "network", "response headers over 64 KiB" end
+    parts[#parts + 1] = data
   end
+  local head = concat(parts)
+  local version, status = head:match("^HTTP/1%.(%d) (%d%d%d)")
+  if not status then return nil, "network", "not an HTTP/1.x response" end
+  local headers = {}
+  for name, value in (head .. "\r\n"):gmatch("\n([^:\r\n]+):[ \t]*([^\r\n]-)[ \t]*\r") do
+    name = name:lower()
+    if headers[name] == nil then headers[name] = value end
+  end
+  return tonumber(status), version, headers
 end
 
 local TOO_LARGE = "response body larger than max_response_bytes"
@@ -331,25 +348,12 @@ local function exchange(self, head, target, until_t)
     return nil, "network", "connection " .. err .. " while sending the request"
   end
   local stall = cfg.low_speed_time
-  local status, headers, version
+  local status, version, headers
   repeat
-    local line
-    line, err = read_line(sock, until_t, stall)
-    if not line then
-      sock:close()
-      if err == "closed" then return nil, "network", "empty reply from server" end
-      return read_error(err, "status line")
-    end
-    version, status = line:match("^HTTP/1%.(%d) (%d%d%d)")
-    status = tonumber(status)
+    status, version, headers = read_head(sock, until_t, stall)
     if not status then
       sock:close()
-      return nil, "network", "not an HTTP/1.x response"
-    end
-    headers, err = read_headers(sock, until_t, stall)
-    if not headers then
-      sock:close()
-      return read_error(err, "headers")
+      return nil, version, headers
     end
   until status >= 200 or status == 101
   local body, reusable, msg
@@ -422,20 +426,22 @@ local function request(self, query)
     local t0 = now()
     local until_t = t0 + cfg.timeout
     if deadline and deadline < until_t then until_t = deadline end
-    local status, headers, body, final
+    -- An attempt that cannot start is no attempt: no event, as in the C transport.
+    local ok, kind, msg = true, nil, nil
     if deadline and t0 >= deadline then
-      headers, body, final = "timeout", "deadline reached", true
+      ok, kind, msg = false, "timeout", "deadline reached"
     elseif self._rate then
-      local ok, kind, msg = take_budget(self, until_t)
-      if not ok then headers, body, final = kind, msg, true end
+      ok, kind, msg = take_budget(self, until_t)
     end
-    if not headers then
-      status, headers, body, final = exchange(self, sec.head, target, until_t)
+    if not ok then
+      res.error, res.curl_message = kind, msg
+      break
     end
+    local status, headers, body, final = exchange(self, sec.head, target, until_t)
     local t1 = now()
     local ev = { attempt = attempt, elapsed_ms = (t1 - t0) * 1000 }
     events[#events + 1] = ev
-    local kind, server_wait
+    local server_wait
     if status then
       ev.status = status
       server_wait = parse_retry_after(headers["retry-after-ms"], headers["retry-after"])
@@ -546,7 +552,13 @@ function Prefetcher:take(page)
   if not thread then return fetch_page(self.client, self.query, page) end
   self.threads[page] = nil
   self.n = self.n - 1
-  local ok, res = ngx.thread.wait(thread)
+  -- Only the coroutine that spawned a thread may wait for it: a pager stepped from another one
+  -- fetches the page itself.
+  local waited, ok, res = pcall(ngx.thread.wait, thread)
+  if not waited then
+    pcall(ngx.thread.kill, thread)
+    return fetch_page(self.client, self.query, page)
+  end
   if ok then return res end
   return { error = "network", curl_message = "prefetch failed: " .. tostring(res), attempts = 0 }
 end
@@ -557,7 +569,7 @@ end
 
 function Prefetcher:close()
   for page, thread in pairs(self.threads) do
-    ngx.thread.kill(thread)
+    pcall(ngx.thread.kill, thread)
     self.threads[page] = nil
   end
   self.n = 0
