@@ -449,13 +449,18 @@ describe("ravan.openresty in nginx", function()
       assert.is_true(answer.err.retryable)
     end)
 
-    it("retries a connection reset and an empty reply as network errors", function()
-      mock.fault { { kind = "reset" }, { kind = "empty" } }
-      local answer = nginx:call { opts = fast, query = { phone = phone } }
+    it("sends again on another connection when a kept-alive one was closed, at no attempt", function()
+      assert.is_nil(nginx:call({ query = { phone = phone } }).err)
+      mock.reset()
+      mock.fault { kind = "reset" }
+      local answer = nginx:call { opts = { max_retries = 0 }, query = { phone = phone } }
       assert.is_nil(answer.err)
-      assert.are.equal("network", answer.events[2].kind)
-      assert.are.equal("network", answer.events[4].kind)
-      assert.are.equal(3, #mock.requests())
+      assert.are.equal("request,response", events_of(answer))
+      local recs = mock.requests()
+      assert.are.equal(2, #recs)
+      assert.are.equal("reset", recs[1].fault)
+      assert.is_true(recs[1].connection_requests > 1)
+      assert.are_not.equal(recs[1].connection, recs[2].connection)
     end)
 
     it("refuses a truncated body", function()

@@ -176,8 +176,8 @@ local function closed_error()
   return errors.invalid_argument("this ravan client is closed")
 end
 
--- One exchange on the wire. Returns status, headers (lower-case names, first value) and body;
--- or nil, the transport's error kind, a message and whether retrying cannot help.
+-- The wire. An exchange returns status, headers (lower-case names, first value) and body; or
+-- nil, the transport's error kind, a message and whether retrying cannot help.
 
 local function connect_error(self, err)
   local where = self._host .. ":" .. self._port
@@ -246,7 +246,9 @@ local function read_head(sock, until_t, stall)
     if not arm(sock, until_t, stall) then return read_error("timeout", "headers") end
     local data, err = reader(8192)
     if not data then
-      if err == "closed" and size == 0 then return nil, "network", "empty reply from server" end
+      if err and size == 0 and err ~= "timeout" then
+        return nil, "network", "empty reply from server (" .. err .. ")", true
+      end
       if err then return read_error(err, "headers") end
       break
     end
@@ -324,13 +326,17 @@ local function read_body(sock, headers, limit, until_t, stall)
   end
 end
 
-local function exchange(self, head, target, until_t)
+-- Marks a kept-alive connection that the server had closed before this request's first byte.
+local STALE = {}
+
+local function exchange_on(self, head, target, until_t)
   local cfg = self._cfg
   local sock = ngx.socket.tcp()
   if not arm(sock, until_t, cfg.connect_timeout) then return nil, "timeout", "deadline reached" end
   local ok, err = sock:connect(self._host, self._port, self._connect_opts)
   if not ok then return connect_error(self, err) end
-  if self._https and sock:getreusedtimes() == 0 then
+  local reused = sock:getreusedtimes() > 0
+  if self._https and not reused then
     ok, err = nil, "timeout"
     if arm(sock, until_t, cfg.connect_timeout) then
       ok, err = sock:sslhandshake(false, self._sni, not cfg.insecure)
@@ -345,14 +351,17 @@ local function exchange(self, head, target, until_t)
   if not ok then
     sock:close()
     if err == "timeout" then return nil, "timeout", "timed out sending the request" end
+    if reused then return nil, STALE end
     return nil, "network", "connection " .. err .. " while sending the request"
   end
   local stall = cfg.low_speed_time
   local status, version, headers
   repeat
-    status, version, headers = read_head(sock, until_t, stall)
+    local nothing
+    status, version, headers, nothing = read_head(sock, until_t, stall)
     if not status then
       sock:close()
+      if nothing and reused then return nil, STALE end
       return nil, version, headers
     end
   until status >= 200 or status == 101
@@ -374,6 +383,16 @@ local function exchange(self, head, target, until_t)
     sock:close()
   end
   return status, headers, body
+end
+
+-- A kept-alive connection the server closed meanwhile says nothing
+-- about the server (as with curl, it costs no attempt): the request goes again on another one.
+-- Each such failure takes a dead connection out of the pool, so the loop ends on a fresh one.
+local function exchange(self, head, target, until_t)
+  while true do
+    local status, a, b, c = exchange_on(self, head, target, until_t)
+    if a ~= STALE then return status, a, b, c end
+  end
 end
 
 -- Waits for room in the shared rate budget until `until_t` (monotonic); nil and why on failure.
