@@ -14,6 +14,7 @@
 #define CLIENT_MT "ravan.core.client"
 #define RESPONSE_MT "ravan.core.response"
 #define PREFETCH_MT "ravan.core.prefetcher"
+#define URL_MT "ravan.core.url"
 #define STRIP_DEPTH_LIMIT 1000
 
 typedef struct client_box {
@@ -51,12 +52,24 @@ static double opt_number(lua_State *L, int t, const char *key, double fallback)
     return value;
 }
 
-static int opt_boolean(lua_State *L, int t, const char *key, int fallback)
+/* Defaults live in ravan.defaults only: the client hands every setting over explicitly. */
+static double need_number(lua_State *L, int t, const char *key)
 {
     lua_getfield(L, t, key);
-    int value = lua_isnil(L, -1) ? fallback : lua_toboolean(L, -1);
+    if (lua_type(L, -1) != LUA_TNUMBER)
+        luaL_error(L, "ravan.core: '%s' must be a number", key);
+    double value = lua_tonumber(L, -1);
     lua_pop(L, 1);
     return value;
+}
+
+/* The retry options of a client's table: the C client's and core.decide's. */
+static void check_policy(lua_State *L, int t, rv_retry_policy *policy)
+{
+    policy->max_retries = (int)need_number(L, t, "max_retries");
+    policy->base = need_number(L, t, "retry_base");
+    policy->cap = need_number(L, t, "retry_cap");
+    policy->max_retry_after = need_number(L, t, "max_retry_after");
 }
 
 static int core_new(lua_State *L)
@@ -77,16 +90,17 @@ static int core_new(lua_State *L)
     cfg.user_agent = opt_string(L, 1, "user_agent");
     cfg.ca_file = opt_string(L, 1, "ca_file");
     cfg.ca_path = opt_string(L, 1, "ca_path");
-    cfg.insecure = opt_boolean(L, 1, "insecure", 0);
-    cfg.connect_timeout = opt_number(L, 1, "connect_timeout", 10);
-    cfg.timeout = opt_number(L, 1, "timeout", 60);
-    cfg.low_speed_limit = (long)opt_number(L, 1, "low_speed_limit", 1);
-    cfg.low_speed_time = (long)opt_number(L, 1, "low_speed_time", 30);
-    cfg.max_response_bytes = (size_t)opt_number(L, 1, "max_response_bytes", 64.0 * 1024 * 1024);
-    cfg.retry.max_retries = (int)opt_number(L, 1, "max_retries", 2);
-    cfg.retry.base = opt_number(L, 1, "retry_base", 0.5);
-    cfg.retry.cap = opt_number(L, 1, "retry_cap", 8);
-    cfg.retry.max_retry_after = opt_number(L, 1, "max_retry_after", 60);
+    lua_getfield(L, 1, "insecure");
+    if (lua_type(L, -1) != LUA_TBOOLEAN)
+        return luaL_error(L, "ravan.core: 'insecure' must be a boolean");
+    cfg.insecure = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    cfg.connect_timeout = need_number(L, 1, "connect_timeout");
+    cfg.timeout = need_number(L, 1, "timeout");
+    cfg.low_speed_limit = (long)need_number(L, 1, "low_speed_limit");
+    cfg.low_speed_time = (long)need_number(L, 1, "low_speed_time");
+    cfg.max_response_bytes = (size_t)need_number(L, 1, "max_response_bytes");
+    check_policy(L, 1, &cfg.retry);
 
     char err[256];
     box->client = rv_client_new(&cfg, err, sizeof err);
@@ -151,7 +165,7 @@ static void push_response(lua_State *L, const rv_response *resp)
     lua_createtable(L, 0, 14);
     if (resp->status)
         set_integer(L, "status", resp->status);
-    if (resp->error == RV_OK || resp->error == RV_ERR_REDIRECT) {
+    if (resp->error == RV_OK || resp->error == RV_ERR_SERVER) {
         lua_pushlstring(L, resp->body.data ? resp->body.data : "", resp->body.len);
         lua_setfield(L, -2, "body");
     }
@@ -163,7 +177,7 @@ static void push_response(lua_State *L, const rv_response *resp)
     }
     set_string(L, "content_type", resp->content_type);
     set_string(L, "request_id", resp->request_id);
-    set_string(L, "location", resp->location);
+    set_string(L, "origin", resp->origin);
     set_string(L, "url", resp->url);
     if (resp->retry_after >= 0)
         set_number(L, "retry_after", resp->retry_after);
@@ -324,83 +338,120 @@ static int core_strip_nulls(lua_State *L)
     return 1;
 }
 
-/* What the cosocket transport (ravan.openresty) needs of the core, so the request it sends, its
- * redirect checks and its retry decisions are the C client's own. */
+/* core.parse_url: libcurl's URL parser as it is used by the client, so validation and the
+ * transport cannot disagree on what a URL is. The parts live in a userdata until they are
+ * pushed, so a memory error on the way frees them. */
+enum { URL_SCHEME, URL_HOST, URL_PORT, URL_PATH, URL_QUERY, URL_FRAGMENT, URL_USER, URL_PARTS };
 
-static void push_url_parts(lua_State *L, CURLU *url)
-{
-    static const struct { CURLUPart part; const char *key; unsigned flags; } parts[] = {
-        {CURLUPART_URL, "url", 0},
-        {CURLUPART_SCHEME, "scheme", 0},
-        {CURLUPART_HOST, "host", 0},
-        {CURLUPART_PORT, "port", CURLU_DEFAULT_PORT},
-        {CURLUPART_PATH, "path", 0},
-        {CURLUPART_QUERY, "query", 0},
-    };
-    lua_createtable(L, 0, 6);
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-        char *value = NULL;
-        if (curl_url_get(url, parts[i].part, &value, parts[i].flags) == CURLUE_OK) {
-            lua_pushstring(L, value);
-            curl_free(value);
-            lua_setfield(L, -2, parts[i].key);
-        }
-    }
-}
-
-/* Runs `fill` on a CURLU owned by a userdata, so a Lua memory error cannot leak it. */
 typedef struct url_box {
     CURLU *url;
+    char *parts[URL_PARTS];
 } url_box;
 
-static int url_box_gc(lua_State *L)
+static int url_gc(lua_State *L)
 {
-    url_box *box = lua_touserdata(L, 1);
+    url_box *box = luaL_checkudata(L, 1, URL_MT);
+    for (int i = 0; i < URL_PARTS; i++) {
+        curl_free(box->parts[i]);
+        box->parts[i] = NULL;
+    }
     curl_url_cleanup(box->url);
     box->url = NULL;
     return 0;
 }
 
+static int fail_url(lua_State *L, const char *reason)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, reason);
+    return 2;
+}
+
+static int core_parse_url(lua_State *L)
+{
+    size_t len;
+    const char *s = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &len) : NULL;
+    if (!s)
+        return fail_url(L, "not a string");
+    if (strlen(s) != len)
+        return fail_url(L, "contains a NUL byte");
+    url_box *box = lua_newuserdata(L, sizeof *box);
+    memset(box, 0, sizeof *box);
+    luaL_getmetatable(L, URL_MT);
+    lua_setmetatable(L, -2);
+    box->url = curl_url();
+    if (!box->url)
+        return fail_url(L, "out of memory");
+    /* Any scheme parses, so the caller can say which ones it takes. */
+    CURLUcode rc = curl_url_set(box->url, CURLUPART_URL, s, CURLU_NON_SUPPORT_SCHEME);
+    if (rc != CURLUE_OK)
+        return fail_url(L, curl_url_strerror(rc));
+    static const CURLUPart which[URL_PARTS] = {CURLUPART_SCHEME, CURLUPART_HOST, CURLUPART_PORT,
+                                               CURLUPART_PATH, CURLUPART_QUERY,
+                                               CURLUPART_FRAGMENT, CURLUPART_USER};
+    for (int i = 0; i < URL_PARTS; i++)
+        if (curl_url_get(box->url, which[i], &box->parts[i], 0) != CURLUE_OK)
+            box->parts[i] = NULL;
+    if (!box->parts[URL_SCHEME] || !box->parts[URL_HOST] || !box->parts[URL_PATH])
+        return fail_url(L, "no scheme or host");
+    /* Host names are case-insensitive: one spelling for comparisons and for tostring. */
+    for (char *c = box->parts[URL_HOST]; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    lua_createtable(L, 0, 8);
+    set_string(L, "scheme", box->parts[URL_SCHEME]);
+    set_string(L, "host", box->parts[URL_HOST]);
+    if (box->parts[URL_PORT])
+        set_integer(L, "port", (lua_Integer)strtol(box->parts[URL_PORT], NULL, 10));
+    set_string(L, "path", box->parts[URL_PATH]);
+    set_string(L, "query", box->parts[URL_QUERY]);
+    set_string(L, "fragment", box->parts[URL_FRAGMENT]);
+    /* Whether there is userinfo, never what it is: it may be a password. */
+    lua_pushboolean(L, box->parts[URL_USER] != NULL);
+    lua_setfield(L, -2, "userinfo");
+    /* The API root as the client will use it: no userinfo, query or trailing slash. */
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, box->parts[URL_SCHEME]);
+    luaL_addstring(&b, "://");
+    luaL_addstring(&b, box->parts[URL_HOST]);
+    if (box->parts[URL_PORT]) {
+        luaL_addchar(&b, ':');
+        luaL_addstring(&b, box->parts[URL_PORT]);
+    }
+    luaL_addlstring(&b, box->parts[URL_PATH], rv_path_trimmed_len(box->parts[URL_PATH]));
+    luaL_pushresult(&b);
+    lua_setfield(L, -2, "base");
+    return 1;
+}
+
+/* What a transport written in Lua (ravan.openresty's cosockets) needs of the core, so the
+ * request it sends, the redirects it follows and its retry decisions are the C client's own. */
+
+/* The box also holds strings of ours (malloc'd): its curl_free is free() as long as libcurl's
+ * allocator is the default one, and ravan never calls curl_global_init_mem. */
 static url_box *new_url_box(lua_State *L)
 {
     url_box *box = lua_newuserdata(L, sizeof *box);
-    box->url = NULL;
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, url_box_gc);
-    lua_setfield(L, -2, "__gc");
+    memset(box, 0, sizeof *box);
+    luaL_getmetatable(L, URL_MT);
     lua_setmetatable(L, -2);
     return box;
 }
 
-/* core.endpoint(base_url): the API endpoint's parts (url, scheme, host, port, path), or nil and
- * a message. */
+/* core.endpoint(base_url): the API endpoint's URL under base_url, as the C client requests it
+ * (without the query); nil and a message when base_url is not a URL. */
 static int core_endpoint(lua_State *L)
 {
     const char *base_url = luaL_checkstring(L, 1);
     url_box *box = new_url_box(L);
     char err[256];
     box->url = rv_endpoint_new(base_url, err, sizeof err);
-    if (!box->url) {
-        lua_pushnil(L);
-        lua_pushstring(L, err);
-        return 2;
-    }
-    push_url_parts(L, box->url);
-    return 1;
-}
-
-/* core.resolve_url(base, reference): `reference` (a Location header) made absolute against
- * `base`, as parts; nil when either is not a URL. */
-static int core_resolve_url(lua_State *L)
-{
-    const char *base = luaL_checkstring(L, 1);
-    const char *reference = luaL_checkstring(L, 2);
-    url_box *box = new_url_box(L);
-    box->url = curl_url();
-    if (!box->url || curl_url_set(box->url, CURLUPART_URL, base, 0) != CURLUE_OK
-        || curl_url_set(box->url, CURLUPART_URL, reference, 0) != CURLUE_OK)
-        return 0;
-    push_url_parts(L, box->url);
+    if (!box->url)
+        return fail_url(L, err);
+    if (curl_url_get(box->url, CURLUPART_URL, &box->parts[0], 0) != CURLUE_OK)
+        return fail_url(L, "base_url has no scheme or host");
+    lua_pushstring(L, box->parts[0]);
     return 1;
 }
 
@@ -409,15 +460,41 @@ static int core_query_string(lua_State *L)
 {
     rv_query query;
     check_query(L, 1, &query);
-    char *text = rv_query_string(&query);
-    if (!text)
+    url_box *box = new_url_box(L);
+    box->parts[0] = rv_query_string(&query);
+    if (!box->parts[0])
         return luaL_error(L, "ravan.core: out of memory");
-    lua_pushstring(L, text);
-    free(text);
+    lua_pushstring(L, box->parts[0]);
     return 1;
 }
 
-/* An outcome as Lua names it: an HTTP status (a number) or a transport error kind (a string). */
+/* core.redirect(url, location, home, redirects, status): rv_redirect_decide. true and the
+ * target to follow; or false, why not, and the other origin it pointed at (when it did). */
+static int core_redirect(lua_State *L)
+{
+    const char *url = luaL_checkstring(L, 1);
+    const char *location = luaL_optstring(L, 2, NULL);
+    const char *home = luaL_checkstring(L, 3);
+    int redirects = (int)luaL_checkinteger(L, 4);
+    long status = (long)luaL_checkinteger(L, 5);
+    url_box *box = new_url_box(L);
+    char message[CURL_ERROR_SIZE];
+    int follow = rv_redirect_decide(url, location, home, redirects, status, &box->parts[0],
+                                    &box->parts[1], message, sizeof message);
+    lua_pushboolean(L, follow);
+    if (follow) {
+        lua_pushstring(L, box->parts[0]);
+        return 2;
+    }
+    lua_pushstring(L, message);
+    if (box->parts[1])
+        lua_pushstring(L, box->parts[1]);
+    else
+        lua_pushnil(L);
+    return 3;
+}
+
+/* An outcome as Lua names it: an HTTP status (a number) or an error kind (a string). */
 static void check_outcome(lua_State *L, int i, rv_error *error, long *status)
 {
     *error = RV_OK;
@@ -427,13 +504,13 @@ static void check_outcome(lua_State *L, int i, rv_error *error, long *status)
         return;
     }
     const char *name = luaL_checkstring(L, i);
-    for (int e = RV_OK + 1; e <= RV_ERR_INTERNAL; e++) {
+    for (int e = RV_OK + 1; e < RV_ERR_COUNT; e++) {
         if (strcmp(rv_error_name((rv_error)e), name) == 0) {
             *error = (rv_error)e;
             return;
         }
     }
-    luaL_argerror(L, i, "not a status or a transport error kind");
+    luaL_argerror(L, i, "not a status or an error kind");
 }
 
 /* core.is_transient(status_or_kind): whether that outcome is ever retried. */
@@ -460,17 +537,14 @@ static int core_parse_retry_after(lua_State *L)
 }
 
 /* core.decide(policy, attempt, status_or_kind, server_wait, time_left) -> retry, wait,
- * refused_wait: rv_decide for a transport written in Lua. `policy` holds the client options
- * max_retries, retry_base, retry_cap, max_retry_after; nil waits and time left mean none. The
- * jitter's state is this function's upvalue: one per Lua state, which is one thread. */
+ * refused_wait: rv_decide. `policy` holds the client options max_retries, retry_base,
+ * retry_cap, max_retry_after (validated, defaults filled in); a nil wait or time left means none. The jitter's state is this
+ * function's upvalue: one per Lua state, which only one thread runs. */
 static int core_decide(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     rv_retry_policy policy;
-    policy.max_retries = (int)opt_number(L, 1, "max_retries", 2);
-    policy.base = opt_number(L, 1, "retry_base", 0.5);
-    policy.cap = opt_number(L, 1, "retry_cap", 8);
-    policy.max_retry_after = opt_number(L, 1, "max_retry_after", 60);
+    check_policy(L, 1, &policy);
     int attempt = (int)luaL_checkinteger(L, 2);
     rv_error error;
     long status;
@@ -542,12 +616,13 @@ static const luaL_Reg prefetch_meta[] = {
 static const luaL_Reg core_functions[] = {
     {"new", core_new},
     {"strip_nulls", core_strip_nulls},
+    {"parse_url", core_parse_url},
     {"now", core_now},
     {"sleep", core_sleep},
     {"isatty", core_isatty},
     {"endpoint", core_endpoint},
-    {"resolve_url", core_resolve_url},
     {"query_string", core_query_string},
+    {"redirect", core_redirect},
     {"is_transient", core_is_transient},
     {"parse_retry_after", core_parse_retry_after},
     {NULL, NULL},
@@ -571,6 +646,11 @@ int luaopen_ravan_core(lua_State *L)
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
 
+    luaL_newmetatable(L, URL_MT);
+    lua_pushcfunction(L, url_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+
     luaL_newmetatable(L, RESPONSE_MT);
     lua_pushcfunction(L, response_gc);
     lua_setfield(L, -2, "__gc");
@@ -578,6 +658,13 @@ int luaopen_ravan_core(lua_State *L)
 
     lua_newtable(L);
     rv_setfuncs(L, core_functions);
+    /* The kinds in the order of the list they come from, so ravan.errors cannot drift. */
+    lua_newtable(L);
+    for (int kind = RV_OK + 1; kind < RV_ERR_COUNT; kind++) {
+        lua_pushstring(L, rv_error_name((rv_error)kind));
+        lua_rawseti(L, -2, kind);
+    }
+    lua_setfield(L, -2, "KINDS");
     uint64_t *rng = lua_newuserdata(L, sizeof *rng);
     *rng = rv_seed(rng);
     lua_pushcclosure(L, core_decide, 1);

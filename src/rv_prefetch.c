@@ -61,8 +61,11 @@ static void start_due(rv_prefetch *pf)
         if (s->state != SLOT_QUEUED && !(s->state == SLOT_WAITING && s->due <= now))
             continue;
         if (rv_call_begin(&s->call) != 0 || curl_multi_add_handle(pf->multi, s->easy) != CURLM_OK) {
-            if (s->resp.error == RV_OK)
+            if (s->resp.error == RV_OK) {
                 s->resp.error = RV_ERR_INTERNAL;
+                snprintf(s->resp.message, sizeof s->resp.message,
+                         "libcurl would not take the prefetch handle");
+            }
             s->state = SLOT_DONE;
             pthread_cond_broadcast(&pf->finished);
             continue;

@@ -91,6 +91,14 @@ static int set_error(char *err, size_t errlen, const char *message)
     return -1;
 }
 
+size_t rv_path_trimmed_len(const char *path)
+{
+    size_t len = strlen(path);
+    while (len > 0 && path[len - 1] == '/')
+        len--;
+    return len;
+}
+
 CURLU *rv_endpoint_new(const char *base_url, char *err, size_t errlen)
 {
     CURLU *endpoint = curl_url();
@@ -107,9 +115,7 @@ CURLU *rv_endpoint_new(const char *base_url, char *err, size_t errlen)
         set_error(err, errlen, "base_url has no usable path");
         goto fail;
     }
-    size_t len = strlen(path);
-    while (len > 0 && path[len - 1] == '/')
-        len--;
+    size_t len = rv_path_trimmed_len(path);
     char *full = malloc(len + sizeof RV_ENDPOINT_PATH);
     if (full) {
         memcpy(full, path, len);
@@ -330,7 +336,7 @@ void rv_response_free(rv_response *resp)
     rv_buf_free(&resp->body);
     free(resp->content_type);
     free(resp->request_id);
-    free(resp->location);
+    free(resp->origin);
     free(resp->url);
     free(resp->events);
     rv_response_init(resp);
@@ -396,7 +402,7 @@ static char *build_url(const rv_client *c, const rv_query *q)
 static void finish(rv_call *call, long status, rv_error error, int curl_code, const char *message)
 {
     rv_response *resp = call->resp;
-    resp->status = (error == RV_OK || error == RV_ERR_REDIRECT) ? status : 0;
+    resp->status = (error == RV_OK || error == RV_ERR_SERVER) ? status : 0;
     resp->error = error;
     resp->curl_code = curl_code;
     snprintf(resp->message, sizeof resp->message, "%s", message ? message : "");
@@ -495,35 +501,94 @@ static int is_redirect(long status)
     return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
-static int same_part(CURLU *url, CURLUPart part, const char *expected, unsigned flags)
+static int same_part(CURLU *a, CURLU *b, CURLUPart part, unsigned flags)
 {
-    char *value = NULL;
-    int same = curl_url_get(url, part, &value, flags) == CURLUE_OK && strcmp(value, expected) == 0;
-    curl_free(value);
+    char *x = NULL, *y = NULL;
+    int same = curl_url_get(a, part, &x, flags) == CURLUE_OK
+               && curl_url_get(b, part, &y, flags) == CURLUE_OK && strcmp(x, y) == 0;
+    curl_free(x);
+    curl_free(y);
     return same;
 }
 
-/* The absolute target of a Location header, or NULL; `*same_origin` tells if it stays home. */
-static char *redirect_target(const rv_call *call, const char *location, int *same_origin)
+/* scheme://host[:port] of `url`, without userinfo, path or query: what a message may show. */
+static char *origin_of(CURLU *url)
 {
-    *same_origin = 0;
-    if (!location)
-        return NULL;
-    CURLU *url = curl_url();
-    char *target = NULL;
-    if (url && curl_url_set(url, CURLUPART_URL, call->resp->url, 0) == CURLUE_OK
-        && curl_url_set(url, CURLUPART_URL, location, 0) == CURLUE_OK
-        && curl_url_get(url, CURLUPART_URL, &target, 0) == CURLUE_OK) {
-        const rv_client *c = call->client;
-        *same_origin = same_part(url, CURLUPART_SCHEME, c->scheme, 0)
-                       && same_part(url, CURLUPART_HOST, c->host, 0)
-                       && same_part(url, CURLUPART_PORT, c->port, CURLU_DEFAULT_PORT);
-        char *copy = strdup(target);
-        curl_free(target);
-        target = copy;
+    char *scheme = NULL, *host = NULL, *port = NULL, *origin = NULL;
+    if (curl_url_get(url, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK
+        && curl_url_get(url, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        if (curl_url_get(url, CURLUPART_PORT, &port, 0) != CURLUE_OK)
+            port = NULL;
+        size_t size = strlen(scheme) + strlen(host) + (port ? strlen(port) : 0) + 5;
+        origin = malloc(size);
+        if (origin)
+            snprintf(origin, size, "%s://%s%s%s", scheme, host, port ? ":" : "", port ? port : "");
     }
-    curl_url_cleanup(url);
-    return target;
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    return origin;
+}
+
+int rv_redirect_decide(const char *url, const char *location, const char *home, int redirects,
+                       long status, char **target, char **origin, char *message, size_t len)
+{
+    *target = NULL;
+    *origin = NULL;
+    if (!location) {
+        snprintf(message, len, "HTTP %ld redirect without a Location header", status);
+        return 0;
+    }
+    CURLU *to = curl_url(), *base = curl_url();
+    char *absolute = NULL;
+    int follow = 0;
+    if (!to || !base || curl_url_set(base, CURLUPART_URL, home, 0) != CURLUE_OK
+        || curl_url_set(to, CURLUPART_URL, url, 0) != CURLUE_OK
+        || curl_url_set(to, CURLUPART_URL, location, 0) != CURLUE_OK
+        || curl_url_get(to, CURLUPART_URL, &absolute, 0) != CURLUE_OK) {
+        snprintf(message, len, "HTTP %ld redirect to a Location that is not a URL", status);
+    } else if (!same_part(to, base, CURLUPART_SCHEME, 0) || !same_part(to, base, CURLUPART_HOST, 0)
+               || !same_part(to, base, CURLUPART_PORT, CURLU_DEFAULT_PORT)) {
+        *origin = origin_of(to);
+        snprintf(message, len, "redirect to another origin refused (%s): the credential stays home",
+                 *origin ? *origin : "an origin too long to show");
+    } else if (redirects >= RV_MAX_REDIRECTS) {
+        snprintf(message, len,
+                 "more than %d redirects within the server's own origin (a redirect loop?)",
+                 RV_MAX_REDIRECTS);
+    } else {
+        *target = strdup(absolute);
+        follow = *target != NULL;
+        if (!follow)
+            snprintf(message, len, "out of memory following a redirect");
+    }
+    curl_free(absolute);
+    curl_url_cleanup(to);
+    curl_url_cleanup(base);
+    return follow;
+}
+
+/* A 3xx: AGAIN with resp->url moved on when it is followed, DONE (kind server) when not. */
+static rv_step redirect(rv_call *call, long status, double *wait)
+{
+    rv_response *resp = call->resp;
+    char message[CURL_ERROR_SIZE];
+    char *location = header_copy(call->easy, "Location");
+    char *target, *origin;
+    int follow = rv_redirect_decide(resp->url, location, call->client->endpoint_url,
+                                    call->redirects, status, &target, &origin, message,
+                                    sizeof message);
+    free(location);
+    if (follow) {
+        replace(&resp->url, target);
+        call->redirects++;
+        *wait = 0;
+        return RV_STEP_AGAIN;
+    }
+    if (origin)
+        replace(&resp->origin, origin);
+    finish(call, status, RV_ERR_SERVER, 0, message);
+    return RV_STEP_DONE;
 }
 
 rv_step rv_call_end(rv_call *call, CURLcode code, double *wait)
@@ -535,8 +600,13 @@ rv_step rv_call_end(rv_call *call, CURLcode code, double *wait)
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     rv_error error = call->write_error != RV_OK ? call->write_error : rv_classify_curl(code);
     const char *message = call->errbuf[0] ? call->errbuf : curl_easy_strerror(code);
-    if (call->write_error == RV_ERR_TOO_LARGE)
+    /* libcurl's words for these hide the cause ("Failure writing output"). */
+    if (call->write_error == RV_ERR_TOO_LARGE || code == CURLE_FILESIZE_EXCEEDED)
         message = "response body larger than max_response_bytes";
+    else if (call->write_error == RV_ERR_INTERNAL)
+        message = "out of memory holding the response body";
+    else if (code == CURLE_OUT_OF_MEMORY)
+        message = "response too large to hold (a header line over libcurl's 100 KiB limit?)";
 
     double server_wait = -1;
     if (error == RV_OK) {
@@ -552,22 +622,8 @@ rv_step rv_call_end(rv_call *call, CURLcode code, double *wait)
                       (now - call->attempt_started) * 1000.0, 0, server_wait};
 
     if (error == RV_OK && is_redirect(status)) {
-        int same_origin;
-        char *location = header_copy(e, "Location");
-        char *target = redirect_target(call, location, &same_origin);
-        free(location);
         push_event(resp, &event);
-        if (target && same_origin && call->redirects < RV_MAX_REDIRECTS) {
-            replace(&resp->url, target);
-            call->redirects++;
-            *wait = 0;
-            return RV_STEP_AGAIN;
-        }
-        replace(&resp->location, target);
-        finish(call, status, RV_ERR_REDIRECT, 0,
-               same_origin ? "too many redirects"
-                           : "redirect to another origin not followed (the credential stays home)");
-        return RV_STEP_DONE;
+        return redirect(call, status, wait);
     }
 
     double time_left = call->deadline > 0 ? call->deadline - now : -1;

@@ -57,7 +57,7 @@ typedef struct rv_response {
     rv_buf body;
     char *content_type;
     char *request_id;
-    char *location;             /* the refused cross-origin redirect target */
+    char *origin;               /* a refused redirect's target origin: scheme://host[:port] */
     char *url;
     double retry_after;         /* a server-requested wait that was not slept; -1 when none */
     double elapsed;
@@ -65,6 +65,10 @@ typedef struct rv_response {
     rv_event *events;
     size_t n_events;
 } rv_response;
+
+/* The length of `path` without its trailing slashes: base URLs ".../v1/" and ".../v1" name the
+ * same API root. The one place that decides it, for the client and for core.parse_url. */
+size_t rv_path_trimmed_len(const char *path);
 
 /* Process-wide libcurl setup, once, safe from any thread. Returns 0 on success. */
 int rv_global_init(void);
@@ -87,6 +91,13 @@ CURLU *rv_endpoint_new(const char *base_url, char *err, size_t errlen);
 /* The query string of a request, escaped as it goes on the wire ("phone=%2B1415..."); NULL when
  * out of memory. The caller frees it. Every transport builds its request from these two. */
 char *rv_query_string(const rv_query *query);
+
+/* What to do with a 3xx answer to a request for `url` by a client whose endpoint is `home`:
+ * 1 to follow it to `*target` (same origin, fewer than the most redirects); 0 not to, with
+ * `message` saying why, and `*origin` (scheme://host[:port], never more) when it pointed away
+ * from home. `*target` and `*origin` are the caller's to free. */
+int rv_redirect_decide(const char *url, const char *location, const char *home, int redirects,
+                       long status, char **target, char **origin, char *message, size_t len);
 
 /* Blocking: runs the request with every retry and sleep it needs; the outcome is in `resp`. */
 void rv_client_fetch(rv_client *client, const rv_query *query, rv_response *resp);

@@ -51,7 +51,8 @@ end
 -- @tparam[opt] table opts
 --
 -- * `api_key` (sent as `X-Api-Key`) or `token` (sent as
---   `Authorization: Bearer`); default `RAVAN_API_KEY`, else `RAVAN_TOKEN`
+--   `Authorization: Bearer`); default `RAVAN_API_KEY`, else `RAVAN_TOKEN`;
+--   with none of the four, `invalid_argument` naming both variables
 -- * `base_url`: default `RAVAN_BASE_URL`, else `https://api.ravan.ai`;
 --   `https://` unless the host is loopback or `allow_http = true`
 -- * `timeout` (per attempt, default 60 s), `connect_timeout` (10 s),
@@ -77,27 +78,28 @@ function M.new(opts, getenv)
     core_cfg[CORE_KEYS[i]] = cfg[CORE_KEYS[i]]
   end
   core_cfg.user_agent = M.user_agent(cfg.user_agent)
+  -- Validation used the core's own URL parser, so what is left to fail here
+  -- is memory or libcurl itself: still an error value, not a raise.
+  local ok, handle = pcall(core.new, core_cfg)
+  if not ok then return nil, errors.new("internal", tostring(handle)) end
   local self = setmetatable({
-    _handle = core.new(core_cfg),
+    _handle = handle,
     _base_url = cfg.base_url,
-    _auth = cfg.api_key and "X-Api-Key" or cfg.token and "Bearer token"
-      or "no credential",
+    _auth = cfg.api_key and "X-Api-Key" or "Bearer token",
     _log = cfg.log,
     _deadline = cfg.deadline,
+    _prefetchers = setmetatable({}, { __mode = "k" }),
   }, Client)
   secrets[self] = cfg.api_key or cfg.token
   return self
 end
 
-local function closed_error()
-  return errors.invalid_argument("this ravan client is closed")
-end
-
 -- A validated core query (client defaults applied), or nil and an error.
--- The pager validates its own extra options and hands the rest in here.
-function Client:_prepare(q)
-  if not self._handle then return nil, closed_error() end
-  local query, err = validate.query(q)
+-- The pager hands in a `schema` with its own options too, so everything is
+-- checked once; they come back in the query for it to take out.
+function Client:_prepare(q, schema)
+  if not self._handle then return nil, errors.closed() end
+  local query, err = validate.query(q, schema)
   if not query then return nil, err end
   if query.deadline == nil then query.deadline = self._deadline end
   return query
@@ -113,7 +115,7 @@ end
 -- A blocking request for a prepared query.
 function Client:_fetch(query)
   local handle = self._handle
-  if not handle then return nil, closed_error() end
+  if not handle then return nil, errors.closed() end
   return self:_page_of(handle:request(query))
 end
 
@@ -123,8 +125,9 @@ function Client:_prefetcher(query, window)
   local handle = self._handle
   if not handle then return nil end
   local ok, pf = pcall(handle.prefetcher, handle, query, window)
-  if ok then return pf end
-  return nil
+  if not ok then return nil end
+  self._prefetchers[pf] = true
+  return pf
 end
 
 --- A client, as `ravan.new` makes it.
@@ -172,11 +175,20 @@ surface.add_methods(Client)
 --- Frees the connection and the libcurl handle now; later calls return an
 -- `invalid_argument` error. Idempotent.
 function Client:close()
+  if not rawequal(getmetatable(self), Client) then return nil, surface.misuse("close") end
   local handle = self._handle
   if handle then
     self._handle = nil
+    -- A pager's prefetcher holds the C client too: it stops with it.
+    for pf in next, self._prefetchers do pf:close() end
     handle:close()
   end
+end
+
+-- Whether close has been called: the pager asks before it takes a page
+-- from a prefetcher, which does not depend on the handle.
+function Client:_closed()
+  return self._handle == nil
 end
 
 -- Lets `local c <close> = ravan.new{...}` free the handle on 5.4.

@@ -42,8 +42,7 @@ local min, max, floor = math.min, math.max, math.floor
 local concat = table.concat
 local tonumber, type, pairs, setmetatable = tonumber, type, pairs, setmetatable
 
--- Same as the C transport's.
-local MAX_REDIRECTS = 5
+-- The statuses the C transport takes for redirects (core.redirect decides what to do).
 local REDIRECT = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 local REQUEST_ID = { "x-request-id", "request-id", "x-amzn-requestid", "x-correlation-id" }
 
@@ -133,10 +132,13 @@ function M.new(opts, getenv)
     return nil, errors.invalid_argument("ca_file and ca_path do not apply in nginx: cosockets"
       .. " verify against the lua_ssl_trusted_certificate directive")
   end
-  local ep, msg = core.endpoint(cfg.base_url)
-  if not ep then return nil, errors.invalid_argument(msg) end
+  -- The endpoint as the C client builds it, in parts by the core's own URL parser.
+  local endpoint, msg = core.endpoint(cfg.base_url)
+  local ep
+  if endpoint then ep, msg = core.parse_url(endpoint) end
+  if not ep then return nil, errors.invalid_argument("base_url: " .. tostring(msg)) end
   local https = ep.scheme == "https"
-  local port = tonumber(ep.port)
+  local port = ep.port or (https and 443 or 80)
   local authority = ep.host
   if port ~= (https and 443 or 80) then authority = authority .. ":" .. port end
   local secret = cfg.api_key or cfg.token
@@ -155,7 +157,8 @@ function M.new(opts, getenv)
     .. (secret and ngx and (":" .. ngx.encode_base64(ngx.sha1_bin(secret))) or "")
   local self = setmetatable({
     _cfg = cfg,
-    _endpoint = ep,
+    _endpoint = endpoint,
+    _path = ep.path,
     _https = https,
     _host = ep.host:gsub("^%[(.*)%]$", "%1"),
     _port = port,
@@ -170,10 +173,6 @@ function M.new(opts, getenv)
   secrets[self] = { secret = secret, head = concat(head) }
   cfg.api_key, cfg.token = nil, nil
   return self
-end
-
-local function closed_error()
-  return errors.invalid_argument("this ravan client is closed")
 end
 
 -- The wire. An exchange returns status, headers (lower-case names, first value) and body; or
@@ -422,11 +421,6 @@ local function take_budget(self, until_t)
   end
 end
 
-local function same_origin(self, url)
-  return url.scheme == self._endpoint.scheme and url.host == self._endpoint.host
-    and tonumber(url.port) == self._port
-end
-
 -- One call with its retries and redirects; returns a response as ravan.result takes it (the
 -- shape of the core's client:request).
 local function request(self, query)
@@ -436,10 +430,9 @@ local function request(self, query)
   local deadline = query.deadline or cfg.deadline
   deadline = deadline and started + deadline
   local qs = core.query_string(query)
-  local ep = self._endpoint
   local events = {}
-  local res = { url = ep.url .. "?" .. qs, events = events }
-  local target = ep.path .. "?" .. qs
+  local res = { url = self._endpoint .. "?" .. qs, events = events }
+  local target = self._path .. "?" .. qs
   local attempt, redirects = 1, 0
   while true do
     local t0 = now()
@@ -476,17 +469,17 @@ local function request(self, query)
       ev.error = kind
     end
     if status and REDIRECT[status] then
-      local to = headers.location and core.resolve_url(res.url, headers.location)
-      local home = to and same_origin(self, to)
-      if home and redirects < MAX_REDIRECTS then
+      local follow, to, origin = core.redirect(res.url, headers.location, self._endpoint,
+        redirects, status)
+      local parts = follow and core.parse_url(to)
+      if parts then
         redirects = redirects + 1
-        res.url = to.url
-        target = to.path .. (to.query and ("?" .. to.query) or "")
+        res.url = to
+        target = parts.path .. (parts.query and ("?" .. parts.query) or "")
       else
-        res.status, res.error, res.body = status, "redirect", body
-        res.location = to and to.url
-        res.curl_message = home and "too many redirects"
-          or "redirect to another origin not followed (the credential stays home)"
+        res.status, res.error, res.body = status, "server", body
+        res.curl_message = follow and "redirect to a Location that is not a URL" or to
+        res.origin = origin
         break
       end
     else
@@ -507,32 +500,25 @@ local function request(self, query)
   end
   res.attempts = attempt
   res.elapsed = now() - started
-  -- The kinds of this side's own failures (the budget) are not the core's to judge.
-  local kind = res.error
-  if kind == "rate_limited" then
-    res.retryable = true
-  elseif kind ~= "invalid_argument" then
-    res.retryable = core.is_transient(kind or res.status)
-  end
+  -- A full budget is this side's own word: worth trying again later, unlike a 429 the core
+  -- would not retry at once.
+  res.retryable = res.error == "rate_limited" or core.is_transient(res.error or res.status)
   return res
 end
 
 -- The pager's hooks (see ravan.pager): a validated query, one fetch, and the result path.
-function Client:_prepare(q)
-  if not secrets[self] then return nil, closed_error() end
-  return validate.query(q)
+function Client:_prepare(q, schema)
+  if not secrets[self] then return nil, errors.closed() end
+  return validate.query(q, schema)
 end
 
 function Client:_page_of(res)
-  if res.error == "invalid_argument" then
-    return nil, errors.invalid_argument(res.curl_message)
-  end
   local sec = secrets[self]
   return result.page(res, sec and sec.secret, self._log)
 end
 
 function Client:_fetch(query)
-  if not secrets[self] then return nil, closed_error() end
+  if not secrets[self] then return nil, errors.closed() end
   local why = no_cosocket()
   if why then return nil, errors.invalid_argument(why) end
   return self:_page_of(request(self, query))
