@@ -47,7 +47,8 @@ end
 --- Makes a client (also `ravan.new`).
 --
 -- Every option is checked before any traffic; an unknown key is refused,
--- naming the nearest valid one.
+-- naming the nearest valid one. The defaults are `ravan.defaults.client`;
+-- every duration is at most 86400 s (docs/options.md has the full table).
 -- @tparam[opt] table opts
 --
 -- * `api_key` (sent as `X-Api-Key`) or `token` (sent as

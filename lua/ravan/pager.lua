@@ -242,6 +242,9 @@ end
 
 --- Stops the iteration and frees transfers in flight; idempotent. Also the
 -- pager's __close, so on 5.4 a `break` out of the `for` runs it at once.
+-- Called from the client's `log` callback, it ends the iteration there: the
+-- page then coming in is not yielded. Closing the client ends its pagers too
+-- (their next step answers the closed-client error).
 function Pager:close()
   if not rawequal(getmetatable(self), Pager) then return nil, misuse("close") end
   self._closed = true
