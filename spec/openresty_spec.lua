@@ -296,6 +296,25 @@ describe("ravan.openresty outside nginx", function()
     assert.falsy(tostring(c):find(mock.api_key, 1, true))
   end)
 
+  it("never raises, whatever it is given", function()
+    local values = { 1, "x", true, {}, { 1 }, { phone = 5 }, { [{}] = 1 }, function() end,
+      { timeout = "x" }, { rate_limit = "x" }, { base_url = "ftp://x" } }
+    local c = assert(openresty.new(mock.options()))
+    for _, v in ipairs(values) do
+      local ok, res, err = pcall(openresty.new, v)
+      assert.is_true(ok, tostring(res))
+      if not res then assert.are.equal("invalid_argument", err.kind) end
+      for _, f in ipairs { "phone_history", "pages", "calls" } do
+        local ok2, got, err2 = pcall(c[f], c, v)
+        assert.is_true(ok2, tostring(got))
+        if f ~= "phone_history" then ok2, got, err2 = pcall(got.next, got) end
+        assert.is_true(ok2, tostring(got))
+        assert.is_nil(got)
+        assert.are.equal("invalid_argument", err2.kind)
+      end
+    end
+  end)
+
   it("returns an error outside nginx instead of raising", function()
     local c = assert(openresty.new(mock.options()))
     local res, err = c:phone_history { phone = "12345" }
@@ -461,6 +480,16 @@ describe("ravan.openresty in nginx", function()
       assert.are.equal("reset", recs[1].fault)
       assert.is_true(recs[1].connection_requests > 1)
       assert.are_not.equal(recs[1].connection, recs[2].connection)
+    end)
+
+    it("retries resets as network errors once no kept-alive connection is left", function()
+      -- Each pooled connection is reset and dropped at no attempt; then fresh ones are reset.
+      mock.fault { kind = "reset", count = 1000 }
+      local answer = nginx:call { opts = fast, query = { phone = phone } }
+      assert.are.equal("network", answer.err.kind)
+      assert.are.equal(3, answer.err.attempts)
+      assert.is_true(answer.err.retryable)
+      assert.are.equal("request,retry,request,retry,request,error", events_of(answer))
     end)
 
     it("refuses a truncated body", function()
