@@ -494,6 +494,13 @@ static int core_redirect(lua_State *L)
     return 3;
 }
 
+/* core.is_redirect(status): whether core.redirect has to decide about this answer. */
+static int core_is_redirect(lua_State *L)
+{
+    lua_pushboolean(L, rv_is_redirect((long)luaL_checkinteger(L, 1)));
+    return 1;
+}
+
 /* An outcome as Lua names it: an HTTP status (a number) or an error kind (a string). */
 static void check_outcome(lua_State *L, int i, rv_error *error, long *status)
 {
@@ -623,6 +630,7 @@ static const luaL_Reg core_functions[] = {
     {"endpoint", core_endpoint},
     {"query_string", core_query_string},
     {"redirect", core_redirect},
+    {"is_redirect", core_is_redirect},
     {"is_transient", core_is_transient},
     {"parse_retry_after", core_parse_retry_after},
     {NULL, NULL},
@@ -665,6 +673,17 @@ int luaopen_ravan_core(lua_State *L)
         lua_rawseti(L, -2, kind);
     }
     lua_setfield(L, -2, "KINDS");
+    /* The request id headers, lower-cased: as a Lua transport's header table has them. */
+    lua_newtable(L);
+    for (int i = 0; rv_request_id_headers[i]; i++) {
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        for (const char *c = rv_request_id_headers[i]; *c; c++)
+            luaL_addchar(&b, (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c));
+        luaL_pushresult(&b);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "REQUEST_ID_HEADERS");
     uint64_t *rng = lua_newuserdata(L, sizeof *rng);
     *rng = rv_seed(rng);
     lua_pushcclosure(L, core_decide, 1);

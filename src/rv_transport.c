@@ -474,12 +474,13 @@ static void replace(char **slot, char *value)
     *slot = value;
 }
 
+const char *const rv_request_id_headers[] = {"X-Request-Id", "Request-Id", "X-Amzn-RequestId",
+                                              "X-Correlation-Id", NULL};
+
 static char *request_id_header(CURL *easy)
 {
-    static const char *const names[] = {"X-Request-Id", "Request-Id", "X-Amzn-RequestId",
-                                        "X-Correlation-Id"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        char *value = header_copy(easy, names[i]);
+    for (size_t i = 0; rv_request_id_headers[i]; i++) {
+        char *value = header_copy(easy, rv_request_id_headers[i]);
         if (value)
             return value;
     }
@@ -496,7 +497,7 @@ static void push_event(rv_response *resp, const rv_event *event)
     resp->events[resp->n_events++] = *event;
 }
 
-static int is_redirect(long status)
+int rv_is_redirect(long status)
 {
     return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
@@ -621,7 +622,7 @@ rv_step rv_call_end(rv_call *call, CURLcode code, double *wait)
     rv_event event = {call->attempt, error == RV_OK ? status : 0, error, (int)code,
                       (now - call->attempt_started) * 1000.0, 0, server_wait};
 
-    if (error == RV_OK && is_redirect(status)) {
+    if (error == RV_OK && rv_is_redirect(status)) {
         push_event(resp, &event);
         return redirect(call, status, wait);
     }

@@ -92,6 +92,12 @@ CURLU *rv_endpoint_new(const char *base_url, char *err, size_t errlen);
  * out of memory. The caller frees it. Every transport builds its request from these two. */
 char *rv_query_string(const rv_query *query);
 
+/* The headers a request id is taken from, in order of preference; NULL-terminated. */
+extern const char *const rv_request_id_headers[];
+
+/* Whether an answer with this status is a redirect (and goes to rv_redirect_decide). */
+int rv_is_redirect(long status);
+
 /* What to do with a 3xx answer to a request for `url` by a client whose endpoint is `home`:
  * 1 to follow it to `*target` (same origin, fewer than the most redirects); 0 not to, with
  * `message` saying why, and `*origin` (scheme://host[:port], never more) when it pointed away

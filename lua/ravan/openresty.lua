@@ -38,13 +38,11 @@ local M = {}
 
 local ngx = rawget(_G, "ngx")
 local now, decide, parse_retry_after = core.now, core.decide, core.parse_retry_after
-local min, max, floor = math.min, math.max, math.floor
+local max, floor = math.max, math.floor
 local concat = table.concat
 local tonumber, type, pairs, setmetatable = tonumber, type, pairs, setmetatable
 
--- The statuses the C transport takes for redirects (core.redirect decides what to do).
-local REDIRECT = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
-local REQUEST_ID = { "x-request-id", "request-id", "x-amzn-requestid", "x-correlation-id" }
+local REQUEST_ID = core.REQUEST_ID_HEADERS
 
 -- The phases whose handlers may use cosockets.
 local COSOCKET_PHASES = {
@@ -468,7 +466,7 @@ local function request(self, query)
       kind = headers
       ev.error = kind
     end
-    if status and REDIRECT[status] then
+    if status and core.is_redirect(status) then
       local follow, to, origin = core.redirect(res.url, headers.location, self._endpoint,
         redirects, status)
       local parts = follow and core.parse_url(to)
