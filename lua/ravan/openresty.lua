@@ -166,7 +166,7 @@ function M.new(opts, getenv)
     _budget_key = rate and ("ravan " .. pool .. " "),
     _rate = rate,
     _log = cfg.log,
-    _auth = cfg.api_key and "X-Api-Key" or cfg.token and "Bearer token" or "no credential",
+    _auth = cfg.api_key and "X-Api-Key" or "Bearer token",
   }, Client)
   secrets[self] = { secret = secret, head = concat(head) }
   cfg.api_key, cfg.token = nil, nil
