@@ -745,6 +745,18 @@ describe("ravan.openresty in nginx", function()
     assert.are.equal(200, status)
   end)
 
+  it("runs from a checkout as docs/openresty.md says: examples/openresty/run", function()
+    local port = math.random(20000, 60000)
+    local out, status = proc.run("examples/openresty/run curl -s "
+      .. proc.quote(("http://127.0.0.1:%d/history?phone=%%2B14155550100"):format(port)),
+      { RAVAN_EXAMPLE_PORT = port, RAVAN_BASE_URL = mock.url, RAVAN_API_KEY = mock.api_key })
+    assert.are.equal(0, status, out)
+    local page = cjson.decode(out:match("{.*}"))
+    assert.are.equal("+14155550100", page.phone)
+    assert.are.equal(2, #page.calls)
+    assert.are.equal(1, #mock.requests())
+  end)
+
   it("logs no Lua errors", function()
     -- nginx itself logs the reset the local server was told to send.
     local log = nginx:error_log():gsub("[^\n]*recv%(%) failed %(104: Connection reset by peer%)[^\n]*", "")
