@@ -640,6 +640,13 @@ describe("ravan.openresty in nginx", function()
   end)
 
   describe("prefetch on light threads", function()
+    -- The handler answered while pages 2 and 3 (wanted after page 1, 3 s slow) were in flight or
+    -- not yet sent: their killed threads did not hold the request. Nothing past the window.
+    local function assert_killed(recs)
+      assert.is_true(#recs <= 3)
+      for i = 2, #recs do assert.are.equal(cjson.null, recs[i].status) end
+    end
+
     it("yields pages in order while later ones are in flight", function()
       -- Page 2 is the slowest, so pages 3 and 4 arrive before it.
       mock.config { page_delays = { ["2"] = 400, ["3"] = 100 } }
@@ -672,12 +679,20 @@ describe("ravan.openresty in nginx", function()
         query = { phone = mock.phones.p250, page_size = 50, prefetch = 2 } }
       assert.are.equal(1, #answer.items)
       assert.are.equal(0, answer.pending_after_close)
-      -- The handler answered while pages 2 and 3 were still being served: their threads did
-      -- not hold the request. Nothing past the window was asked for.
-      local recs = mock.requests()
-      assert.are.equal(3, #recs)
-      assert.are.equal(cjson.null, recs[2].status)
-      assert.are.equal(cjson.null, recs[3].status)
+      assert.are.equal(2, answer.pending[1])
+      assert_killed(mock.requests())
+    end)
+
+    it("kills them when the client is closed, and the pager answers the closed error", function()
+      mock.config { page_delays = { ["2"] = 3000, ["3"] = 3000 } }
+      local answer = nginx:call { mode = "pages", take = 1, close_client = true,
+        query = { phone = mock.phones.p250, page_size = 50, prefetch = 2 } }
+      assert.are.equal(1, #answer.items)
+      assert.are.equal(0, answer.pending_after_close)
+      assert.are.equal("invalid_argument", answer.next_err.kind)
+      assert.truthy(answer.next_err.message:find("closed", 1, true))
+      assert.are.equal(2, answer.pending[1])
+      assert_killed(mock.requests())
     end)
   end)
 

@@ -166,6 +166,7 @@ function M.new(opts, getenv)
     _budget_key = rate and ("ravan " .. pool .. " "),
     _rate = rate,
     _log = cfg.log,
+    _prefetchers = setmetatable({}, { __mode = "k" }),
     _auth = cfg.api_key and "X-Api-Key" or "Bearer token",
   }, Client)
   secrets[self] = { secret = secret, head = concat(head) }
@@ -423,6 +424,10 @@ end
 -- shape of the core's client:request).
 local function request(self, query)
   local sec = secrets[self]
+  -- A prefetch thread may start after its client was closed.
+  if not sec then
+    return { error = "invalid_argument", curl_message = errors.closed().message, attempts = 0 }
+  end
   local cfg = self._cfg
   local started = now()
   local deadline = query.deadline or cfg.deadline
@@ -536,8 +541,10 @@ end
 
 function Client:_prefetcher(query, window)
   if not secrets[self] or no_cosocket() then return nil end
-  return setmetatable({ client = self, query = query, window = window, threads = {}, n = 0 },
+  local pf = setmetatable({ client = self, query = query, window = window, threads = {}, n = 0 },
     Prefetcher)
+  self._prefetchers[pf] = true
+  return pf
 end
 
 function Prefetcher:want(page)
@@ -601,12 +608,19 @@ end
 -- @return the iterator, for a generic `for`
 -- @function Client:calls
 
+function Client:_closed()
+  return secrets[self] == nil
+end
+
 surface.add_methods(Client)
 
---- Forgets the credential; later calls return an `invalid_argument` error. Idle connections
--- stay in nginx's pool until its `lua_socket_keepalive_timeout`. Idempotent.
+--- Forgets the credential and kills the pagers' pages in flight; later calls return an
+-- `invalid_argument` error. Idle connections stay in nginx's pool until its
+-- `lua_socket_keepalive_timeout`. Idempotent.
 function Client:close()
+  if not rawequal(getmetatable(self), Client) then return nil, surface.misuse("close") end
   secrets[self] = nil
+  for pf in next, self._prefetchers do pf:close() end
 end
 
 function Client:__tostring()

@@ -3,7 +3,8 @@
 -- spec can inject faults, call, and compare with what the local server recorded.
 --
 --   { "opts": {...}, "query": {...}, "mode": "phone_history" | "pages" | "calls",
---     "take": N (pages: stop after N, then close), "timer": true (run in ngx.timer.at) }
+--     "take": N (pages: stop after N, then close), "close_client": true (close the client
+--     instead of the pager), "timer": true (run in ngx.timer.at) }
 local cjson = require "cjson"
 
 local M = {}
@@ -48,9 +49,15 @@ local function run(spec)
     items[#items + 1] = spec.mode == "pages" and summary(item) or item.id
     stats[#stats + 1] = pager:stats().pending
   end
-  pager:close()
+  if spec.close_client then
+    client:close()
+    out.pending_after_close = pager:stats().pending
+    out.next_err = error_table(select(2, pager:next()))
+  else
+    pager:close()
+    out.pending_after_close = pager:stats().pending
+  end
   out.items, out.pending, out.err = items, stats, error_table(err)
-  out.pending_after_close = pager:stats().pending
   return out
 end
 
