@@ -382,6 +382,24 @@ describe("ravan.openresty in nginx", function()
     assert.are.equal(0, #mock.requests())
   end)
 
+  it("streams every call of a 250-call history through the pager, prefetching", function()
+    local status, body = nginx:get("/calls?phone=%2B15550000250")
+    assert.are.equal(200, status, body)
+    local ids, n = {}, 0
+    for line in body:gmatch("[^\n]+") do
+      local call = cjson.decode(line)
+      assert.is_nil(ids[call.id], "duplicate id " .. tostring(call.id))
+      ids[call.id] = true
+      n = n + 1
+    end
+    assert.are.equal(250, n)
+    -- Default page size 100: three requests, the last two in flight together, so on two
+    -- connections (one after the other they would share the kept-alive one).
+    local recs = mock.requests()
+    assert.are.equal(3, #recs)
+    assert.are_not.equal(recs[2].connection, recs[3].connection)
+  end)
+
   it("sends the C client's exact request: query bytes, headers, no Accept-Encoding", function()
     local q = { phone = "+919876543210", page = 2, page_size = 5, include_transcripts = true }
     local answer = nginx:call { query = q }
