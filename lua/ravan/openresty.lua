@@ -199,7 +199,8 @@ end
 
 local function read_error(err, what)
   if err == "timeout" then return nil, "timeout", "timed out reading the " .. what end
-  return nil, "network", "connection " .. err .. " while reading the " .. what
+  return nil, "network", (err == "closed" and "connection closed" or err)
+    .. " while reading the " .. what
 end
 
 -- Sets the socket's timeout for the next step: the time left, and for reads also the stall
@@ -245,7 +246,7 @@ local function read_line(r)
       r.buf = r.buf:sub(i + 2)
       return line
     end
-    if #r.buf > MAX_HEAD then return nil, "an endless line" end
+    if #r.buf > MAX_HEAD then return nil, "a line over 64 KiB" end
     local ok, err = fill(r)
     if not ok then return nil, err end
   end
@@ -382,7 +383,8 @@ local function exchange_on(self, head, target, until_t)
     sock:close()
     if err == "timeout" then return nil, "timeout", "timed out sending the request" end
     if reused then return nil, STALE end
-    return nil, "network", "connection " .. err .. " while sending the request"
+    return nil, "network", (err == "closed" and "connection closed" or err)
+      .. " while sending the request"
   end
   local r = new_reader(sock, until_t, cfg.low_speed_time)
   local status, version, headers
@@ -582,8 +584,8 @@ end
 function Prefetcher:want(page)
   if self.threads[page] then return true end
   if self.n >= self.window then return false end
-  local thread = ngx.thread.spawn(fetch_page, self.client, self.query, page)
-  if not thread then return false end
+  local spawned, thread = pcall(ngx.thread.spawn, fetch_page, self.client, self.query, page)
+  if not (spawned and thread) then return false end
   self.threads[page] = thread
   self.n = self.n + 1
   return true
@@ -602,7 +604,7 @@ function Prefetcher:take(page)
     return fetch_page(self.client, self.query, page)
   end
   if ok then return res end
-  return { error = "network", curl_message = "prefetch failed: " .. tostring(res), attempts = 0 }
+  return { error = "internal", curl_message = "prefetch failed: " .. tostring(res), attempts = 0 }
 end
 
 function Prefetcher:pending()
