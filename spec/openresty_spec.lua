@@ -45,6 +45,11 @@ local function render(port)
   conf = replace(conf, "worker_processes auto;", "worker_processes 1;"
     .. (uid:match("^0%s") and "\nuser root;" or ""))
   conf = replace(conf, "resolver 127.0.0.53 ipv6=off;", "")
+  conf = replace(conf, "lua_shared_dict ravan 1m;", [[lua_shared_dict ravan 1m;
+    init_worker_by_lua_block {
+        local res, err = require("ravan.openresty").phone_history { phone = "+14155550100" }
+        ngx.shared.ravan:set("init_worker phase", err and (err.kind .. ": " .. err.message) or "no error")
+    }]])
   conf = conf:gsub('lua_package_path "[^"]*";', ('lua_package_path "%s/lua/?.lua;%s/lua/?/init.lua;%s/?.lua;;";')
     :format(proc.root, proc.root, proc.root), 1)
   conf = conf:gsub('lua_package_cpath "[^"]*";', ('lua_package_cpath "%s/build/luajit/?.so;;";')
@@ -74,13 +79,22 @@ local function render(port)
                 local res, err = require("ravan.openresty").phone_history { phone = "+14155550100" }
                 ngx.header["X-Ravan"] = err and (err.kind .. ": " .. err.message) or "no error"
             }
+            body_filter_by_lua_block {
+                if ngx.arg[2] then
+                    local res, err = require("ravan.openresty").phone_history { phone = "+14155550100" }
+                    ngx.arg[1] = (ngx.arg[1] or "") .. (err and (err.kind .. ": " .. err.message) or "no error")
+                end
+            }
             log_by_lua_block {
                 local res, err = require("ravan.openresty").phone_history { phone = "+14155550100" }
                 ngx.shared.ravan:set("log phase", err and (err.kind .. ": " .. err.message) or "no error")
             }
         }
         location = /phase_log {
-            content_by_lua_block { ngx.say(ngx.shared.ravan:get("log phase")) }
+            content_by_lua_block {
+                ngx.say(ngx.shared.ravan:get("log phase"))
+                ngx.say(ngx.shared.ravan:get("init_worker phase"))
+            }
         }
 ]]):format(mock.ca_file)
   return replace(conf, history, history .. direct .. cases)
@@ -652,8 +666,10 @@ describe("ravan.openresty in nginx", function()
     local raw = assert(sock:receive("*a"))
     sock:close()
     assert.truthy(raw:find("X%-Ravan: invalid_argument: [^\r]*header_filter phase"), raw)
+    assert.truthy(raw:find("\r\n\r\nbody\ninvalid_argument: [^\n]*body_filter phase"), raw)
     status, body = nginx:get("/phase_log")
-    assert.truthy(body:find("^invalid_argument: .*log phase"), body)
+    assert.truthy(body:find("^invalid_argument: [^\n]*log phase"), body)
+    assert.truthy(body:find("\ninvalid_argument: [^\n]*init_worker phase"), body)
     assert.are.equal(0, #mock.requests())
   end)
 
