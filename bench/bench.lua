@@ -1,4 +1,4 @@
--- `make bench`: the four benchmarks of issue 4 against the local server (run under
+-- `make bench`: the four benchmarks against the local server (run under
 -- `mock/server run`), printed as markdown: (a) request overhead, (b) decode, (c) the pager
 -- with prefetch under latency, (d) peak memory. Every figure is a median over several rounds,
 -- and every ratio is taken within one round (both sides measured back to back) before its

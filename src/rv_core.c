@@ -1,6 +1,7 @@
 /* ravan.core: the Lua face of the transport. Thin on purpose: validation, errors and decoding
  * live in Lua; this file turns tables into C structs and responses into tables. Anything C
  * allocates is owned by a userdata with __gc before a Lua call that can raise is made. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -588,6 +589,16 @@ static int core_isatty(lua_State *L)
     return 1;
 }
 
+/* core.default_sigint(): the CLI dies at once on Ctrl-C, as the shell expects (status 130, no
+ * output). lua.c's own handler only raises "interrupted!" at the next Lua instruction: after the
+ * request in flight has ended, with a traceback. */
+static int core_default_sigint(lua_State *L)
+{
+    (void)L;
+    signal(SIGINT, SIG_DFL);
+    return 0;
+}
+
 static const luaL_Reg client_methods[] = {
     {"request", client_request},
     {"prefetcher", client_prefetcher},
@@ -627,6 +638,7 @@ static const luaL_Reg core_functions[] = {
     {"now", core_now},
     {"sleep", core_sleep},
     {"isatty", core_isatty},
+    {"default_sigint", core_default_sigint},
     {"endpoint", core_endpoint},
     {"query_string", core_query_string},
     {"redirect", core_redirect},

@@ -1,8 +1,8 @@
 --- Clients: validated options around one libcurl handle, reused across
 -- calls (keep-alive, TLS session reuse).
---
--- Internally each call goes validate -> core request -> classify -> decode.
 -- @module ravan.client
+
+-- Each call goes validate -> core request -> classify -> decode.
 
 local core = require "ravan.core"
 local errors = require "ravan.errors"
@@ -67,10 +67,12 @@ end
 -- * `user_agent`: a prefix for the User-Agent header
 -- * `log`: a function called with one table per event (`request`, `retry`,
 --   `response`, `error`), never with the credential
--- @param getenv for specs: a stand-in for `os.getenv`
 -- @treturn[1] Client
 -- @treturn[2] nil
 -- @treturn[2] ravan.errors.Error kind `invalid_argument`
+-- @function new
+
+-- `getenv` stands in for `os.getenv` in specs; it is not part of the API.
 function M.new(opts, getenv)
   local cfg, err = validate.options(opts, getenv)
   if not cfg then return nil, err end

@@ -106,7 +106,6 @@ Client.__index = Client
 -- A call waits for room in the budget as long as its `deadline` (else its `timeout`) allows,
 -- and otherwise fails with a retryable `rate_limited` error. Defaults come from the
 -- environment, which nginx clears except for variables named by `env`.
--- @param getenv for specs: a stand-in for `os.getenv`
 -- @treturn[1] table the client
 -- @treturn[2] nil
 -- @treturn[2] ravan.errors.Error kind `invalid_argument`
