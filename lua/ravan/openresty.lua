@@ -109,6 +109,9 @@ Client.__index = Client
 -- @treturn[1] table the client
 -- @treturn[2] nil
 -- @treturn[2] ravan.errors.Error kind `invalid_argument`
+-- @function new
+
+-- `getenv` stands in for `os.getenv` in specs; it is not part of the API.
 function M.new(opts, getenv)
   if opts ~= nil and type(opts) ~= "table" then
     return nil, errors.invalid_argument("options must be a table or nil")
