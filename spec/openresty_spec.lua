@@ -34,10 +34,9 @@ end
 -- The example as a user would run it, made to fit here: a free port, one worker (the spec is
 -- about that worker), the checkout on the package paths, root's worker allowed to read it. No
 -- resolver (the spec's API is on 127.0.0.1), so a host name shows the error for its absence.
--- Added: /direct, the naive variant of /history calling the blocking API; /call and /call_ca
--- (the local server's CA trusted), which run one call described in JSON
--- (spec/support/openresty_cases.lua); /budget, one call under a shared rate budget; and calls
--- from phases that have no cosockets. `workers` (default 1) > 1 spreads connections over them.
+-- Added: /call and /call_ca (the local server's CA trusted), which run one call described in
+-- JSON (spec/support/openresty_cases.lua); /budget, one call under a shared rate budget; and
+-- calls from phases that have no cosockets. `workers` > 1 spreads connections over them.
 local function render(port, workers)
   workers = workers or 1
   local conf = read(CONF)
@@ -59,8 +58,6 @@ local function render(port, workers)
     :format(proc.root), 1)
   local history = conf:match("\n(        location = /history {.-\n        }\n)")
   assert(history, "no /history location in the example")
-  local direct = replace(replace(history, "location = /history", "location = /direct"),
-    'require "ravan.openresty"', 'require "ravan"')
   local cases = ([[
         location = /call {
             content_by_lua_block { require("spec.support.openresty_cases").handle() }
@@ -109,7 +106,7 @@ local function render(port, workers)
             }
         }
 ]]):format(mock.ca_file)
-  return replace(conf, history, history .. direct .. cases)
+  return replace(conf, history, history .. cases)
 end
 
 local function pid_alive(pid)
