@@ -45,7 +45,8 @@ EMBED_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(WARNINGS) $(CFLAGS) $(CURL_C
 	$(shell $(PKG_CONFIG) --cflags $(EMBED_LUA) 2>/dev/null)
 EMBED_LIBS = $(shell $(PKG_CONFIG) --libs $(EMBED_LUA) 2>/dev/null) $(LDLIBS)
 
-.PHONY: all deps env test demo memcheck embed docs bench fuzz clean help rock rock-install
+.PHONY: all deps env test demo memcheck embed docs bench bench-openresty openresty fuzz clean help \
+	rock rock-install
 
 all: $(MODULE)
 
@@ -133,6 +134,16 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_RAW) LUA=lua5.4
 	@bench/run
 
+# Benchmark h: the OpenResty example under wrk at +100 ms, against nginx's own proxy_pass.
+bench-openresty: deps
+	@bash .ci/deps wrk
+	@bench/openresty
+
+# examples/openresty/nginx.conf from this checkout on http://127.0.0.1:8080, against the local
+# server, until Ctrl-C.
+openresty: deps
+	@examples/openresty/run
+
 # libFuzzer over the parsing of what servers send (Retry-After forms, retry decisions, the bounded
 # body buffer), with ASan and UBSan. Not part of `make test`: it runs for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
@@ -163,6 +174,8 @@ help:
 	@echo 'make memcheck   the specs under valgrind (no errors, nothing definitely lost)'
 	@echo 'make embed      $(EMBED_BIN): a C host with Lua 5.4 and ravan linked in statically'
 	@echo 'make bench      request overhead, decoding, the pager under latency, memory (bench/RESULTS.md)'
+	@echo 'make bench-openresty  wrk against examples/openresty at +100 ms, vs proxy_pass (bench/RESULTS.md)'
+	@echo 'make openresty  the OpenResty example on http://127.0.0.1:8080 against the local server'
 	@echo 'make docs       the manual and the API reference in doc/ (LDoc)'
 	@echo 'make fuzz       libFuzzer (ASan, UBSan) over Retry-After parsing and the body buffer'
 	@echo 'make clean      remove build/ and doc/'

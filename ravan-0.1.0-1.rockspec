@@ -62,6 +62,7 @@ build = {
       ["ravan.openresty"] = "lua/ravan/openresty.lua",
       ["ravan.pager"] = "lua/ravan/pager.lua",
       ["ravan.redact"] = "lua/ravan/redact.lua",
+      ["ravan.result"] = "lua/ravan/result.lua",
       ["ravan.surface"] = "lua/ravan/surface.lua",
       ["ravan.validate"] = "lua/ravan/validate.lua",
     },

@@ -214,6 +214,9 @@ local function check_all(t, schema, out)
   end
   return out
 end
+-- For option tables of other modules (ravan.openresty's rate_limit).
+M.fields = check_all
+
 -- `schema` (default QUERY) lets the pager check its own options in the same
 -- single pass: it is QUERY plus more entries.
 function M.query(q, schema)
