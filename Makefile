@@ -20,7 +20,7 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 ALL_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC $(WARNINGS) $(CFLAGS) $(CURL_CFLAGS) $(LUA_CFLAGS)
 LDLIBS = $(CURL_LIBS) -pthread -lm
 
-TRANSPORT_SRC := src/rv_buf.c src/rv_time.c src/rv_policy.c src/rv_transport.c src/rv_prefetch.c
+TRANSPORT_SRC := src/rv_buf.c src/rv_time.c src/rv_policy.c src/rv_transport.c src/rv_engine.c
 BINDING_SRC := src/rv_core.c
 OBJ := $(patsubst src/%.c,$(OUT)/obj/%.o,$(TRANSPORT_SRC) $(BINDING_SRC))
 HEADERS := $(wildcard src/*.h)
