@@ -343,13 +343,24 @@ static int job_gc(lua_State *L)
     return 0;
 }
 
+/* Closing stops the engine now; its descriptor lives on (reading end-of-file) until the
+ * handle is collected, so event loops still watching it wake up rather than fail. */
 static int client_close(lua_State *L)
 {
     client_box *box = luaL_checkudata(L, 1, CLIENT_MT);
-    rv_engine_release(box->engine);
-    box->engine = NULL;
+    if (box->engine)
+        rv_engine_close(box->engine);
     rv_client_release(box->client);
     box->client = NULL;
+    return 0;
+}
+
+static int client_gc(lua_State *L)
+{
+    client_box *box = luaL_checkudata(L, 1, CLIENT_MT);
+    client_close(L);
+    rv_engine_release(box->engine);
+    box->engine = NULL;
     return 0;
 }
 
@@ -424,7 +435,7 @@ static const luaL_Reg client_methods[] = {
 };
 
 static const luaL_Reg client_meta[] = {
-    {"__gc", client_close},
+    {"__gc", client_gc},
 #if RV_HAS_CLOSE
     {"__close", client_close},
 #endif

@@ -313,6 +313,7 @@ static int make_pipe(int fds[2])
 
 static void destroy(rv_engine *e)
 {
+    close(e->fds[0]);
     pthread_mutex_destroy(&e->mutex);
     free(e->active);
     free(e->spare);
@@ -475,7 +476,7 @@ void rv_engine_set_ready(rv_engine *e, int ready)
 
 int rv_engine_fd(const rv_engine *e)
 {
-    return e->closed ? -1 : e->fds[0];
+    return e->fds[0];
 }
 
 int rv_job_cancel(rv_job *job, rv_response *resp)
@@ -565,7 +566,8 @@ void rv_engine_close(rv_engine *e)
     e->n_spare = 0;
     curl_multi_cleanup(e->multi);
     e->multi = NULL;
-    close(e->fds[0]);
+    /* The read end stays open until the engine is freed, reading end-of-file: a loop watching it
+     * wakes, finds the client closed and lets go, instead of watching a number reused by then. */
     close(e->fds[1]);
     e->closed = 1;
     pthread_mutex_unlock(&e->mutex);

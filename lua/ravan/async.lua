@@ -379,6 +379,9 @@ end
 function M.close(client)
   local st = client._async
   if not st then return end
+  -- The closed handle's fd stays open (reading end-of-file) while the client lives, so an event
+  -- loop still watching it wakes and lets go.
+  st.closed_handle = client._handle
   for _, task in pairs(st.tasks) do task:cancel() end
   for _, list in ipairs { st.kept, st.live, st.ready } do
     for _, req in pairs(list) do
