@@ -15,7 +15,6 @@
 local copas = require "copas"
 local socket = require "socket"
 local loop = require "ravan.loop"
-local errors = require "ravan.errors"
 
 local M = {}
 
@@ -25,10 +24,8 @@ local M = {}
 -- @return[2] nil
 -- @return[2] ravan.errors.Error
 function M.attach(client, opts)
-  local on_error, msg = loop.on_error(opts)
-  if not on_error then return nil, errors.invalid_argument(msg) end
-  local fd, err = client:fd()
-  if not fd then return nil, err end
+  local on_error, fd = loop.prepare(client, opts)
+  if not on_error then return nil, fd end
   -- What Copas's select needs of a socket, and a receive that says "timeout" (wait in the set)
   -- until the fd is readable.
   local waiter = {}

@@ -14,7 +14,6 @@
 local cqueues = require "cqueues"
 local condition = require "cqueues.condition"
 local loop = require "ravan.loop"
-local errors = require "ravan.errors"
 
 local M = {}
 
@@ -25,10 +24,8 @@ local M = {}
 -- @return[2] nil
 -- @return[2] ravan.errors.Error
 function M.attach(client, cq, opts)
-  local on_error, msg = loop.on_error(opts)
-  if not on_error then return nil, errors.invalid_argument(msg) end
-  local fd, err = client:fd()
-  if not fd then return nil, err end
+  local on_error, fd = loop.prepare(client, opts)
+  if not on_error then return nil, fd end
   local pollable = { pollfd = fd, events = "r" }
   local stop = condition.new()
   local active = true

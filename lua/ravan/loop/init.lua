@@ -8,16 +8,24 @@
 -- to stderr. A closed client simply lets the adapter go.
 -- @module ravan.loop
 
+local errors = require "ravan.errors"
+
 local M = {}
 
 function M.report(err)
   io.stderr:write("ravan: ", tostring(err), "\n")
 end
 
-function M.on_error(opts)
-  local f = opts and opts.on_error
-  if f ~= nil and type(f) ~= "function" then return nil, "on_error must be a function" end
-  return f or M.report
+-- What every attach starts with: the error handler and the client's fd, or
+-- nil and the error to return.
+function M.prepare(client, opts)
+  local on_error = opts and opts.on_error
+  if on_error ~= nil and type(on_error) ~= "function" then
+    return nil, errors.invalid_argument("on_error must be a function")
+  end
+  local fd, err = client:fd()
+  if not fd then return nil, err end
+  return on_error or M.report, fd
 end
 
 -- Delivers what is ready; false once the client cannot be polled any more

@@ -12,7 +12,6 @@
 
 local uv = require "luv"
 local loop = require "ravan.loop"
-local errors = require "ravan.errors"
 
 local M = {}
 
@@ -22,10 +21,8 @@ local M = {}
 -- @return[2] nil
 -- @return[2] ravan.errors.Error
 function M.attach(client, opts)
-  local on_error, msg = loop.on_error(opts)
-  if not on_error then return nil, errors.invalid_argument(msg) end
-  local fd, err = client:fd()
-  if not fd then return nil, err end
+  local on_error, fd = loop.prepare(client, opts)
+  if not on_error then return nil, fd end
   local handle = uv.new_poll(fd)
   local watch = {}
   function watch.detach()
