@@ -148,7 +148,7 @@ help:
 	@echo 'make memcheck   the specs under valgrind (no errors, nothing definitely lost)'
 	@echo 'make tsan       the async and pager specs with the core under ThreadSanitizer'
 	@echo 'make embed      $(EMBED_BIN): a C host with Lua 5.4 and ravan linked in statically'
-	@echo 'make bench      the benchmarks of issue 4 against the local server (bench/RESULTS.md)'
+	@echo 'make bench      the benchmarks against the local server (bench/RESULTS.md)'
 	@echo 'make docs       the API reference in doc/ (LDoc)'
 	@echo 'make fuzz       libFuzzer (ASan, UBSan) over Retry-After parsing and the body buffer'
 	@echo 'eval "$$(make -s env)"   LUA_PATH/LUA_CPATH for using the checkout'

@@ -73,6 +73,9 @@ end
 
 -- Moves every finished request from the core into `ready`, its page made
 -- on the way; returns an error only when the engine cannot be used here.
+-- Outside poll, the fd is kept readable while `ready` holds anything; during
+-- poll's delivery it shows the core's queue only, so a `wait` inside a
+-- callback sleeps on it instead of spinning.
 local function collect(client, st)
   local handle = client._handle
   if not handle then return nil end
@@ -89,7 +92,7 @@ local function collect(client, st)
       st.ready[#st.ready + 1] = req
     end
   end
-  handle:set_ready(#st.ready > 0)
+  if not st.delivering then handle:set_ready(#st.ready > 0) end
 end
 
 local function finish_task(task, ok, ...)
@@ -98,7 +101,7 @@ local function finish_task(task, ok, ...)
   if ok then
     task._results = { n = select("#", ...), ... }
   else
-    task._err = ...
+    task._failed, task._err = true, ...
   end
 end
 
@@ -135,15 +138,17 @@ end
 -- already delivering) it only collects: the outer poll delivers, in order.
 local function pump(client, st, seconds)
   local handle = client._handle
-  -- Nothing undelivered, nothing to wait for: no wait at all.
-  if #st.ready == 0 and seconds ~= 0 and (next(st.kept) or next(st.live)) then
+  -- No wait with something to deliver, or with nothing to wait for.
+  local nested = st.delivering
+  if (nested or #st.ready == 0) and seconds ~= 0 and (next(st.kept) or next(st.live)) then
     local _, msg = handle:wait(seconds)
     if msg then return nil, invalid(msg) end
   end
   local err = collect(client, st)
   if err then return nil, err end
-  if st.delivering then return 0 end
+  if nested then return 0 end
   st.delivering = true
+  handle:set_ready(false)
   local n = 0
   while #st.ready > 0 and client._handle do
     local batch = st.ready
@@ -154,7 +159,6 @@ local function pump(client, st, seconds)
     end
   end
   st.delivering = false
-  if client._handle then client._handle:set_ready(false) end
   local errs = st.errs
   if #errs > 0 then
     st.errs = {}
@@ -281,7 +285,7 @@ end
 function Task:result()
   if not is(self, Task) then return nil, misuse("task", "result") end
   if not self._done then return nil end
-  if self._err ~= nil then return nil, self._err end
+  if self._failed then return nil, self._err end
   local r = self._results
   return unpack(r, 1, r.n)
 end
@@ -396,7 +400,9 @@ function M.add_methods(Client)
     local err = unusable(self, "spawn")
     if err then return nil, err end
     if type(fn) ~= "function" then return nil, invalid("spawn needs a function") end
-    local task = setmetatable({ _client = self, _co = coroutine.create(fn) }, Task)
+    -- Wrapped: Lua 5.1 makes coroutines of Lua functions only.
+    local co = coroutine.create(function(...) return fn(...) end)
+    local task = setmetatable({ _client = self, _co = co }, Task)
     state(self).tasks[task._co] = task
     step(task, ...)
     return task
