@@ -71,6 +71,13 @@ local function settle(req, page, err)
   req._done, req._page, req._err = true, page, err
 end
 
+-- A core result made final: a page through the client's result path, or,
+-- for the pager's own requests, the core result it turns into a page itself.
+local function settle_with(client, req, res)
+  if req._raw then return settle(req, res) end
+  settle(req, client:_page_of(res))
+end
+
 -- Moves every finished request from the core into `ready`, its page made
 -- on the way; returns an error only when the engine cannot be used here.
 -- Outside poll, the fd is kept readable while `ready` holds anything; during
@@ -88,7 +95,7 @@ local function collect(client, st)
     local req = st.kept[id] or st.live[id]
     if req then
       st.kept[id], st.live[id] = nil, nil
-      if not req._done then settle(req, client:_page_of(res)) end
+      if not req._done then settle_with(client, req, res) end
       st.ready[#st.ready + 1] = req
     end
   end
@@ -154,8 +161,10 @@ local function pump(client, st, seconds)
     local batch = st.ready
     st.ready = {}
     for i = 1, #batch do
-      n = n + 1
-      deliver(st, batch[i])
+      local req = batch[i]
+      -- The pager's own requests are not the caller's to count.
+      if not req._raw then n = n + 1 end
+      deliver(st, req)
     end
   end
   st.delivering = false
@@ -176,12 +185,14 @@ function M.current_task(client)
 end
 
 -- Starts a prepared query on the engine; a request, or nil and an error.
-function M.start(client, query, callback)
+-- A `raw` request settles with the core result itself (the pager's).
+function M.start(client, query, callback, raw)
   local handle = client._handle
   local job, id = handle:start(query)
   if not job then return nil, invalid(id) end
   local st = state(client)
-  local req = setmetatable({ _client = client, _job = job, _callback = callback }, Request)
+  local req = setmetatable({ _client = client, _job = job, _callback = callback, _raw = raw },
+    Request)
   if callback then st.kept[id] = req else st.live[id] = req end
   return req
 end
@@ -267,7 +278,7 @@ function Request:cancel()
   if self._done then return false end
   local res = self._job:cancel()
   if not res then return false end
-  settle(self, self._client:_page_of(res))
+  settle_with(self._client, self, res)
   return true
 end
 
@@ -381,9 +392,12 @@ function M.add_methods(Client)
     if not is(self, Client) then return nil, misuse("client", "pending") end
     local st = self._async
     if not st then return 0 end
-    local n = #st.ready
-    for _ in pairs(st.kept) do n = n + 1 end
-    for _ in pairs(st.live) do n = n + 1 end
+    local n = 0
+    for _, list in ipairs { st.ready, st.kept, st.live } do
+      for _, req in pairs(list) do
+        if not req._raw then n = n + 1 end
+      end
+    end
     return n
   end
 
@@ -407,6 +421,54 @@ function M.add_methods(Client)
     step(task, ...)
     return task
   end
+end
+
+-- The pager's prefetcher (want, take, pending, close: see ravan.pager) on
+-- the engine. Each wanted page is a request of its own; `take` waits for it
+-- (suspending a task of the client) and hands the pager the core result,
+-- which the pager turns into a page in page order.
+local Prefetcher = {}
+Prefetcher.__index = Prefetcher
+
+function M.prefetcher(client, query, window)
+  return setmetatable({ client = client, query = query, window = window, reqs = {}, n = 0 },
+    Prefetcher)
+end
+
+function Prefetcher:want(page)
+  if self.reqs[page] then return true end
+  if self.n >= self.window or not self.client._handle then return false end
+  self.query.page = page   -- the core copies the query at once
+  local req = M.start(self.client, self.query, nil, true)
+  if not req then return false end
+  self.reqs[page] = req
+  self.n = self.n + 1
+  return true
+end
+
+function Prefetcher:take(page)
+  local req = self.reqs[page]
+  if not req then
+    -- Never wanted (the engine refused it): fetched here, as the pager would without one. The
+    -- pager takes only from the prefetcher of an open client.
+    self.query.page = page
+    return self.client._handle:request(self.query)
+  end
+  self.reqs[page] = nil
+  self.n = self.n - 1
+  return (M.await(req))
+end
+
+function Prefetcher:pending()
+  return self.n
+end
+
+function Prefetcher:close()
+  for page, req in pairs(self.reqs) do
+    self.reqs[page] = nil
+    req:cancel()
+  end
+  self.n = 0
 end
 
 -- Closing a client cancels what is in flight: every undelivered request
