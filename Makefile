@@ -20,7 +20,7 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 ALL_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC $(WARNINGS) $(CFLAGS) $(CURL_CFLAGS) $(LUA_CFLAGS)
 LDLIBS = $(CURL_LIBS) -pthread -lm
 
-TRANSPORT_SRC := src/rv_buf.c src/rv_time.c src/rv_policy.c src/rv_transport.c src/rv_prefetch.c
+TRANSPORT_SRC := src/rv_buf.c src/rv_time.c src/rv_policy.c src/rv_transport.c src/rv_engine.c
 BINDING_SRC := src/rv_core.c
 OBJ := $(patsubst src/%.c,$(OUT)/obj/%.o,$(TRANSPORT_SRC) $(BINDING_SRC))
 HEADERS := $(wildcard src/*.h)
@@ -45,7 +45,7 @@ EMBED_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(WARNINGS) $(CFLAGS) $(CURL_C
 	$(shell $(PKG_CONFIG) --cflags $(EMBED_LUA) 2>/dev/null)
 EMBED_LIBS = $(shell $(PKG_CONFIG) --libs $(EMBED_LUA) 2>/dev/null) $(LDLIBS)
 
-.PHONY: all deps env test demo memcheck embed docs bench bench-openresty openresty fuzz clean help \
+.PHONY: all deps env test demo memcheck embed docs bench bench-openresty openresty tsan fuzz clean help \
 	rock rock-install
 
 all: $(MODULE)
@@ -104,6 +104,18 @@ memcheck:
 	@bash .ci/deps valgrind
 	@$(MAKE) --no-print-directory all
 	@LUA=$(LUA) MEMCHECK=1 spec/run
+
+# ThreadSanitizer over the specs whose code crosses threads. The C host, built with the core in
+# build/tsan, runs busted in place of `lua`: the sanitizer is then in the executable itself, and
+# the programs the specs start (the server's control, `ls` of /proc) run without it.
+TSAN_SPECS ?= spec/async_spec.lua spec/pager_spec.lua
+
+tsan:
+	@bash .ci/deps libtsan2
+	@$(MAKE) --no-print-directory embed EMBED_OUT=build/tsan CFLAGS="-O1 -g -fsanitize=thread" \
+		LDFLAGS=-fsanitize=thread
+	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 $$TSAN_OPTIONS" \
+		mock/server run build/tsan/ravan-embed "$$(command -v busted)" -o TAP $(TSAN_SPECS)
 
 $(EMBED_OUT)/obj/%.o: src/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -172,8 +184,9 @@ help:
 	@echo 'make demo       start the local Ravan server and show call histories with the CLI'
 	@echo 'make test       install what is missing, build, run the specs on every Lua'
 	@echo 'make memcheck   the specs under valgrind (no errors, nothing definitely lost)'
+	@echo 'make tsan       the async and pager specs with the core under ThreadSanitizer'
 	@echo 'make embed      $(EMBED_BIN): a C host with Lua 5.4 and ravan linked in statically'
-	@echo 'make bench      request overhead, decoding, the pager under latency, memory (bench/RESULTS.md)'
+	@echo 'make bench      request overhead, decoding, the pager, memory, frame loop, async (bench/RESULTS.md)'
 	@echo 'make bench-openresty  wrk against examples/openresty at +100 ms, vs proxy_pass (bench/RESULTS.md)'
 	@echo 'make openresty  the OpenResty example on http://127.0.0.1:8080 against the local server'
 	@echo 'make docs       the manual and the API reference in doc/ (LDoc)'

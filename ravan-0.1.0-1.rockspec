@@ -12,7 +12,8 @@ description = {
   detailed = [[
 A phone number's call history from the Ravan.ai voice-agent API as plain Lua tables: a C module
 on libcurl (connection reuse, retries with backoff, deadlines, TLS verification on) with JSON
-through lua-cjson, and a lazy pager with ordered concurrent prefetch.]],
+through lua-cjson, a lazy pager with ordered concurrent prefetch, and requests and tasks
+that never block the host's loop.]],
   homepage = "https://github.com/ravan-ai/ravan-lua",
   license = "MIT",
   labels = { "http", "api", "curl", "telephony" },
@@ -54,11 +55,16 @@ build = {
   install = {
     lua = {
       ["ravan.init"] = "lua/ravan/init.lua",
+      ["ravan.async"] = "lua/ravan/async.lua",
       ["ravan.cli"] = "lua/ravan/cli.lua",
       ["ravan.client"] = "lua/ravan/client.lua",
       ["ravan.decode"] = "lua/ravan/decode.lua",
       ["ravan.defaults"] = "lua/ravan/defaults.lua",
       ["ravan.errors"] = "lua/ravan/errors.lua",
+      ["ravan.loop.init"] = "lua/ravan/loop/init.lua",
+      ["ravan.loop.copas"] = "lua/ravan/loop/copas.lua",
+      ["ravan.loop.cqueues"] = "lua/ravan/loop/cqueues.lua",
+      ["ravan.loop.luv"] = "lua/ravan/loop/luv.lua",
       ["ravan.openresty"] = "lua/ravan/openresty.lua",
       ["ravan.pager"] = "lua/ravan/pager.lua",
       ["ravan.redact"] = "lua/ravan/redact.lua",

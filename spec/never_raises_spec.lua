@@ -143,33 +143,68 @@ describe("nothing raises", function()
   end)
 
   it("every client method, with any query and any query option, colon or dot", function()
+    local is_pager = { pages = true, calls = true }
     local c = client()
     local names = methods(c)
-    assert.are.same({ "calls", "close", "pages", "phone_history" }, names)
+    assert.are.same({ "calls", "close", "fd", "pages", "pending", "phone_history", "poll", "spawn",
+      "start" }, names)
+    names = { "calls", "pages", "phone_history", "start" }
     local keys = { "phone", "page", "page_size", "include_transcripts", "deadline", "limit",
       "prefetch", "bogus", 1 }
     for _, name in ipairs(names) do
-      if name ~= "close" then
+      do
         for _, key in ipairs(keys) do
           for i = 1, N do
             local q = { phone = "+14155550100", page_size = 10, prefetch = 0 }
             q[key] = value(i)
             local what = "client:" .. name .. " " .. tostring(key)
             local r, err = never_raises(what, c[name], c, q)
-            if name == "phone_history" then value_or_error(what, r, err) else drive(what, r) end
+            if is_pager[name] then drive(what, r) else value_or_error(what, r, err) end
           end
         end
         for i = 1, N do
           local r, err = never_raises(name .. "(value)", c[name], c, value(i))
-          if name == "phone_history" then value_or_error(name, r, err) else drive(name, r) end
+          if is_pager[name] then drive(name, r) else value_or_error(name, r, err) end
           r, err = never_raises(name .. " with a dot", c[name], value(i), value(i))
-          if name == "phone_history" then value_or_error(name, r, err) else drive(name, r) end
+          if is_pager[name] then drive(name, r) else value_or_error(name, r, err) end
         end
       end
     end
     for i = 1, N do never_raises("close with a dot", c.close, value(i)) end
     never_raises("close", c.close, c)
     never_raises("phone_history after close", c.phone_history, c, { phone = "+14155550100" })
+  end)
+
+  it("every async method of clients, requests and tasks, with any arguments, colon or dot", function()
+    local c = client()
+    for _, name in ipairs({ "fd", "pending", "poll", "spawn", "start" }) do
+      for i = 1, N do
+        for j = 1, N, 7 do
+          never_raises("client:" .. name, c[name], c, value(i), value(j))
+          never_raises("client." .. name, c[name], value(i), value(j))
+        end
+      end
+    end
+    local objects = {
+      request = { "cancel", "done", "result", "wait" },
+      task = { "cancel", "done", "result", "wait" },
+    }
+    for kind, names in pairs(objects) do
+      for _, name in ipairs(names) do
+        for i = 1, N do
+          local obj = kind == "request" and assert(c:start { phone = "+14155550100" })
+            or assert(c:spawn(function() return c:phone_history { phone = "+14155550100" } end))
+          assert.are.same(names, methods(obj))
+          never_raises(kind .. "." .. name, obj[name], value(i))
+          never_raises(kind .. ":" .. name, obj[name], obj, value(i))
+          never_raises(kind .. ":wait", obj.wait, obj)
+        end
+      end
+    end
+    c:close()
+    for _, name in ipairs({ "fd", "pending", "poll", "spawn", "start" }) do
+      value_or_error(name .. " after close", never_raises(name .. " after close", c[name], c, function() end))
+    end
   end)
 
   it("every pager method, with any arguments, on live, failed and finished pagers", function()

@@ -9,6 +9,7 @@ local errors = require "ravan.errors"
 local validate = require "ravan.validate"
 local result = require "ravan.result"
 local surface = require "ravan.surface"
+local async = require "ravan.async"
 
 local M = {}
 
@@ -26,7 +27,7 @@ local CORE_KEYS = {
   "base_url", "api_key", "token", "connect_timeout", "timeout",
   "low_speed_limit", "low_speed_time", "max_retries", "retry_base",
   "retry_cap", "max_retry_after", "max_response_bytes", "ca_file",
-  "ca_path", "insecure",
+  "ca_path", "insecure", "max_concurrency",
 }
 
 -- "Lua 5.4" -> "Lua/5.4": a product token, as User-Agent grammar wants.
@@ -65,6 +66,8 @@ end
 -- * `ca_file`, `ca_path`, `insecure` (verification off: never from the
 --   environment)
 -- * `user_agent`: a prefix for the User-Agent header
+-- * `max_concurrency` (8, 1 to 64): requests of `start`, tasks and the
+--   pager's prefetch in flight at once; more wait in start order
 -- * `log`: a function called with one table per event (`request`, `retry`,
 --   `response`, `error`), never with the credential
 -- @treturn[1] Client
@@ -91,7 +94,6 @@ function M.new(opts, getenv)
     _auth = cfg.api_key and "X-Api-Key" or "Bearer token",
     _log = cfg.log,
     _deadline = cfg.deadline,
-    _prefetchers = setmetatable({}, { __mode = "k" }),
   }, Client)
   secrets[self] = cfg.api_key or cfg.token
   return self
@@ -109,28 +111,26 @@ function Client:_prepare(q, schema)
 end
 
 -- One core result -> the page, or nil and an error: the single path from
--- the wire to the user (ravan.result), for phone_history and for every page
--- the pager takes from the prefetcher.
+-- the wire to the user (ravan.result), for phone_history, for every request
+-- the engine finishes and every page the pager takes from its prefetcher.
 function Client:_page_of(res)
   return result.page(res, secrets[self], self._log)
 end
 
--- A blocking request for a prepared query.
+-- A request for a prepared query: blocking, except inside a task of this
+-- client, which it suspends until the page is there.
 function Client:_fetch(query)
   local handle = self._handle
   if not handle then return nil, errors.closed() end
+  if self._async and async.current_task(self) then return async.fetch(self, query) end
   return self:_page_of(handle:request(query))
 end
 
--- A core prefetcher for a prepared query, or nil when the client is closed
--- or no helper thread could start; the pager then fetches sequentially.
+-- The pager's prefetcher: pages started ahead on the client's engine, or
+-- nil when the client is closed; the pager then fetches sequentially.
 function Client:_prefetcher(query, window)
-  local handle = self._handle
-  if not handle then return nil end
-  local ok, pf = pcall(handle.prefetcher, handle, query, window)
-  if not ok then return nil end
-  self._prefetchers[pf] = true
-  return pf
+  if not self._handle then return nil end
+  return async.prefetcher(self, query, window)
 end
 
 --- A client, as `ravan.new` makes it.
@@ -174,16 +174,19 @@ end
 -- @function Client:calls
 
 surface.add_methods(Client)
+async.add_methods(Client)
 
---- Frees the connection and the libcurl handle now; later calls return an
--- `invalid_argument` error. Idempotent.
+--- Frees the connections and libcurl's handles now, cancelling what is in
+-- flight: undelivered requests end as `cancelled` without their callbacks,
+-- tasks are cancelled. Later calls return an `invalid_argument` error.
+-- Idempotent.
 function Client:close()
   if not rawequal(getmetatable(self), Client) then return nil, surface.misuse("close") end
   local handle = self._handle
   if handle then
+    -- Requests in flight (the pagers' prefetch among them) are cancelled.
+    async.close(self)
     self._handle = nil
-    -- A pager's prefetcher holds the C client too: it stops with it.
-    for pf in next, self._prefetchers do pf:close() end
     handle:close()
   end
 end

@@ -1,11 +1,12 @@
 --- The lazy pager behind `client:pages` and `client:calls`.
 --
 -- A page is requested only when the loop needs it, except that with
--- `prefetch = N` the core's prefetcher keeps up to N following pages in
--- flight on a helper thread once total_count is known. Pages are taken
--- back in order, so they are yielded in order whatever order they arrive
--- in, and at most N+1 are held: the one the loop works on and N in the
--- core. Every page goes through the client's own result -> page path.
+-- `prefetch = N` the client's prefetcher (on the plain client, its engine)
+-- keeps up to N following pages in flight once total_count is known. Pages
+-- are taken back in order, so they are yielded in order whatever order they
+-- arrive in, and at most N+1 are held: the one the loop works on and N in
+-- flight. Every page goes through the client's own result -> page path.
+-- Inside a task of the client, waiting for a page suspends the task.
 --
 -- Iteration ends when the pages cover total_count, on an empty or short
 -- page, at `limit`, or on a page with nothing new (a server ignoring

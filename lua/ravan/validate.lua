@@ -194,6 +194,7 @@ local CLIENT = {
   { "ca_file", readable_file },
   { "ca_path", text },
   { "insecure", boolean, D.insecure },
+  { "max_concurrency", integer_in(1, 64), D.max_concurrency },
   { "user_agent", text },
   { "log", func },
 }
