@@ -456,7 +456,7 @@ function Prefetcher:take(page)
   end
   self.reqs[page] = nil
   self.n = self.n - 1
-  return (M.await(req))
+  return M.await(req)
 end
 
 function Prefetcher:pending()

@@ -120,7 +120,10 @@ local function fetch(self, p)
   end
   -- A want refused earlier (no free slot) is made now: a take freed one.
   if self._next_want <= p then want_ahead(self, p - 1) end
-  local res = pf:take(p)
+  -- No result is an engine that cannot deliver (a child after fork()) or a client closed
+  -- meanwhile, by a callback run while waiting.
+  local res, err = pf:take(p)
+  if not res then return nil, err or errors.closed() end
   -- Refill the window before decoding, so transfers overlap the decode.
   want_ahead(self, p)
   return self._client:_page_of(res)
