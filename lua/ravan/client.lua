@@ -234,6 +234,17 @@ end
 
 surface.add_methods(Client)
 
+--- Keeps a database in step with phones' call histories: incremental,
+-- exactly once, many phones under one rate budget. See `ravan.sync.sync`
+-- for the options and the summary, and docs/sync.md.
+-- @tparam table opts `phones` or `phone`, `db`, ...
+-- @treturn[1] table the summary
+-- @treturn[2] nil
+-- @treturn[2] ravan.errors.Error
+function Client:sync(opts)
+  return require("ravan.sync").sync(self, opts)
+end
+
 --- Frees the connection and the libcurl handle now; later calls return an
 -- `invalid_argument` error. Idempotent.
 function Client:close()

@@ -152,6 +152,11 @@ local function phone(name, v)
     .. "1-9 (e.g. +14155550100); got " .. shown
 end
 
+-- For modules with option tables of their own (sync).
+M.checks = {
+  phone = phone, boolean = boolean, positive = positive, func = func, text = text,
+}
+
 local QUERY = {
   { "phone", phone },
   { "page", integer_in(1, INT_MAX) },

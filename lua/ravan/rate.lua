@@ -1,0 +1,143 @@
+-- The request budget `client:sync` spends across all its phones.
+--
+-- Configured (`rate_limit = { requests = N, per = S }`): requests are spaced
+-- evenly, one every S/N seconds (a token bucket holding one token), so no
+-- window of the server's, fixed or sliding, sees more than N.
+--
+-- Learned (no `rate_limit`): no pacing until the server objects. A 429
+-- pauses everything for its Retry-After, once however many requests were in
+-- flight, and the rate drops to what the server let through over the last
+-- window; it then grows back by a small step per second without a 429
+-- (additive increase, multiplicative decrease on the rate, not on
+-- concurrency). RateLimit-* / X-RateLimit-* headers, when a server sends
+-- them, set the pace before any 429: the remaining requests spread over the
+-- time to the reset, and none at all once none remain.
+
+local M = {}
+
+-- Seconds of history behind "what the server let through".
+M.WINDOW = 2
+-- Requests per second added back per second without a 429, as a fraction
+-- of the current rate (at least MIN_STEP).
+M.INCREASE = 0.02
+M.MIN_STEP = 0.25
+-- A 429 without Retry-After pauses this long.
+M.DEFAULT_PAUSE = 1
+-- The learned rate never drops below this (requests per second).
+M.FLOOR = 0.5
+
+local Budget = {}
+Budget.__index = Budget
+
+-- `cfg` is nil (learn) or { requests, per }; `now` the current time.
+function M.new(cfg, now)
+  local self = setmetatable({
+    _next = now, _paused_until = now, _ok = {}, _grown_at = now,
+    limited = 0,
+  }, Budget)
+  if cfg then
+    self._fixed = cfg.requests / cfg.per
+    self.rate = self._fixed
+  end
+  return self
+end
+
+-- Seconds to wait before the next request may start (0: now). A request
+-- that starts must be announced with `spend`.
+function Budget:delay(now)
+  local at = self._paused_until
+  if self.rate and self._next > at then at = self._next end
+  if at <= now then return 0 end
+  return at - now
+end
+
+function Budget:spend(now)
+  if not self.rate then return end
+  if self._next < now then self._next = now end
+  self._next = self._next + 1 / self.rate
+end
+
+-- The pause in force: when it ends (seconds), or nil.
+function Budget:paused_until(now)
+  if self._paused_until > now then return self._paused_until end
+end
+
+local function prune(list, now)
+  local keep, n = now - M.WINDOW, 0
+  for i = 1, #list do
+    if list[i] >= keep then
+      n = n + 1
+      list[n] = list[i]
+    end
+  end
+  for i = #list, n + 1, -1 do list[i] = nil end
+end
+
+local function grow(self, now)
+  if self._fixed or not self.rate then return end
+  local dt = now - self._grown_at
+  if dt <= 0 then return end
+  local step = self.rate * M.INCREASE
+  if step < M.MIN_STEP then step = M.MIN_STEP end
+  self.rate = self.rate + step * dt
+  if self._ceiling and self.rate > self._ceiling then self.rate = self._ceiling end
+  self._grown_at = now
+end
+
+local function pause(self, now, seconds)
+  local untill = now + seconds
+  if untill > self._paused_until then self._paused_until = untill end
+  -- Requests paced for during the pause would all go at its end at once.
+  if self._next < self._paused_until then self._next = self._paused_until end
+end
+
+-- A number from a header value ("50", "50;w=1", " 12 ").
+local function num(v)
+  if type(v) ~= "string" then return nil end
+  return tonumber(v:match("^%s*(%d+%.?%d*)"))
+end
+
+-- `h` holds the rate-limit headers of a response (strings, any may be nil):
+-- limit, remaining, reset (delta seconds, or epoch seconds when it is
+-- large), policy (`N;w=S`).
+local function from_headers(self, now, h)
+  local remaining, reset = num(h.remaining), num(h.reset)
+  if reset and reset > 1e9 then reset = reset - os.time() end
+  local limit, window = num(h.limit), h.policy and num(h.policy:match("w=([%d.]+)"))
+  if limit and window and window > 0 and not self._fixed then
+    self._ceiling = limit / window
+    if not self.rate or self.rate > self._ceiling then self.rate = self._ceiling end
+  end
+  if remaining and reset and reset >= 0 then
+    if remaining < 1 then
+      pause(self, now, reset > 0 and reset or M.DEFAULT_PAUSE)
+    elseif not self._fixed and reset > 0 then
+      local r = remaining / reset
+      if not self.rate or r < self.rate then self.rate = r end
+    end
+  end
+end
+
+--- Tells the budget how one request went: `ok` (a 2xx arrived),
+-- `limited` (how many of its attempts were answered 429), `retry_after`
+-- (seconds the last 429 asked for), `headers` (rate-limit headers or nil).
+function Budget:observe(now, outcome)
+  prune(self._ok, now)
+  if outcome.ok then self._ok[#self._ok + 1] = now end
+  if outcome.headers then from_headers(self, now, outcome.headers) end
+  if (outcome.limited or 0) > 0 then
+    self.limited = self.limited + outcome.limited
+    pause(self, now, outcome.retry_after or M.DEFAULT_PAUSE)
+    if not self._fixed then
+      local through = #self._ok / M.WINDOW
+      local r = self.rate and self.rate < through and self.rate or through
+      if r < M.FLOOR then r = M.FLOOR end
+      self.rate = r
+      self._grown_at = self._paused_until
+    end
+  elseif outcome.ok then
+    grow(self, now)
+  end
+end
+
+return M

@@ -1,0 +1,483 @@
+--- Keeps a database in step with phones' call histories: `client:sync`.
+--
+--    local summary, err = client:sync{
+--      phones = { "+14155550100", "+919876543210" },
+--      db = "sqlite:calls.db",        -- or "postgresql://user@host/dbname"
+--    }
+--
+-- Incremental: each phone's first page is always read and upserted (the
+-- newest calls change after the call: status, cost, summary), then paging
+-- goes on until it reaches the newest call of the phone's last completed
+-- sync. Calls are upserted by id and the phone's progress is committed in
+-- the same transaction as each page's rows, so a sync killed at any instant
+-- and run again ends with every call present once. See docs/sync.md.
+-- @module ravan.sync
+
+local core = require "ravan.core"
+local errors = require "ravan.errors"
+local validate = require "ravan.validate"
+local store = require "ravan.sync_store"
+local rate = require "ravan.rate"
+
+local M = {}
+
+M.DEFAULT_INTERVAL = 60
+M.DEFAULT_PAGE_SIZE = 100
+-- A page answered 429 after the core's own retries is tried again after the
+-- pause, this many times, before the phone counts as failed.
+M.MAX_LIMITED_ROUNDS = 8
+-- Follow mode: the wait after a round with errors doubles up to this many
+-- intervals; each wait varies by up to JITTER of itself.
+M.MAX_BACKOFF = 8
+M.JITTER = 0.1
+-- Ids remembered per pass, in two generations, to tell calls pushed down a
+-- page by new arrivals from calls out of order.
+M.SEEN_WINDOW = 2048
+
+local checks = validate.checks
+local floor = math.floor
+
+local function phone_list(name, v)
+  if type(v) ~= "table" or (next(v) ~= nil and v[1] == nil) then
+    return nil, name .. " must be an array of E.164 phone numbers"
+  end
+  local out, seen = {}, {}
+  for i = 1, #v do
+    local p, msg = checks.phone(name .. "[" .. i .. "]", v[i])
+    if not p then return nil, msg end
+    if not seen[p] then
+      seen[p] = true
+      out[#out + 1] = p
+    end
+  end
+  return out
+end
+
+local function rate_limit(name, v)
+  if type(v) ~= "table" then
+    return nil, name .. " must be a table { requests = N, per = seconds }"
+  end
+  local ok, err = validate.keys(v, { { "requests" }, { "per" } }, name .. " key")
+  if not ok then return nil, err.message end
+  local n, msg = validate.integer_in(1, 1000000)(name .. ".requests", v.requests)
+  if not n then return nil, msg end
+  local per
+  per, msg = checks.positive(name .. ".per", v.per == nil and 1 or v.per)
+  if not per then return nil, msg end
+  return { requests = n, per = per }
+end
+
+local OPTIONS = {
+  { "phones", phone_list },
+  { "phone", checks.phone },
+  { "db", checks.text },
+  { "include_transcripts", checks.boolean, false },
+  { "follow", checks.boolean, false },
+  { "interval", checks.positive, M.DEFAULT_INTERVAL },
+  { "rate_limit", rate_limit },
+  { "page_size", validate.integer_in(1, 100), M.DEFAULT_PAGE_SIZE },
+  { "progress", checks.func },
+  { "stop", checks.func },
+}
+
+local function options(o)
+  if type(o) ~= "table" then
+    return nil, errors.invalid_argument("sync needs a table of options, e.g. "
+      .. "{ phone = \"+14155550100\", db = \"sqlite:calls.db\" }")
+  end
+  local ok, err = validate.keys(o, OPTIONS, "sync option")
+  if not ok then return nil, err end
+  local cfg
+  cfg, err = validate.fields(o, OPTIONS, {})
+  if not cfg then return nil, err end
+  if cfg.phones and cfg.phone then
+    return nil, errors.invalid_argument("give phones or phone, not both")
+  end
+  cfg.phones = cfg.phones or (cfg.phone and { cfg.phone })
+  if not cfg.phones or #cfg.phones == 0 then
+    return nil, errors.invalid_argument("sync needs phone or a non-empty phones list")
+  end
+  if not cfg.db then
+    return nil, errors.invalid_argument("sync needs db: \"sqlite:PATH\" or a postgresql:// URL")
+  end
+  return cfg
+end
+
+-- Seconds since the epoch of an RFC 3339 time, or nil; only used to compare
+-- calls, so a precision of seconds plus the fraction is enough.
+local function epoch(s)
+  if type(s) ~= "string" then return nil end
+  local y, mo, d, h, mi, sec, frac, zone = s:match(
+    "^(%d%d%d%d)%-(%d%d)%-(%d%d)[Tt ](%d%d):(%d%d):(%d%d)(%.?%d*)(.*)$")
+  if not y then return nil end
+  y, mo = tonumber(y), tonumber(mo)
+  -- Days from civil (proleptic Gregorian), as in Howard Hinnant's algorithm.
+  if mo <= 2 then y = y - 1 end
+  local era = floor(y / 400)
+  local yoe = y - era * 400
+  local mp = (mo + 9) % 12
+  local doy = floor((153 * mp + 2) / 5) + tonumber(d) - 1
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
+  local t = days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
+    + (tonumber("0" .. frac) or 0)
+  if zone == "" or zone == "Z" or zone == "z" then return t end
+  local sign, zh, zm = zone:match("^([+-])(%d%d):?(%d%d)$")
+  if not sign then return nil end
+  local off = tonumber(zh) * 3600 + tonumber(zm) * 60
+  return sign == "+" and t - off or t + off
+end
+M.epoch = epoch
+
+local function call_time(call)
+  return epoch(call.started_at) or epoch(call.created_at)
+end
+
+local function seen(pass, id)
+  return pass.seen[id] or pass.seen_old[id]
+end
+
+local function remember(pass, id)
+  if pass.seen_n >= M.SEEN_WINDOW then
+    pass.seen_old, pass.seen, pass.seen_n = pass.seen, {}, 0
+  end
+  pass.seen[id] = true
+  pass.seen_n = pass.seen_n + 1
+end
+
+-- Whether the page keeps the newest-first order, against itself and the
+-- pages before it in this pass. Calls seen earlier in the pass (pushed down
+-- by calls that arrived at the head meanwhile) are skipped.
+local function in_order(pass, calls)
+  local ok = true
+  for i = 1, #calls do
+    local call = calls[i]
+    local id = call.id
+    if id == nil or not seen(pass, id) then
+      local t = call_time(call)
+      if t then
+        if pass.oldest and t > pass.oldest then ok = false end
+        if not pass.oldest or t < pass.oldest then pass.oldest = t end
+      end
+      if id ~= nil then remember(pass, id) end
+    end
+  end
+  return ok
+end
+
+local function new_pass()
+  return { seen = {}, seen_old = {}, seen_n = 0 }
+end
+
+local function add_counts(st, counts)
+  st.inserted = st.inserted + counts.inserted
+  st.updated = st.updated + counts.updated
+  st.unchanged = st.unchanged + counts.unchanged
+end
+
+local function mismatch(page, field, asked)
+  return errors.new("decode", "asked for " .. field .. " " .. asked
+    .. ", the server answered " .. field .. " " .. tostring(page[field]))
+end
+
+-- Reads pages from state.pass_page (a pass begun earlier, when `resuming`)
+-- or from page 1, writing each page with the progress it makes, until the
+-- phone's last completed head, or the end of its history.
+local function run_pass(ctx, phone, state, st, resuming)
+  local size = ctx.page_size
+  if not resuming then
+    state.pass_head_id, state.pass_page, state.pass_full = nil, 1, false
+  end
+  local pass = new_pass()
+  while true do
+    if ctx.stopping() then return nil, "stopped" end
+    local p = state.pass_page
+    local page, err = ctx.fetch(st, {
+      phone = phone, page = p, page_size = size,
+      include_transcripts = ctx.include_transcripts or nil,
+    })
+    if not page then return nil, err end
+    if page.page ~= nil and page.page ~= p then return nil, mismatch(page, "page", p) end
+    if page.page_size ~= nil and page.page_size ~= size then
+      return nil, mismatch(page, "page_size", size)
+    end
+    local calls = page.calls
+    if p == 1 and not resuming and not state.pass_full then
+      state.pass_head_id = calls[1] and calls[1].id
+    end
+    local restart = false
+    if not in_order(pass, calls) and not state.pass_full then
+      -- Paging to the last head assumes newest-first order; without it only
+      -- reading everything is sure to miss nothing.
+      state.pass_full, state.full_passes = true, state.full_passes + 1
+      st.full_passes = st.full_passes + 1
+      restart = true
+    end
+    local found_head = false
+    if not state.pass_full and state.head_id then
+      for i = 1, #calls do
+        if calls[i].id == state.head_id then
+          found_head = true
+          break
+        end
+      end
+    end
+    local total = page.total_count
+    local last = not restart and (#calls < size or found_head
+      or (total ~= nil and p * size >= total))
+    if restart then
+      state.pass_page = 1
+    elseif last then
+      if state.pass_head_id then state.head_id = state.pass_head_id end
+      state.pass_head_id, state.pass_page, state.pass_full = nil, nil, false
+      state.passes = state.passes + 1
+      state.completed_at = store.now_text()
+    else
+      state.pass_page = p + 1
+    end
+    local counts
+    counts, err = store.save_page(ctx.db, phone, calls, state, ctx.include_transcripts)
+    if not counts then return nil, err end
+    add_counts(st, counts)
+    ctx.report(st)
+    if last then return true end
+    if restart then pass = new_pass() end
+    resuming = resuming or restart
+  end
+end
+
+-- One phone: finish a pass a killed run left behind (it began before calls
+-- that came meanwhile), then an incremental pass from page 1.
+local function run_phone(ctx, phone, st)
+  local state, err = store.get_state(ctx.db, phone)
+  if not state then return nil, err end
+  if state.pass_page then
+    local ok
+    ok, err = run_pass(ctx, phone, state, st, true)
+    if not ok then return nil, err end
+  end
+  return run_pass(ctx, phone, state, st, false)
+end
+
+-- What one response tells the budget; `res` is the core's result table.
+local function outcome_of(res)
+  local limited, retry_after = 0, nil
+  local events = res.events or {}
+  for i = 1, #events do
+    if events[i].status == 429 then
+      limited = limited + 1
+      retry_after = events[i].retry_after
+    end
+  end
+  return {
+    ok = res.status ~= nil and res.status >= 200 and res.status < 300,
+    limited = limited, retry_after = res.retry_after or retry_after,
+    headers = res.ratelimit,
+  }
+end
+
+-- The transport: the one place that turns a query into a response. It
+-- runs each request to the end before the next starts; the scheduler below
+-- only needs start() and poll().
+local function blocking_transport(client)
+  local done = {}
+  return {
+    max_in_flight = 1,
+    start = function(query, token)
+      local q, err = client:_prepare(query)
+      local res
+      if q then
+        local handle = client._handle
+        if handle then res = handle:request(q) else err = errors.invalid_argument(
+          "this ravan client is closed") end
+      end
+      local page
+      if res then page, err = client:_page_of(res) end
+      done[#done + 1] = { token, page, err, res and outcome_of(res) or { limited = 0 },
+        res and res.attempts or 0 }
+    end,
+    poll = function(wait)
+      if #done == 0 and wait > 0 then core.sleep(wait) end
+      local out = done
+      done = {}
+      return out
+    end,
+  }
+end
+
+local function new_summary(n)
+  return {
+    phones = n, requests = 0, inserted = 0, updated = 0, unchanged = 0,
+    full_passes = 0, rate_limited = 0, errors = {}, phones_done = 0,
+  }
+end
+
+-- Runs every phone once as a coroutine: a phone's code calls ctx.fetch,
+-- which yields its query to this loop; the loop spends the budget, starts
+-- requests through the transport and resumes phones with their pages.
+local function round(ctx, phones, summary)
+  local transport, budget = ctx.transport, ctx.budget
+  -- A queue of phones waiting to send their next request.
+  local ready, head, tail, in_flight = {}, 1, 0, 0
+  local co_yield = coroutine.yield
+  ctx.fetch = function(st, query)
+    local tries = 0
+    while true do
+      local page, err, attempts = co_yield(query)
+      st.requests = st.requests + attempts
+      if page or not err or err.kind ~= "rate_limited" then return page, err end
+      -- The core gave up on 429s: wait out the pause and ask again.
+      tries = tries + 1
+      if tries >= M.MAX_LIMITED_ROUNDS then return nil, err end
+    end
+  end
+  local function step(task, ...)
+    local ok, query_or_err, err = coroutine.resume(task.co, ...)
+    if not ok then
+      task.err = errors.new("server", "sync failed: " .. tostring(query_or_err))
+      task.finished = true
+    elseif coroutine.status(task.co) == "dead" then
+      task.finished = true
+      task.err = err
+    else
+      task.query = query_or_err
+      tail = tail + 1
+      ready[tail] = task
+    end
+    if task.finished then
+      summary.phones_done = summary.phones_done + 1
+      if task.err and task.err ~= "stopped" then
+        summary.errors[#summary.errors + 1] = { phone = task.phone, error = task.err }
+      end
+      ctx.report()
+    end
+  end
+  for i = 1, #phones do
+    local phone = phones[i]
+    local st = ctx.stats_for(phone)
+    local task = { phone = phone }
+    task.co = coroutine.create(function()
+      local ok, err = run_phone(ctx, phone, st)
+      if not ok then return nil, err end
+      return true
+    end)
+    step(task)
+  end
+  while head <= tail or in_flight > 0 do
+    local now = core.now()
+    local wait = 0
+    while head <= tail and in_flight < transport.max_in_flight do
+      wait = budget:delay(now)
+      if wait > 0 then break end
+      local task = ready[head]
+      ready[head] = nil
+      head = head + 1
+      budget:spend(now)
+      in_flight = in_flight + 1
+      transport.start(task.query, task)
+      now = core.now()
+    end
+    if in_flight == 0 and wait == 0 then wait = 0.001 end
+    local finished = transport.poll(in_flight > 0 and 0.05 or wait)
+    for i = 1, #finished do
+      local f = finished[i]
+      in_flight = in_flight - 1
+      budget:observe(core.now(), f[4])
+      summary.rate_limited = budget.limited
+      step(f[1], f[2], f[3], f[5])
+    end
+  end
+end
+
+local function jittered(seconds)
+  return seconds * (1 + M.JITTER * (2 * math.random() - 1))
+end
+
+-- Sleeps up to `seconds` in short slices, returning early once stopping.
+local function idle(ctx, seconds)
+  local stop_at = core.now() + seconds
+  while not ctx.stopping() do
+    local left = stop_at - core.now()
+    if left <= 0 then return end
+    core.sleep(left < 0.2 and left or 0.2)
+  end
+end
+
+--- Syncs phones' call histories into a database (`client:sync`).
+-- @tparam table opts
+--
+-- * `phones` (an array) or `phone`: E.164 numbers
+-- * `db`: `"sqlite:PATH"` or a `postgresql://` URL
+-- * `include_transcripts` (false): also store transcripts
+-- * `follow` (false): sync again every `interval` seconds (60, with jitter)
+--   until `stop()` returns true or the client is closed
+-- * `rate_limit`: `{ requests = N, per = S }`; without it the rate is
+--   learnt from 429s and rate-limit headers
+-- * `page_size` (100), `progress` (called with the running summary),
+--   `stop` (a function: true ends the sync after the page in hand)
+-- @treturn[1] table summary: `phones`, `requests`, `inserted`, `updated`,
+-- `unchanged`, `full_passes`, `rate_limited` (429s seen), `rounds`,
+-- `stopped`, and `errors` (an array of `{ phone, error }`)
+-- @treturn[2] nil
+-- @treturn[2] ravan.errors.Error kind `invalid_argument` or `database`
+function M.sync(client, o)
+  local cfg, err = options(o)
+  if not cfg then return nil, err end
+  local db
+  db, err = store.open(cfg.db)
+  if not db then return nil, err end
+  local summary = new_summary(#cfg.phones)
+  summary.rounds = 0
+  local stop_fn, progress = cfg.stop, cfg.progress
+  local stopped = false
+  local per_phone = {}
+  local ctx = {
+    db = db, page_size = cfg.page_size, include_transcripts = cfg.include_transcripts,
+    transport = blocking_transport(client),
+    budget = rate.new(cfg.rate_limit, core.now()),
+  }
+  function ctx.stopping()
+    if not stopped and ((stop_fn and stop_fn()) or not client._handle) then stopped = true end
+    return stopped
+  end
+  function ctx.stats_for(phone)
+    local st = { requests = 0, inserted = 0, updated = 0, unchanged = 0, full_passes = 0 }
+    per_phone[#per_phone + 1] = st
+    return st
+  end
+  local base
+  function ctx.report()
+    local s = summary
+    for _, k in ipairs { "requests", "inserted", "updated", "unchanged", "full_passes" } do
+      local n = base[k]
+      for i = 1, #per_phone do n = n + per_phone[i][k] end
+      s[k] = n
+    end
+    if progress then pcall(progress, s) end
+  end
+  local backoff = 1
+  repeat
+    base = {}
+    for _, k in ipairs { "requests", "inserted", "updated", "unchanged", "full_passes" } do
+      base[k] = summary[k]
+    end
+    per_phone = {}
+    summary.errors, summary.phones_done = {}, 0
+    round(ctx, cfg.phones, summary)
+    ctx.report()
+    summary.rounds = summary.rounds + 1
+    if not cfg.follow or ctx.stopping() then break end
+    backoff = #summary.errors > 0 and math.min(backoff * 2, M.MAX_BACKOFF) or 1
+    local wait = jittered(cfg.interval * backoff)
+    local now = core.now()
+    local paused = ctx.budget:paused_until(now)
+    if paused and paused - now > wait then wait = paused - now end
+    idle(ctx, wait)
+  until ctx.stopping()
+  summary.stopped = stopped
+  summary.phones_done = nil
+  db:close()
+  return summary
+end
+
+return M
