@@ -10,8 +10,8 @@
 -- window; it then grows back by a small step per second without a 429
 -- (additive increase, multiplicative decrease on the rate, not on
 -- concurrency). RateLimit-* / X-RateLimit-* headers, when a server sends
--- them, set the pace before any 429: the remaining requests spread over the
--- time to the reset, and none at all once none remain.
+-- them, act before any 429: a policy (`N;w=S`) caps the rate at N/S, and no
+-- request goes while none remain, until the reset.
 
 local M = {}
 
@@ -85,8 +85,8 @@ local function grow(self, now)
 end
 
 local function pause(self, now, seconds)
-  local untill = now + seconds
-  if untill > self._paused_until then self._paused_until = untill end
+  local till = now + seconds
+  if till > self._paused_until then self._paused_until = till end
   -- Requests paced for during the pause would all go at its end at once.
   if self._next < self._paused_until then self._next = self._paused_until end
 end
@@ -108,13 +108,8 @@ local function from_headers(self, now, h)
     self._ceiling = limit / window
     if not self.rate or self.rate > self._ceiling then self.rate = self._ceiling end
   end
-  if remaining and reset and reset >= 0 then
-    if remaining < 1 then
-      pause(self, now, reset > 0 and reset or M.DEFAULT_PAUSE)
-    elseif not self._fixed and reset > 0 then
-      local r = remaining / reset
-      if not self.rate or r < self.rate then self.rate = r end
-    end
+  if remaining and remaining < 1 then
+    pause(self, now, reset and reset > 0 and reset or M.DEFAULT_PAUSE)
   end
 end
 
