@@ -184,7 +184,11 @@ end
 -- or from page 1, writing each page with the progress it makes, until the
 -- phone's last completed head, or the end of its history.
 local function run_pass(ctx, phone, state, st, resuming)
-  local size = ctx.page_size
+  -- A resumed pass keeps the page size its page number counts in.
+  if not resuming or not state.pass_page_size then
+    state.pass_page_size = ctx.page_size
+  end
+  local size = state.pass_page_size
   if not resuming then
     state.pass_head_id, state.pass_page, state.pass_full = nil, 1, false
   end
@@ -230,6 +234,7 @@ local function run_pass(ctx, phone, state, st, resuming)
     elseif last then
       if state.pass_head_id then state.head_id = state.pass_head_id end
       state.pass_head_id, state.pass_page, state.pass_full = nil, nil, false
+      state.pass_page_size = nil
       state.passes = state.passes + 1
       state.completed_at = store.now_text()
     else

@@ -80,12 +80,14 @@ end
 
 -- head_id: the newest call of the last completed sync, where incremental
 -- paging stops. pass_*: a pass in progress (its head when it began, the
--- next page to read, whether it is a full pass), so a killed sync resumes.
+-- next page to read and the page size it counts in, whether it is a full
+-- pass), so a killed sync resumes where it stopped.
 local STATE_SQL = [[CREATE TABLE IF NOT EXISTS sync_state (
   phone TEXT PRIMARY KEY,
   head_id TEXT,
   pass_head_id TEXT,
   pass_page INTEGER,
+  pass_page_size INTEGER,
   pass_full INTEGER NOT NULL DEFAULT 0,
   passes INTEGER NOT NULL DEFAULT 0,
   full_passes INTEGER NOT NULL DEFAULT 0,
@@ -358,7 +360,8 @@ function M.get_state(db, phone)
   if not r then return { passes = 0, full_passes = 0 } end
   return {
     head_id = r.head_id, pass_head_id = r.pass_head_id,
-    pass_page = tonumber(r.pass_page), pass_full = tonumber(r.pass_full) == 1,
+    pass_page = tonumber(r.pass_page), pass_page_size = tonumber(r.pass_page_size),
+    pass_full = tonumber(r.pass_full) == 1,
     passes = tonumber(r.passes) or 0, full_passes = tonumber(r.full_passes) or 0,
     completed_at = r.completed_at,
   }
@@ -366,10 +369,10 @@ end
 
 function M.put_state(db, phone, s)
   return db:upsert("sync_state",
-    { "phone", "head_id", "pass_head_id", "pass_page", "pass_full", "passes",
+    { "phone", "head_id", "pass_head_id", "pass_page", "pass_page_size", "pass_full", "passes",
       "full_passes", "completed_at", "updated_at" },
     "phone",
-    { { phone, s.head_id, s.pass_head_id, s.pass_page, s.pass_full and 1 or 0,
+    { { phone, s.head_id, s.pass_head_id, s.pass_page, s.pass_page_size, s.pass_full and 1 or 0,
         s.passes, s.full_passes, s.completed_at, now_text() } })
 end
 

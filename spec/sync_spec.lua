@@ -1,0 +1,297 @@
+-- client:sync and `ravan-history sync` against the local server, into real SQLite files and a
+-- real PostgreSQL cluster this spec starts itself: first syncs, re-syncs that cost one request
+-- per phone, calls arriving mid-sync and while nothing runs, changed calls, kill -9 at random
+-- instants, the order check's fallback, rate limits and 429 storms, a failing phone among
+-- others, and follow mode ended by a signal.
+local cjson = require "cjson"
+local mock = require "spec.support.mock"
+local proc = require "spec.support.proc"
+local postgres = require "spec.support.postgres"
+local helpers = require "spec.support.helpers"
+local db_mod = require "ravan.db"
+
+local P = {
+  p10k = mock.phones.p10k, p30 = "+15550000030", p250 = "+15550000250",
+  example = mock.phones.example, nulls = mock.phones.nulls, none = mock.phones.none,
+}
+
+local pg
+local skip_pg = proc.skip("a PostgreSQL cluster per Lua is slow")
+
+setup(function()
+  if not skip_pg then pg = postgres.start() end
+end)
+
+teardown(function()
+  if pg then pg.stop() end
+end)
+
+local tmp_files = {}
+local function sqlite_url()
+  local path = os.tmpname()
+  os.remove(path)
+  tmp_files[#tmp_files + 1] = path
+  return "sqlite:" .. path
+end
+
+after_each(function()
+  for _, path in ipairs(tmp_files) do
+    for _, suffix in ipairs { "", "-wal", "-shm" } do os.remove(path .. suffix) end
+  end
+  tmp_files = {}
+end)
+
+-- Every id the server holds for `phone` now, newest first, read with a client of its own.
+local function server_ids(phone)
+  local c = mock.client()
+  local ids = {}
+  for call in c:calls { phone = phone, prefetch = 0 } do ids[#ids + 1] = call.id end
+  c:close()
+  return ids
+end
+
+local function db_ids(url, phone)
+  local db = assert(db_mod.open(url))
+  local rows = assert(db:rows("SELECT c.id FROM phone_calls l JOIN calls c ON c.id = l.call_id "
+    .. "WHERE l.phone = ? ORDER BY c.id", phone))
+  db:close()
+  local ids = {}
+  for i, r in ipairs(rows) do ids[i] = r.id end
+  return ids
+end
+
+local function sorted(list)
+  local out = {}
+  for i, v in ipairs(list) do out[i] = v end
+  table.sort(out)
+  return out
+end
+
+-- The database holds exactly the server's calls for `phone`, each once.
+local function assert_exact(url, phone)
+  local want = sorted(server_ids(phone))
+  local got = db_ids(url, phone)
+  assert.are.equal(#want, #got)
+  assert.are.same(want, got)
+end
+
+local function records_with(status)
+  local n = 0
+  for _, r in ipairs(mock.requests()) do
+    if r.status == status then n = n + 1 end
+  end
+  return n
+end
+
+local function one_row(url, sql, ...)
+  local db = assert(db_mod.open(url))
+  local rows = assert(db:rows(sql, ...))
+  db:close()
+  return rows[1]
+end
+
+local function sync(url, opts, client_opts)
+  local c = mock.fast_client(client_opts)
+  opts.db = url
+  local s, err = c:sync(opts)
+  c:close()
+  return s, err
+end
+
+local KINDS = {
+  { "SQLite", sqlite_url },
+  { "PostgreSQL", function() return pg.new_database() end, skip_pg },
+}
+
+for _, kind in ipairs(KINDS) do
+  local name, new_url, skip = kind[1], kind[2], kind[3]
+  describe("sync into " .. name, function()
+    before_each(function()
+      if skip then pending(skip) end
+      mock.reset()
+    end)
+
+    it("stores every call of a first sync, each field in its typed column", function()
+      local url = new_url()
+      local s = assert(sync(url, { phones = { P.example, P.p250, P.nulls, P.none },
+        include_transcripts = true }))
+      assert.are.equal(4, s.phones)
+      assert.are.same({}, s.errors)
+      assert.are.equal(3 + 250 + 5, s.inserted)
+      assert.are.equal(0, s.updated)
+      assert.are.equal(#mock.requests(), s.requests)
+      for _, phone in ipairs { P.example, P.p250, P.nulls, P.none } do assert_exact(url, phone) end
+      local row = one_row(url, "SELECT * FROM calls WHERE id = ?", "550e8400-e29b-41d4-a716-446655440000")
+      assert.are.equal("12.50", row.cost_total)
+      assert.are.equal(250, tonumber(row.duration_sec))
+      assert.are.equal(4, cjson.decode(row.credit_breakdown).telephony_base_credits)
+      assert.are.equal("crm", cjson.decode(row.metadata).source)
+      assert.are.equal("positive", cjson.decode(row.post_call_analysis_result).sentiment)
+      assert.is_nil(row.extra)
+      local tr = one_row(url, "SELECT * FROM transcripts WHERE call_id = ?", row.id)
+      assert.are.equal("7c9e6679-7425-40de-944b-e07fc1f90ae7", tr.id)
+      assert.are.equal("agent", tr.role)
+      assert.are.equal(1765437000123, tonumber(tr.timestamp_ms))
+      -- A JSON number for cost_total is kept exact as text; unknown fields go to extra.
+      local n = one_row(url, "SELECT COUNT(*) AS n FROM calls WHERE cost_total = '7.25'")
+      assert.are.equal(1, tonumber(n.n))
+      local extra = one_row(url, "SELECT extra FROM calls WHERE extra IS NOT NULL").extra
+      assert.are.same({ "vip" }, cjson.decode(extra).tags)
+    end)
+
+    it("re-syncs with nothing new at exactly one request per phone", function()
+      local url = new_url()
+      local phones = { P.example, P.p250, P.p30, P.none }
+      assert(sync(url, { phones = phones }))
+      mock.reset()
+      local s = assert(sync(url, { phones = phones }))
+      assert.are.equal(#phones, #mock.requests())
+      assert.are.equal(#phones, s.requests)
+      assert.are.equal(0, s.inserted)
+      assert.are.equal(0, s.updated)
+    end)
+
+    it("misses no call that arrives mid-sync or while nothing runs", function()
+      local url = new_url()
+      mock.config { arrivals = { phone = P.p250, every_requests = 3 } }
+      local s = assert(sync(url, { phone = P.p250, page_size = 10 }))
+      -- Arrivals pushed calls down the pages: some were read twice, none lost.
+      assert.is_true(s.requests > 25)
+      mock.config { arrivals = { phone = P.p250, every_requests = 0 } }
+      local arrived = mock.config {}.shift[P.p250]
+      assert.is_true(arrived >= 5, tostring(arrived))
+      -- The next sync picks up what came during the last one, then 25 more that came since.
+      assert(sync(url, { phone = P.p250, page_size = 10 }))
+      assert_exact(url, P.p250)
+      mock.config { shift = { phone = P.p250, add = arrived + 25 } }
+      s = assert(sync(url, { phone = P.p250, page_size = 10 }))
+      assert.are.equal(25, s.inserted)
+      assert.are.equal(3, s.requests)
+      assert_exact(url, P.p250)
+    end)
+
+    it("updates calls that changed after they were first stored", function()
+      local url = new_url()
+      assert(sync(url, { phone = P.p30, page_size = 10 }))
+      local before = one_row(url, "SELECT * FROM calls WHERE id = ?", server_ids(P.p30)[2])
+      mock.config { changes = { phone = P.p30, newest = 3, version = 2 } }
+      local s = assert(sync(url, { phone = P.p30, page_size = 10 }))
+      assert.are.equal(3, s.updated)
+      assert.are.equal(7, s.unchanged)
+      assert.are.equal(0, s.inserted)
+      local after = one_row(url, "SELECT * FROM calls WHERE id = ?", before.id)
+      assert.are.equal(before.summary .. " (update 2)", after.summary)
+      assert.are.equal(string.format("%.2f", tonumber(before.cost_total) + 0.02),
+        string.format("%.2f", tonumber(after.cost_total)))
+      assert.are.equal("completed", after.status)
+    end)
+
+    it("falls back to a full pass when pages are not newest first, and counts it", function()
+      local url = new_url()
+      assert(sync(url, { phone = P.p30, page_size = 10 }))
+      mock.config { unordered = { P.p30 }, shift = { phone = P.p30, add = 4 } }
+      local s = assert(sync(url, { phone = P.p30, page_size = 10 }))
+      assert.are.equal(1, s.full_passes)
+      assert.are.equal(4, s.inserted)
+      -- Page 1 read, found out of order, then all four pages of the full pass.
+      assert.are.equal(5, s.requests)
+      assert_exact(url, P.p30)
+    end)
+
+    it("reports a failing phone in the summary and syncs the others", function()
+      local url = new_url()
+      mock.fault { kind = "status", status = 500, count = 50, phone = P.p30 }
+      local s = assert(sync(url, { phones = { P.example, P.p30, P.p250 } }))
+      assert.are.equal(1, #s.errors)
+      assert.are.equal(P.p30, s.errors[1].phone)
+      assert.are.equal("server", s.errors[1].error.kind)
+      assert_exact(url, P.example)
+      assert_exact(url, P.p250)
+      assert.are.same({}, db_ids(url, P.p30))
+    end)
+
+    it("resumes after kill -9 at random instants and ends with every call exactly once", function()
+      if proc.skip() then pending(proc.skip()) end
+      local url = new_url()
+      -- 10,000 calls in pages of 10 at 4 ms a page: no run gets far before it is killed, each
+      -- resumes the first pass where the last stopped, and calls keep arriving at the head.
+      local phone = P.p10k
+      mock.config { latency_ms = 4, arrivals = { phone = phone, every_requests = 4 } }
+      local seed = os.time()
+      math.randomseed(seed)
+      local env = { RAVAN_API_KEY = mock.api_key, RAVAN_BASE_URL = mock.url }
+      local killed = 0
+      for run = 1, 20 do
+        local delay = 0.05 + math.random() * 0.25
+        local cmd = string.format("%s bin/ravan-history sync %s --db %s --page-size 10 "
+          .. ">/dev/null 2>&1 & p=$!; sleep %.3f; kill -9 $p 2>/dev/null && echo killed; wait $p",
+          proc.lua, phone, proc.quote(url), delay)
+        local out = proc.run(cmd, env)
+        if out:find("killed") then killed = killed + 1 end
+        if run == 10 then
+          -- Forty calls arrive while nothing runs.
+          local shift = mock.config {}.shift[phone] or 0
+          mock.config { shift = { phone = phone, add = shift + 40 } }
+        end
+      end
+      assert.is_true(killed >= 15, "only " .. killed .. " of 20 runs were killed (seed " .. seed .. ")")
+      mock.config { latency_ms = 0, arrivals = { phone = phone, every_requests = 0 } }
+      local status, _, stderr = helpers.run_cli({ "sync", phone, "--db", url, "--page-size", "100" }, env)
+      assert.are.equal(0, status, stderr)
+      assert_exact(url, phone)
+    end)
+  end)
+end
+
+describe("sync rate budget", function()
+  before_each(function() mock.reset() end)
+
+  -- Forty phones of one page each (+15550000001 has 1 call, ...).
+  local many = {}
+  for i = 1, 40 do many[i] = string.format("+155500%05d", i) end
+  local function first(list, n)
+    local out = {}
+    for i = 1, n do out[i] = list[i] end
+    return out
+  end
+
+  it("keeps to a configured rate_limit: the server answers no 429", function()
+    mock.config { rate_limit = { requests = 20, per = 1 } }
+    local s = assert(sync(sqlite_url(), { phones = first(many, 30),
+      rate_limit = { requests = 20, per = 1 } }))
+    assert.are.same({}, s.errors)
+    assert.are.equal(0, records_with(429))
+    assert.are.equal(0, s.rate_limited)
+  end)
+
+  it("learns a server's limit from its 429s and loses nothing", function()
+    mock.config { rate_limit = { requests = 10, per = 1 } }
+    local s = assert(sync(sqlite_url(), { phones = many }))
+    assert.are.same({}, s.errors)
+    local limited = records_with(429)
+    assert.is_true(limited > 0)
+    assert.are.equal(limited, s.rate_limited)
+    assert.are.equal(#mock.requests(), s.requests)
+    -- After the first 429 the pace drops to what the server let through: far from one 429 per
+    -- request.
+    assert.is_true(limited < #many / 2, limited .. " 429s for " .. #many .. " phones")
+  end)
+
+  it("follows RateLimit-* headers ahead of any 429", function()
+    mock.config { rate_limit = { requests = 10, per = 1, headers = true } }
+    local s = assert(sync(sqlite_url(), { phones = first(many, 25) }))
+    assert.are.same({}, s.errors)
+    assert.are.equal(0, records_with(429))
+  end)
+
+  it("rides out a storm of 429s", function()
+    mock.fault { kind = "status", status = 429, retry_after_ms = "20", count = 12 }
+    local url = sqlite_url()
+    local s = assert(sync(url, { phones = { P.p30, P.example } }))
+    assert.are.same({}, s.errors)
+    assert.are.equal(12, records_with(429))
+    assert.are.equal(12, s.rate_limited)
+    assert_exact(url, P.p30)
+    assert_exact(url, P.example)
+  end)
+end)
