@@ -295,3 +295,102 @@ describe("sync rate budget", function()
     assert_exact(url, P.example)
   end)
 end)
+
+describe("sync follow mode", function()
+  before_each(function() mock.reset() end)
+
+  it("syncs again every interval until stop() says so", function()
+    local url = sqlite_url()
+    local rounds = 0
+    local s = assert(sync(url, {
+      phone = P.p30, follow = true, interval = 0.05,
+      progress = function(sum) rounds = sum.rounds end,
+      stop = function() return rounds >= 3 end,
+    }))
+    assert.is_true(s.stopped)
+    assert.are.equal(3, s.rounds)
+    -- The first round reads the whole history, each later one page 1 only.
+    assert.are.equal(1 + 2, #mock.requests())
+    assert.are.equal(30, s.inserted)
+    assert_exact(url, P.p30)
+  end)
+
+  for _, sig in ipairs { "INT", "TERM" } do
+    it("stops cleanly on SIG" .. sig .. " with its summary and exit status 130", function()
+      if proc.skip() then pending(proc.skip()) end
+      local url = sqlite_url()
+      local env = { RAVAN_API_KEY = mock.api_key, RAVAN_BASE_URL = mock.url }
+      local script = string.format([[
+%s bin/ravan-history sync %s --db %s --follow --interval 0.1 >"$OUT" 2>&1 & p=$!
+for i in $(seq 300); do
+  n=$(curl -s "$RAVAN_BASE_URL/__mock/requests" | grep -o '"seq"' | wc -l)
+  [ "$n" -ge 4 ] && break
+  sleep 0.05
+done
+kill -%s $p
+wait $p
+echo "status=$?"]], proc.lua, P.p250, proc.quote(url), sig)
+      local out_file = os.tmpname()
+      env.OUT = out_file
+      local out = proc.run(script, env)
+      local printed = helpers.read_file(out_file)
+      os.remove(out_file)
+      assert.are.equal("130", out:match("status=(%d+)"), out .. printed)
+      assert.matches("stopped", printed)
+      assert_exact(url, P.p250)
+    end)
+  end
+end)
+
+describe("sync options", function()
+  before_each(function() mock.reset() end)
+
+  for _, case in ipairs {
+    { "not a table", "needs a table" },
+    { {}, "needs phone or a non-empty phones list" },
+    { { phone = "+15550000001" }, "needs db" },
+    { { phone = "12", db = "sqlite:x" }, "phone must be E.164" },
+    { { phones = { "+15550000001", 5 }, db = "sqlite:x" }, "phones[2] must be E.164" },
+    { { phones = "+15550000001", db = "sqlite:x" }, "phones must be an array" },
+    { { phone = "+15550000001", phones = { "+15550000002" }, db = "sqlite:x" }, "not both" },
+    { { phone = "+15550000001", db = "sqlite:x", interval = 0 }, "interval must be" },
+    { { phone = "+15550000001", db = "sqlite:x", rate_limit = { requests = 0 } }, "rate_limit.requests" },
+    { { phone = "+15550000001", db = "sqlite:x", rate_limit = { requests = 5, every = 1 } }, "unknown rate_limit key 'every'" },
+    { { phone = "+15550000001", db = "mysql://x" }, "db must be" },
+    { { phone = "+15550000001", db = "sqlite:x", follw = true }, "did you mean 'follow'" },
+  } do
+    it("refuses " .. tostring(case[2]) .. " as invalid_argument, before any request", function()
+      local c = mock.client()
+      local s, err = c:sync(case[1])
+      c:close()
+      assert.is_nil(s)
+      assert.are.equal("invalid_argument", err.kind)
+      assert.matches(case[2], err.message, 1, true)
+      assert.are.same({}, mock.requests())
+    end)
+  end
+
+  it("returns a database that cannot be opened as nil, err", function()
+    local c = mock.client()
+    local s, err = c:sync { phone = P.p30, db = "sqlite:/nonexistent/dir/x.db" }
+    c:close()
+    assert.is_nil(s)
+    assert.are.equal("database", err.kind)
+  end)
+
+  it("runs from the CLI with a CSV phones file, naming a failed phone, exit 1", function()
+    local url = sqlite_url()
+    local file = os.tmpname()
+    local f = assert(io.open(file, "w"))
+    f:write("name,phone\nA,", P.p30, "\nB,", P.example, "\n")
+    f:close()
+    mock.fault { kind = "status", status = 400, count = 1, phone = P.example }
+    local status, out, err = helpers.run_cli({ "sync", "--phones-file", file, "--db", url },
+      { RAVAN_API_KEY = mock.api_key, RAVAN_BASE_URL = mock.url })
+    os.remove(file)
+    assert.are.equal(1, status)
+    assert.matches("^2 phones: 30 inserted, 0 updated, 0 unchanged, 2 requests", out)
+    assert.matches(P.example:gsub("%+", "%%+") .. ": ravan: bad_request", err)
+    assert_exact(url, P.p30)
+  end)
+end)

@@ -469,8 +469,8 @@ function M.sync(client, o)
     per_phone = {}
     summary.errors, summary.phones_done = {}, 0
     round(ctx, cfg.phones, summary)
-    ctx.report()
     summary.rounds = summary.rounds + 1
+    ctx.report()
     if not cfg.follow or ctx.stopping() then break end
     backoff = #summary.errors > 0 and math.min(backoff * 2, M.MAX_BACKOFF) or 1
     local wait = jittered(cfg.interval * backoff)
