@@ -20,7 +20,7 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 ALL_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC $(WARNINGS) $(CFLAGS) $(CURL_CFLAGS) $(LUA_CFLAGS)
 LDLIBS = $(CURL_LIBS) -pthread -lm
 
-TRANSPORT_SRC := src/rv_buf.c src/rv_time.c src/rv_policy.c src/rv_transport.c src/rv_prefetch.c
+TRANSPORT_SRC := src/rv_buf.c src/rv_time.c src/rv_policy.c src/rv_transport.c src/rv_engine.c
 BINDING_SRC := src/rv_core.c
 OBJ := $(patsubst src/%.c,$(OUT)/obj/%.o,$(TRANSPORT_SRC) $(BINDING_SRC))
 HEADERS := $(wildcard src/*.h)
@@ -45,7 +45,7 @@ EMBED_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(WARNINGS) $(CFLAGS) $(CURL_C
 	$(shell $(PKG_CONFIG) --cflags $(EMBED_LUA) 2>/dev/null)
 EMBED_LIBS = $(shell $(PKG_CONFIG) --libs $(EMBED_LUA) 2>/dev/null) $(LDLIBS)
 
-.PHONY: all deps env test demo memcheck embed docs bench fuzz clean help
+.PHONY: all deps env test demo memcheck tsan embed docs bench fuzz clean help
 
 all: $(MODULE)
 
@@ -79,6 +79,17 @@ memcheck:
 	@bash .ci/deps valgrind
 	@$(MAKE) --no-print-directory all
 	@LUA=$(LUA) OUT=$(OUT) MEMCHECK=1 mock/server run spec/run
+
+# ThreadSanitizer over the specs whose code crosses threads. The C host, built with the core in
+# build/tsan, runs busted in place of `lua`: the sanitizer is then in the executable itself, and
+# the programs the specs start (the server's control, `ls` of /proc) run without it.
+TSAN_SPECS ?= spec/async_spec.lua spec/pager_spec.lua
+
+tsan:
+	@$(MAKE) --no-print-directory embed EMBED_OUT=build/tsan CFLAGS="-O1 -g -fsanitize=thread" \
+		LDFLAGS=-fsanitize=thread
+	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 $$TSAN_OPTIONS" \
+		mock/server run build/tsan/ravan-embed "$$(command -v busted)" -o TAP $(TSAN_SPECS)
 
 $(EMBED_OUT)/obj/%.o: src/%.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -134,6 +145,7 @@ help:
 	@echo 'make demo       start the local server and show a call history with the CLI'
 	@echo 'make test       install what is missing, build, run the specs against the local server'
 	@echo 'make memcheck   the specs under valgrind (no errors, nothing definitely lost)'
+	@echo 'make tsan       the async and pager specs with the core under ThreadSanitizer'
 	@echo 'make embed      $(EMBED_BIN): a C host with Lua 5.4 and ravan linked in statically'
 	@echo 'make bench      the benchmarks of issue 4 against the local server (bench/RESULTS.md)'
 	@echo 'make docs       the API reference in doc/ (LDoc)'

@@ -54,8 +54,10 @@ local function ids_of(calls)
   return h.pluck(calls, "id")
 end
 
--- Threads of this process: the prefetcher's helper thread shows up here, and leaves when joined.
+-- Threads of this process: a client's engine thread shows up here once it prefetches, and
+-- leaves when the client is closed or collected (so collect first).
 local function threads()
+  h.full_gc()
   return h.proc_status("Threads")
 end
 
@@ -346,7 +348,8 @@ describe("the pager", function()
       mock.config { page_delays = { ["3"] = 2000, ["4"] = 2000 } }
       local base = threads()
       local phone = "+15550000260"
-      local iter, state, control, closing = client():calls { phone = phone, page_size = 10, prefetch = 3 }
+      local c = client()
+      local iter, state, control, closing = c:calls { phone = phone, page_size = 10, prefetch = 3 }
       local n, during = 0, nil
       local t_break
       for _ in iter, state, control, closing do
@@ -367,6 +370,8 @@ describe("the pager", function()
         iter:close()
       end
       assert.is_true(core.now() - t_break < 1.5, "close waited for the slow pages")
+      -- The engine thread is the client's: closing the client joins it.
+      c:close()
       assert.are.equal(base, threads())
       -- Nothing is asked after the break; what was in flight (3, 4, and 5 if it had left
       -- by then) is all the server ever sees.
@@ -378,7 +383,7 @@ describe("the pager", function()
       assert.is_nil(iter:next())
     end)
 
-    it("lets a dropped pager's prefetcher be collected and its thread joined", function()
+    it("lets a dropped pager and its client be collected and the engine thread joined", function()
       local base = threads()
       do
         local pager = client():calls { phone = P250, page_size = 10, prefetch = 2 }

@@ -6,22 +6,25 @@
 #include <unistd.h>
 
 #include "rv_compat.h"
-#include "rv_prefetch.h"
+#include "rv_engine.h"
 #include "rv_time.h"
 #include "rv_transport.h"
 
 #define CLIENT_MT "ravan.core.client"
 #define RESPONSE_MT "ravan.core.response"
-#define PREFETCH_MT "ravan.core.prefetcher"
+#define JOB_MT "ravan.core.job"
 #define STRIP_DEPTH_LIMIT 1000
 
+/* The engine is made on first use: a client used only for blocking calls has no thread. */
 typedef struct client_box {
     rv_client *client;
+    rv_engine *engine;
+    int max_concurrency;
 } client_box;
 
-typedef struct prefetch_box {
-    rv_prefetch *prefetch;
-} prefetch_box;
+typedef struct job_box {
+    rv_job *job;
+} job_box;
 
 static const char *opt_string(lua_State *L, int t, const char *key)
 {
@@ -63,6 +66,8 @@ static int core_new(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     client_box *box = lua_newuserdata(L, sizeof *box);
     box->client = NULL;
+    box->engine = NULL;
+    box->max_concurrency = 0;
     luaL_getmetatable(L, CLIENT_MT);
     lua_setmetatable(L, -2);
 
@@ -87,19 +92,30 @@ static int core_new(lua_State *L)
     cfg.retry.cap = opt_number(L, 1, "retry_cap", 8);
     cfg.retry.max_retry_after = opt_number(L, 1, "max_retry_after", 60);
 
+    int max_concurrency = (int)opt_number(L, 1, "max_concurrency", 8);
+    if (max_concurrency < 1 || max_concurrency > RV_MAX_CONCURRENCY)
+        return luaL_error(L, "ravan.core: 'max_concurrency' must be from 1 to %d",
+                          RV_MAX_CONCURRENCY);
+
     char err[256];
+    box->max_concurrency = max_concurrency;
     box->client = rv_client_new(&cfg, err, sizeof err);
     if (!box->client)
         return luaL_error(L, "ravan.core: %s", err);
     return 1;
 }
 
-static rv_client *check_client(lua_State *L)
+static client_box *check_box(lua_State *L)
 {
     client_box *box = luaL_checkudata(L, 1, CLIENT_MT);
     if (!box->client)
         luaL_error(L, "ravan.core: the client is closed");
-    return box->client;
+    return box;
+}
+
+static rv_client *check_client(lua_State *L)
+{
+    return check_box(L)->client;
 }
 
 static void set_string(lua_State *L, const char *key, const char *value)
@@ -224,69 +240,124 @@ static int client_request(lua_State *L)
     return 1;
 }
 
-/* client:prefetcher(query, window): pages of `query` fetched in the background, `window` at most
- * at once. The prefetcher holds its own reference to the C client. */
-static int client_prefetcher(lua_State *L)
+/* The client's engine, made now if need be; NULL with `err` filled when it cannot be used. */
+static rv_engine *engine_of(client_box *box, char *err, size_t errlen)
 {
-    rv_client *client = check_client(L);
+    if (!box->engine)
+        box->engine = rv_engine_new(box->client, box->max_concurrency, err, errlen);
+    if (box->engine && rv_engine_usable(box->engine, err, errlen))
+        return NULL;
+    return box->engine;
+}
+
+static int fail(lua_State *L, const char *err)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+}
+
+/* client:start(query) -> job, id: the request runs on the engine's thread. nil, message when the
+ * engine cannot run it here. The job box is made first, so a memory error leaks nothing. */
+static int client_start(lua_State *L)
+{
+    client_box *box = check_box(L);
     rv_query query;
     check_query(L, 2, &query);
-    int window = (int)luaL_checkinteger(L, 3);
-    prefetch_box *box = lua_newuserdata(L, sizeof *box);
-    box->prefetch = NULL;
-    luaL_getmetatable(L, PREFETCH_MT);
+    job_box *jb = lua_newuserdata(L, sizeof *jb);
+    jb->job = NULL;
+    luaL_getmetatable(L, JOB_MT);
     lua_setmetatable(L, -2);
     char err[256];
-    box->prefetch = rv_prefetch_new(client, &query, window, err, sizeof err);
-    if (!box->prefetch)
-        return luaL_error(L, "ravan.core: %s", err);
-    return 1;
+    rv_engine *engine = engine_of(box, err, sizeof err);
+    if (engine)
+        jb->job = rv_engine_start(engine, &query, err, sizeof err);
+    if (!jb->job)
+        return fail(L, err);
+    lua_pushinteger(L, (lua_Integer)rv_job_id(jb->job));
+    return 2;
 }
 
-static rv_prefetch *check_prefetch(lua_State *L)
+/* client:take() -> id, result of the next finished job; nil when none; nil, message when the
+ * engine cannot be used here. */
+static int client_take(lua_State *L)
 {
-    prefetch_box *box = luaL_checkudata(L, 1, PREFETCH_MT);
-    if (!box->prefetch)
-        luaL_error(L, "ravan.core: the prefetcher is closed");
-    return box->prefetch;
-}
-
-static int prefetch_want(lua_State *L)
-{
-    rv_prefetch *pf = check_prefetch(L);
-    lua_pushboolean(L, rv_prefetch_want(pf, (long)luaL_checkinteger(L, 2)) == 0);
-    return 1;
-}
-
-static int prefetch_take(lua_State *L)
-{
-    rv_prefetch *pf = check_prefetch(L);
-    long page = (long)luaL_checkinteger(L, 2);
+    client_box *box = check_box(L);
+    if (!box->engine)
+        return 0;
+    char err[256];
+    if (rv_engine_usable(box->engine, err, sizeof err))
+        return fail(L, err);
     rv_response *resp = new_response(L);
-    if (rv_prefetch_take(pf, page, resp) != 0)
-        return luaL_error(L, "ravan.core: page %d was not wanted", (int)page);
+    uint64_t id = rv_engine_take(box->engine, resp);
+    if (!id)
+        return 0;
+    lua_pushinteger(L, (lua_Integer)id);
+    push_response(L, resp);
+    rv_response_free(resp);
+    return 2;
+}
+
+/* client:wait([seconds]) -> whether a job is ready to take; no limit without seconds. */
+static int client_wait(lua_State *L)
+{
+    client_box *box = check_box(L);
+    double seconds = luaL_optnumber(L, 2, -1);
+    char err[256];
+    rv_engine *engine = engine_of(box, err, sizeof err);
+    if (!engine) {
+        lua_pushboolean(L, 0);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_pushboolean(L, rv_engine_wait(engine, seconds));
+    return 1;
+}
+
+static int client_fd(lua_State *L)
+{
+    char err[256];
+    rv_engine *engine = engine_of(check_box(L), err, sizeof err);
+    if (!engine)
+        return fail(L, err);
+    lua_pushinteger(L, rv_engine_fd(engine));
+    return 1;
+}
+
+static int client_set_ready(lua_State *L)
+{
+    client_box *box = check_box(L);
+    if (box->engine)
+        rv_engine_set_ready(box->engine, lua_toboolean(L, 2));
+    return 0;
+}
+
+/* job:cancel() -> the cancelled result, or nothing when the job was already taken. */
+static int job_cancel(lua_State *L)
+{
+    job_box *jb = luaL_checkudata(L, 1, JOB_MT);
+    rv_response *resp = new_response(L);
+    if (!jb->job || !rv_job_cancel(jb->job, resp))
+        return 0;
     push_response(L, resp);
     rv_response_free(resp);
     return 1;
 }
 
-static int prefetch_pending(lua_State *L)
+static int job_gc(lua_State *L)
 {
-    lua_pushinteger(L, rv_prefetch_pending(check_prefetch(L)));
-    return 1;
-}
-
-static int prefetch_close(lua_State *L)
-{
-    prefetch_box *box = luaL_checkudata(L, 1, PREFETCH_MT);
-    rv_prefetch_free(box->prefetch);
-    box->prefetch = NULL;
+    job_box *jb = luaL_checkudata(L, 1, JOB_MT);
+    if (jb->job)
+        rv_job_release(jb->job);
+    jb->job = NULL;
     return 0;
 }
 
 static int client_close(lua_State *L)
 {
     client_box *box = luaL_checkudata(L, 1, CLIENT_MT);
+    rv_engine_release(box->engine);
+    box->engine = NULL;
     rv_client_release(box->client);
     box->client = NULL;
     return 0;
@@ -381,7 +452,11 @@ static int core_isatty(lua_State *L)
 
 static const luaL_Reg client_methods[] = {
     {"request", client_request},
-    {"prefetcher", client_prefetcher},
+    {"start", client_start},
+    {"take", client_take},
+    {"wait", client_wait},
+    {"fd", client_fd},
+    {"set_ready", client_set_ready},
     {"close", client_close},
     {NULL, NULL},
 };
@@ -395,19 +470,8 @@ static const luaL_Reg client_meta[] = {
     {NULL, NULL},
 };
 
-static const luaL_Reg prefetch_methods[] = {
-    {"want", prefetch_want},
-    {"take", prefetch_take},
-    {"pending", prefetch_pending},
-    {"close", prefetch_close},
-    {NULL, NULL},
-};
-
-static const luaL_Reg prefetch_meta[] = {
-    {"__gc", prefetch_close},
-#if RV_HAS_CLOSE
-    {"__close", prefetch_close},
-#endif
+static const luaL_Reg job_methods[] = {
+    {"cancel", job_cancel},
     {NULL, NULL},
 };
 
@@ -433,10 +497,11 @@ int luaopen_ravan_core(lua_State *L)
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
 
-    luaL_newmetatable(L, PREFETCH_MT);
-    rv_setfuncs(L, prefetch_meta);
+    luaL_newmetatable(L, JOB_MT);
+    lua_pushcfunction(L, job_gc);
+    lua_setfield(L, -2, "__gc");
     lua_newtable(L);
-    rv_setfuncs(L, prefetch_methods);
+    rv_setfuncs(L, job_methods);
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
 

@@ -14,6 +14,7 @@ const char *rv_error_name(rv_error err)
     case RV_ERR_TOO_LARGE: return "too_large";
     case RV_ERR_REDIRECT: return "redirect";
     case RV_ERR_INTERNAL: return "internal";
+    case RV_ERR_CANCELLED: return "cancelled";
     }
     return "internal";
 }

@@ -13,7 +13,8 @@ typedef enum rv_error {
     RV_ERR_TLS,
     RV_ERR_TOO_LARGE,
     RV_ERR_REDIRECT,    /* a redirect to another origin, not followed */
-    RV_ERR_INTERNAL     /* out of memory or a URL libcurl would not build */
+    RV_ERR_INTERNAL,    /* out of memory or a URL libcurl would not build */
+    RV_ERR_CANCELLED    /* stopped by its owner; never retried */
 } rv_error;
 
 typedef struct rv_retry_policy {

@@ -24,10 +24,10 @@ struct rv_client {
     char *host;
     char *port;
     struct curl_slist *headers;
-    CURL *easy;                 /* the blocking path's handle, reused for keep-alive */
-    CURLSH *share;              /* connections, TLS sessions and DNS shared with prefetch */
-    pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
-    int locks_ready;
+    /* The blocking path's handle, reused for keep-alive. Its connections are its own: the
+     * engine's transfers run on another thread with a cache of their own in the multi handle,
+     * as libcurl never lets one connection cache serve two threads at once. */
+    CURL *easy;
     int refs;
 };
 
@@ -70,19 +70,6 @@ static void wipe_headers(struct curl_slist *headers)
 static char *copy_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
-}
-
-static void share_lock(CURL *easy, curl_lock_data data, curl_lock_access access, void *userp)
-{
-    (void)easy;
-    (void)access;
-    pthread_mutex_lock(&((rv_client *)userp)->locks[data]);
-}
-
-static void share_unlock(CURL *easy, curl_lock_data data, void *userp)
-{
-    (void)easy;
-    pthread_mutex_unlock(&((rv_client *)userp)->locks[data]);
 }
 
 static int set_error(char *err, size_t errlen, const char *message)
@@ -152,23 +139,6 @@ static int build_headers(rv_client *c)
     return 0;
 }
 
-static int build_share(rv_client *c)
-{
-    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-        pthread_mutex_init(&c->locks[i], NULL);
-    c->locks_ready = 1;
-    c->share = curl_share_init();
-    if (!c->share)
-        return -1;
-    curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
-    curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-    curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
-    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    return 0;
-}
-
 rv_client *rv_client_new(const rv_config *cfg, char *err, size_t errlen)
 {
     if (rv_global_init()) {
@@ -202,7 +172,7 @@ rv_client *rv_client_new(const rv_config *cfg, char *err, size_t errlen)
     }
     if (build_endpoint(c, err, errlen))
         goto fail;
-    if (build_headers(c) || build_share(c)) {
+    if (build_headers(c)) {
         set_error(err, errlen, "out of memory");
         goto fail;
     }
@@ -226,14 +196,8 @@ void rv_client_release(rv_client *c)
 {
     if (!c || --c->refs > 0)
         return;
-    /* Handles that use the share go first: a share in use cannot be cleaned up. */
     if (c->easy)
         curl_easy_cleanup(c->easy);
-    if (c->share)
-        curl_share_cleanup(c->share);
-    if (c->locks_ready)
-        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-            pthread_mutex_destroy(&c->locks[i]);
     wipe_headers(c->headers);
     curl_url_cleanup(c->endpoint);
     curl_free(c->endpoint_url);
@@ -293,7 +257,6 @@ CURL *rv_client_easy(rv_client *c)
         curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
     if (cfg->ca_path)
         curl_easy_setopt(e, CURLOPT_CAPATH, cfg->ca_path);
-    curl_easy_setopt(e, CURLOPT_SHARE, c->share);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_body);
     return e;
 }

@@ -1,5 +1,5 @@
 /* The HTTP side of ravan: libcurl handles, URL building, headers, timeouts, redirects and the
- * retry loop. Knows nothing of Lua, so the binding, the prefetcher and a C host can share it. */
+ * retry loop. Knows nothing of Lua, so the binding, the engine and a C host can share it. */
 #ifndef RV_TRANSPORT_H
 #define RV_TRANSPORT_H
 
@@ -76,8 +76,8 @@ typedef struct rv_response {
 int rv_global_init(void);
 
 /* Copies everything it keeps from `cfg`. NULL with `err` filled on failure. The client is
- * reference counted (one reference from rv_client_new) because a prefetcher may outlive the
- * Lua object that made it; references are taken and dropped on the owning Lua thread only. */
+ * reference counted (one reference from rv_client_new) because an engine may outlive the
+ * Lua object that made it; references are taken and dropped on the owning thread only. */
 rv_client *rv_client_new(const rv_config *cfg, char *err, size_t errlen);
 void rv_client_retain(rv_client *client);
 void rv_client_release(rv_client *client);
@@ -106,7 +106,7 @@ typedef struct rv_call {
     char errbuf[CURL_ERROR_SIZE];
 } rv_call;
 
-/* A new easy handle configured for this client (headers, TLS, timeouts, shared connections). */
+/* A new easy handle configured for this client (headers, TLS, timeouts, limits). */
 CURL *rv_client_easy(rv_client *client);
 
 /* 0 on success; -1 leaves the reason in resp and the call must not begin. */

@@ -9,6 +9,7 @@ local errors = require "ravan.errors"
 local validate = require "ravan.validate"
 local decode = require "ravan.decode"
 local surface = require "ravan.surface"
+local async = require "ravan.async"
 
 local M = {}
 
@@ -26,7 +27,7 @@ local CORE_KEYS = {
   "base_url", "api_key", "token", "connect_timeout", "timeout",
   "low_speed_limit", "low_speed_time", "max_retries", "retry_base",
   "retry_cap", "max_retry_after", "max_response_bytes", "ca_file",
-  "ca_path", "insecure",
+  "ca_path", "insecure", "max_concurrency",
 }
 
 -- "Lua 5.4" -> "Lua/5.4": a product token, as User-Agent grammar wants.
@@ -118,6 +119,8 @@ end
 -- * `ca_file`, `ca_path`, `insecure` (verification off: never from the
 --   environment)
 -- * `user_agent`: a prefix for the User-Agent header
+-- * `max_concurrency` (8, 1 to 64): requests of `start`, tasks and the
+--   pager's prefetch in flight at once; more wait in start order
 -- * `log`: a function called with one table per event (`request`, `retry`,
 --   `response`, `error`), never with the credential
 -- @param getenv for specs: a stand-in for `os.getenv`
@@ -160,8 +163,8 @@ function Client:_prepare(q)
 end
 
 -- One core result -> the page, or nil and an error: the single path from
--- the wire to the user, for phone_history and for every page the pager
--- takes from the prefetcher.
+-- the wire to the user, for phone_history and for every request the
+-- engine finishes (start, tasks, the pager's prefetch).
 function Client:_page_of(res)
   local err = errors.from_response(res)
   local page
@@ -175,21 +178,26 @@ function Client:_page_of(res)
   return page
 end
 
--- A blocking request for a prepared query.
+-- A request for a prepared query: blocking, except inside a task of this
+-- client, which it suspends until the page is there.
 function Client:_fetch(query)
   local handle = self._handle
   if not handle then return nil, closed_error() end
+  if self._async and async.current_task(self) then return async.fetch(self, query) end
   return self:_page_of(handle:request(query))
 end
 
--- A core prefetcher for a prepared query, or nil when the client is closed
--- or no helper thread could start; the pager then fetches sequentially.
-function Client:_prefetcher(query, window)
-  local handle = self._handle
-  if not handle then return nil end
-  local ok, pf = pcall(handle.prefetcher, handle, query, window)
-  if ok then return pf end
-  return nil
+-- A prepared query started on the engine (the pager's prefetch), or nil
+-- when the client is closed or the engine cannot run it; the pager then
+-- fetches sequentially.
+function Client:_start(query)
+  if not self._handle then return nil end
+  return (async.start(self, query))
+end
+
+-- A started request's page, suspending a task of this client or blocking.
+function Client._await(_, req)
+  return async.await(req)
 end
 
 --- A client, as `ravan.new` makes it.
@@ -233,6 +241,7 @@ end
 -- @function Client:calls
 
 surface.add_methods(Client)
+async.add_methods(Client)
 
 --- Keeps a database in step with phones' call histories: incremental,
 -- exactly once, many phones under one rate budget. See `ravan.sync.sync`
@@ -245,11 +254,14 @@ function Client:sync(opts)
   return require("ravan.sync").sync(self, opts)
 end
 
---- Frees the connection and the libcurl handle now; later calls return an
--- `invalid_argument` error. Idempotent.
+--- Frees the connections and libcurl's handles now, cancelling what is in
+-- flight: undelivered requests end as `cancelled` without their callbacks,
+-- tasks are cancelled. Later calls return an `invalid_argument` error.
+-- Idempotent.
 function Client:close()
   local handle = self._handle
   if handle then
+    async.close(self)
     self._handle = nil
     handle:close()
   end

@@ -22,7 +22,8 @@ local M = {}
 -- (400, 404, 422), `rate_limited` (429), `server` (5xx, and a 2xx with
 -- `success = false`), `timeout`, `network`, `tls` (certificate
 -- verification), `decode` (not JSON, or not the documented shape),
--- `too_large` (over `max_response_bytes`) or `database` (a `sync` store
+-- `too_large` (over `max_response_bytes`), `cancelled` (ended by `cancel`
+-- or by closing its client; never retried) or `database` (a `sync` store
 -- refused a connection or a statement)
 -- @tfield string message the server's own message when its body has one
 -- @tfield[opt] number status the HTTP status, when there was an answer
@@ -37,7 +38,7 @@ local M = {}
 local KINDS = {
   invalid_argument = true, auth = true, bad_request = true,
   rate_limited = true, server = true, timeout = true, network = true,
-  tls = true, decode = true, too_large = true, database = true,
+  tls = true, decode = true, too_large = true, cancelled = true, database = true,
 }
 M.KINDS = KINDS
 

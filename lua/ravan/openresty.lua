@@ -161,8 +161,9 @@ function Client:_fetch(query)
   return res
 end
 
--- No background prefetch: each page is one call on the pool, in turn.
-function Client._prefetcher()
+-- No engine here (the pager's prefetch starts nothing): each page is one
+-- call on the pool, in turn.
+function Client._start()
   return nil
 end
 

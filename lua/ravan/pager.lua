@@ -1,11 +1,12 @@
 --- The lazy pager behind `client:pages` and `client:calls`.
 --
 -- A page is requested only when the loop needs it, except that with
--- `prefetch = N` the core's prefetcher keeps up to N following pages in
--- flight on a helper thread once total_count is known. Pages are taken
--- back in order, so they are yielded in order whatever order they arrive
--- in, and at most N+1 are held: the one the loop works on and N in the
--- core. Every page goes through the client's own result -> page path.
+-- `prefetch = N` up to N following pages are started on the client's
+-- engine once total_count is known. Pages are awaited in order, so they are
+-- yielded in order whatever order they arrive in, and at most N+1 are held:
+-- the one the loop works on and N started ahead. Every page goes through
+-- the client's own result -> page path. Inside a task of the client,
+-- waiting for a page suspends the task instead of blocking.
 --
 -- Iteration ends when the pages cover total_count, on an empty or short
 -- page, at `limit`, or on a page with nothing new (a server ignoring
@@ -86,38 +87,42 @@ local function last_needed(self)
   return last
 end
 
--- Keeps pages current+1 .. current+N wanted, within what is needed.
+-- Keeps pages current+1 .. current+N started, within what is needed.
 local function want_ahead(self, current)
-  local pf = self._pf
-  if not pf then return end
+  local ahead = self._ahead
+  if not ahead then return end
   local stop = current + self._prefetch
   local last = last_needed(self)
   if last < stop then stop = last end
-  while self._next_want <= stop and pf:want(self._next_want) do
+  local query = self._query
+  while self._next_want <= stop do
+    query.page = self._next_want
+    local req = self._client:_start(query)
+    if not req then return end
+    ahead[self._next_want] = req
     self._next_want = self._next_want + 1
   end
 end
 
-local function close_prefetcher(self)
-  local pf = self._pf
-  if pf then
-    self._pf = nil
-    pf:close()
+local function cancel_ahead(self)
+  local ahead = self._ahead
+  if ahead then
+    self._ahead = nil
+    for _, req in pairs(ahead) do req:cancel() end
   end
 end
 
 local function fetch(self, p)
-  local pf = self._pf
-  if not pf then
+  local ahead = self._ahead
+  local req = ahead and ahead[p]
+  if not req then
     self._query.page = p
     return self._client:_fetch(self._query)
   end
-  -- A want refused earlier (no free slot) is made now: a take freed one.
-  if self._next_want <= p then want_ahead(self, p - 1) end
-  local res = pf:take(p)
-  -- Refill the window before decoding, so transfers overlap the decode.
+  ahead[p] = nil
+  -- Refill the window first, so the next transfers overlap this wait.
   want_ahead(self, p)
-  return self._client:_page_of(res)
+  return self._client:_await(req)
 end
 
 local function mismatch(page, field, asked)
@@ -174,11 +179,11 @@ local function next_page(self)
   if self._done then
     -- Pages wanted past the end (a lying total_count) are cancelled now.
     self:close()
-  elseif self._pf then
+  elseif self._ahead then
     -- Duplicates dropped or a grown total_count may have moved the end.
     want_ahead(self, p)
   elseif self._prefetch > 0 and page.total_count then
-    self._pf = self._client:_prefetcher(self._query, self._prefetch)
+    self._ahead = {}
     self._next_want = p + 1
     want_ahead(self, p)
   end
@@ -226,18 +231,19 @@ end
 function Pager:close()
   self._done = true
   self._current = nil
-  close_prefetcher(self)
+  cancel_ahead(self)
 end
 Pager.__close = Pager.close
 
 --- Progress so far: pages received, calls accepted from them, the latest
--- total_count (nil before the first page) and pages held in the core.
+-- total_count (nil before the first page) and pages started ahead.
 -- @treturn table `pages`, `calls`, `total_count`, `pending`
 function Pager:stats()
-  local pf = self._pf
+  local pending = 0
+  for _ in pairs(self._ahead or {}) do pending = pending + 1 end
   return {
     pages = self._pages, calls = self._accepted, total_count = self._total,
-    pending = pf and pf:pending() or 0,
+    pending = pending,
   }
 end
 

@@ -190,6 +190,7 @@ local CLIENT = {
   { "ca_file", readable_file },
   { "ca_path", text },
   { "insecure", boolean, false },
+  { "max_concurrency", integer_in(1, 64), 8 },
   { "user_agent", text },
   { "log", func },
 }

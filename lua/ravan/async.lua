@@ -1,0 +1,391 @@
+--- Requests that never block the calling thread: `client:start`, `poll`,
+-- `fd`, `pending` and tasks (`client:spawn`). See the "Without blocking"
+-- topic for the whole picture.
+--
+-- Requests run on the client's engine (a helper thread in the C core) with
+-- the blocking path's retries, deadline, limits and errors; their results
+-- cross back through a queue and become pages on the calling thread, inside
+-- `poll` or `wait`, through the client's one result path (`_page_of`).
+--
+-- Who keeps what: a request started with a callback is kept by its client
+-- until its callback has run. A request without one, and a task, live as
+-- long as the program references them: once collected they are cancelled
+-- and freed.
+-- @module ravan.async
+
+local core = require "ravan.core"
+local errors = require "ravan.errors"
+
+local M = {}
+
+local Request = {}
+Request.__index = Request
+
+local Task = {}
+Task.__index = Task
+
+local unpack = table.unpack or unpack
+local running, yield, resume_co = coroutine.running, coroutine.yield, coroutine.resume
+local close_co = coroutine.close
+
+-- What a task yields when a ravan call suspends it, so a task that yields
+-- anything else is told apart.
+local AWAIT = {}
+
+local function invalid(message)
+  return errors.invalid_argument(message)
+end
+
+local function check_seconds(seconds, name)
+  if seconds == nil or (type(seconds) == "number" and seconds >= 0) then return true end
+  return nil, invalid(name .. " must be a number of seconds >= 0")
+end
+
+-- The async side of a client, made on first use: a client that only makes
+-- blocking calls carries none of it.
+local function state(client)
+  local st = client._async
+  if not st then
+    st = {
+      kept = {},                                  -- id -> request with a callback
+      live = setmetatable({}, { __mode = "v" }),  -- id -> request without one
+      ready = {},                                 -- taken, not yet delivered
+      errs = {},                                  -- what callbacks raised
+      tasks = setmetatable({}, { __mode = "kv" }),  -- coroutine -> task
+    }
+    client._async = st
+  end
+  return st
+end
+
+local function settle(req, page, err)
+  req._done, req._page, req._err = true, page, err
+end
+
+-- Moves every finished request from the core into `ready`, its page made
+-- on the way; returns an error only when the engine cannot be used here.
+local function collect(client, st)
+  local handle = client._handle
+  if not handle then return nil end
+  while true do
+    local id, res = handle:take()
+    if not id then
+      if res then return invalid(res) end
+      break
+    end
+    local req = st.kept[id] or st.live[id]
+    if req then
+      st.kept[id], st.live[id] = nil, nil
+      if not req._done then settle(req, client:_page_of(res)) end
+      st.ready[#st.ready + 1] = req
+    end
+  end
+  handle:set_ready(#st.ready > 0)
+end
+
+local function finish_task(task, ok, ...)
+  task._done = true
+  task._req = nil
+  if ok then
+    task._results = { n = select("#", ...), ... }
+  else
+    task._err = ...
+  end
+end
+
+local function resumed(task, ok, ...)
+  if not ok then
+    finish_task(task, false, (...))
+  elseif coroutine.status(task._co) == "dead" then
+    finish_task(task, true, ...)
+  elseif (...) ~= AWAIT then
+    if close_co then close_co(task._co) end
+    finish_task(task, false, invalid("a task may suspend only inside this client's "
+      .. "phone_history, pages, calls or wait; it yielded by itself"))
+  end
+end
+
+-- Runs a task until it suspends in a ravan call or ends.
+local function step(task, ...)
+  return resumed(task, resume_co(task._co, ...))
+end
+
+local function deliver(st, req)
+  local task = req._task
+  if task then
+    req._task = nil
+    if not task._done then step(task, req._page, req._err) end
+  elseif req._callback then
+    local ok, e = pcall(req._callback, req._page, req._err)
+    if not ok then st.errs[#st.errs + 1] = e end
+  end
+end
+
+-- Waits at most `seconds` (nil: no limit) for the first finished request,
+-- then delivers every finished one. Inside a callback or a task (poll
+-- already delivering) it only collects: the outer poll delivers, in order.
+local function pump(client, st, seconds)
+  local handle = client._handle
+  if #st.ready == 0 and seconds ~= 0 then
+    local _, msg = handle:wait(seconds)
+    if msg then return nil, invalid(msg) end
+  end
+  local err = collect(client, st)
+  if err then return nil, err end
+  if st.delivering then return 0 end
+  st.delivering = true
+  local n = 0
+  while #st.ready > 0 and client._handle do
+    local batch = st.ready
+    st.ready = {}
+    for i = 1, #batch do
+      n = n + 1
+      deliver(st, batch[i])
+    end
+  end
+  st.delivering = false
+  if client._handle then client._handle:set_ready(false) end
+  local errs = st.errs
+  if #errs > 0 then
+    st.errs = {}
+    return n, errs
+  end
+  return n
+end
+
+-- The task of `client` running right now, if any.
+function M.current_task(client)
+  local st = client._async
+  if not st then return nil end
+  local co = running()
+  return co and st.tasks[co]
+end
+
+-- Starts a prepared query on the engine; a request, or nil and an error.
+function M.start(client, query, callback)
+  local handle = client._handle
+  local job, id = handle:start(query)
+  if not job then return nil, invalid(id) end
+  local st = state(client)
+  local req = setmetatable({ _client = client, _job = job, _callback = callback }, Request)
+  if callback then st.kept[id] = req else st.live[id] = req end
+  return req
+end
+
+-- A request's outcome, suspending the running task of its client until it
+-- is delivered (never blocking the thread), or blocking when there is none.
+function M.await(req)
+  if req._done then return req:result() end
+  local task = M.current_task(req._client)
+  if not task then return req:wait() end
+  req._task = task
+  task._req = req
+  return yield(AWAIT)
+end
+
+-- phone_history inside a task: start, then suspend until delivered.
+function M.fetch(client, query)
+  local req, err = M.start(client, query)
+  if not req then return nil, err end
+  return M.await(req)
+end
+
+--- A request that `client:start` returned.
+-- @type Request
+
+--- Whether the request has finished (including by `cancel`).
+-- @treturn boolean
+function Request:done()
+  if not self._done then
+    local client = self._client
+    if client._handle then collect(client, state(client)) end
+  end
+  return self._done == true
+end
+
+--- The page, once done; `nil, err` when it failed (kind `cancelled` when
+-- cancelled); `nil` alone while pending.
+function Request:result()
+  if not self:done() then return nil end
+  if self._err then return nil, self._err end
+  return self._page
+end
+
+-- Shared by requests and tasks: polls their client until `self:done()` or
+-- `seconds` pass.
+local function wait_until_done(self, seconds)
+  local ok, err = check_seconds(seconds, "wait")
+  if not ok then return nil, err end
+  local client = self._client
+  local until_ = seconds and core.now() + seconds
+  while not self:done() and client._handle do
+    local left
+    if until_ then
+      left = until_ - core.now()
+      if left <= 0 then break end
+    end
+    local n, perr = pump(client, state(client), left)
+    if not n then return nil, perr end
+  end
+  return self:result()
+end
+
+--- Blocks until the request is done, or `seconds` pass, running finished
+-- requests' callbacks meanwhile; then answers as `result` does. Inside a
+-- task of the same client, without `seconds`, it suspends the task instead.
+-- @tparam[opt] number seconds
+function Request:wait(seconds)
+  if seconds == nil and not self._done and M.current_task(self._client) then
+    return M.await(self)
+  end
+  return wait_until_done(self, seconds)
+end
+
+--- Ends the request now with an error of kind `cancelled` (never retried),
+-- mid-transfer or mid-back-off. Its callback still runs, once, with that
+-- error. Does nothing to a request already done.
+-- @treturn boolean whether it was cancelled
+function Request:cancel()
+  if self._done then return false end
+  local res = self._job:cancel()
+  if not res then return false end
+  settle(self, self._client:_page_of(res))
+  return true
+end
+
+--- A task that `client:spawn` returned.
+-- @type Task
+
+--- Whether the task's function has returned, raised or been cancelled.
+function Task:done()
+  return self._done == true
+end
+
+--- What the function returned, once done; `nil, err` when it raised (the
+-- raised value) or was cancelled (kind `cancelled`); `nil` while running.
+function Task:result()
+  if not self._done then return nil end
+  if self._err ~= nil then return nil, self._err end
+  local r = self._results
+  return unpack(r, 1, r.n)
+end
+
+--- Blocks until the task is done or `seconds` pass, polling its client.
+Task.wait = wait_until_done
+
+--- Stops the task now: the request it waits on is cancelled and the
+-- coroutine is closed (to-be-closed variables run on 5.4); `result` then
+-- answers `nil` and an error of kind `cancelled`.
+-- @treturn boolean false when it was already done
+function Task:cancel()
+  if self._done then return false end
+  local req = self._req
+  finish_task(self, false, errors.new("cancelled", "the task was cancelled"))
+  if req then
+    req._task = nil
+    req:cancel()
+  end
+  if close_co and coroutine.status(self._co) == "suspended" then close_co(self._co) end
+  return true
+end
+
+-- The methods a client gains.
+function M.add_methods(Client)
+  local function closed(self)
+    if not self._handle then return invalid("this ravan client is closed") end
+  end
+
+  --- Starts a request on the client's engine and returns at once: no DNS,
+  -- connect or TLS on the calling thread.
+  -- @tparam table q the query of `phone_history`
+  -- @tparam[opt] function callback `callback(page, err)`, run by `poll` or
+  -- `wait` on the calling thread; the client keeps the request until then
+  -- @treturn[1] Request
+  -- @treturn[2] nil
+  -- @treturn[2] ravan.errors.Error (`invalid_argument`: nothing was sent)
+  function Client:start(q, callback)
+    if callback ~= nil and type(callback) ~= "function" then
+      return nil, invalid("callback must be a function")
+    end
+    local query, err = self:_prepare(q)
+    if not query then return nil, err end
+    return M.start(self, query, callback)
+  end
+
+  --- Delivers finished requests: runs their callbacks and resumes their
+  -- tasks, on the calling thread, in the order they finished; waits at most
+  -- `seconds` (default 0) for the first. A callback that raises does not
+  -- stop the others: what it raised is returned.
+  -- @tparam[opt] number seconds
+  -- @treturn[1] number how many requests were delivered
+  -- @treturn[1] ?table what callbacks raised, in order, when any did
+  -- @treturn[2] nil
+  -- @treturn[2] ravan.errors.Error
+  function Client:poll(seconds)
+    local err = closed(self)
+    if err then return nil, err end
+    local ok
+    ok, err = check_seconds(seconds, "poll")
+    if not ok then return nil, err end
+    return pump(self, state(self), seconds or 0)
+  end
+
+  --- A file descriptor that is readable exactly while `poll` has work, for
+  -- event loops that watch descriptors. Never read or close it.
+  -- @treturn[1] integer
+  -- @treturn[2] nil
+  -- @treturn[2] ravan.errors.Error
+  function Client:fd()
+    local err = closed(self)
+    if err then return nil, err end
+    local fd, msg = self._handle:fd()
+    if not fd then return nil, invalid(msg) end
+    return fd
+  end
+
+  --- Requests started and not yet delivered by `poll`.
+  -- @treturn integer
+  function Client:pending()
+    local st = self._async
+    if not st then return 0 end
+    local n = #st.ready
+    for _ in pairs(st.kept) do n = n + 1 end
+    for _ in pairs(st.live) do n = n + 1 end
+    return n
+  end
+
+  --- Runs `fn(...)` as a task: a coroutine in which this client's
+  -- `phone_history`, `pages` and `calls` suspend it instead of blocking;
+  -- `poll` resumes it. It runs at once up to its first suspension. Keep a
+  -- reference to the task while it matters: a collected task is cancelled.
+  -- On Lua 5.1 a `for` loop cannot suspend: step the pager with `:next()`.
+  -- @tparam function fn
+  -- @treturn[1] Task
+  -- @treturn[2] nil
+  -- @treturn[2] ravan.errors.Error
+  function Client:spawn(fn, ...)
+    local err = closed(self)
+    if err then return nil, err end
+    if type(fn) ~= "function" then return nil, invalid("spawn needs a function") end
+    local task = setmetatable({ _client = self, _co = coroutine.create(fn) }, Task)
+    state(self).tasks[task._co] = task
+    step(task, ...)
+    return task
+  end
+end
+
+-- Closing a client cancels what is in flight: every undelivered request
+-- ends as `cancelled` (its callback never runs) and every task is cancelled.
+function M.close(client)
+  local st = client._async
+  if not st then return end
+  for _, task in pairs(st.tasks) do task:cancel() end
+  for _, list in ipairs { st.kept, st.live, st.ready } do
+    for _, req in pairs(list) do
+      if not req._done then req:cancel() end
+    end
+  end
+  st.kept, st.ready = {}, {}
+end
+
+return M
