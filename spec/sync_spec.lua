@@ -266,15 +266,16 @@ describe("sync rate budget", function()
 
   it("learns a server's limit from its 429s and loses nothing", function()
     mock.config { rate_limit = { requests = 10, per = 1 } }
-    local s = assert(sync(sqlite_url(), { phones = many }))
+    local s = assert(sync(sqlite_url(), { phones = many }, { max_concurrency = 4 }))
     assert.are.same({}, s.errors)
     local limited = records_with(429)
     assert.is_true(limited > 0)
     assert.are.equal(limited, s.rate_limited)
     assert.are.equal(#mock.requests(), s.requests)
-    -- After the first 429 the pace drops to what the server let through: far from one 429 per
-    -- request.
-    assert.is_true(limited < #many / 2, limited .. " 429s for " .. #many .. " phones")
+    -- The requests in flight when the first 429 came retry in the core (3 attempts each); after
+    -- that the pace is what the server let through, so few more 429s follow.
+    print("# learned: " .. limited .. " 429s")
+    assert.is_true(limited <= 3 * 4 + 6, limited .. " 429s for " .. #many .. " phones")
   end)
 
   it("follows RateLimit-* headers ahead of any 429", function()

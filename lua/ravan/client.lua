@@ -142,6 +142,7 @@ function M.new(opts, getenv)
       or "no credential",
     _log = cfg.log,
     _deadline = cfg.deadline,
+    _max_concurrency = cfg.max_concurrency,
   }, Client)
   local secret = cfg.api_key or cfg.token
   if secret and #secret >= MIN_SECRET then secrets[self] = secret end
@@ -174,6 +175,8 @@ function Client:_page_of(res)
   end
   if err then scrub(self, err) end
   if self._log then log_events(self._log, res, err) end
+  -- client:sync watches every response of its client for its rate budget.
+  if self._observer then self._observer(res) end
   if err then return nil, err end
   return page
 end

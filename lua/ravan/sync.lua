@@ -196,7 +196,7 @@ local function run_pass(ctx, phone, state, st, resuming)
   while true do
     if ctx.stopping() then return nil, "stopped" end
     local p = state.pass_page
-    local page, err = ctx.fetch(st, {
+    local page, err = ctx.fetch({
       phone = phone, page = p, page_size = size,
       include_transcripts = ctx.include_transcripts or nil,
     })
@@ -281,28 +281,33 @@ local function outcome_of(res)
   }
 end
 
--- The transport: the one place that turns a query into a response. It
--- runs each request to the end before the next starts; the scheduler below
--- only needs start() and poll().
-local function blocking_transport(client)
-  local done = {}
+-- The transport: the one place that sends queries, on the client's engine.
+-- start() never blocks; poll(wait) returns what finished, waiting at most
+-- `wait` seconds for the first, as { token, page, err } entries.
+local function engine_transport(client)
+  local done, pending = {}, {}
+  local function finish(token, page, err)
+    pending[token] = nil
+    done[#done + 1] = { token, page, err }
+  end
   return {
-    max_in_flight = 1,
+    max_in_flight = client._max_concurrency or 1,
     start = function(query, token)
-      local q, err = client:_prepare(query)
-      local res
-      if q then
-        local handle = client._handle
-        if handle then res = handle:request(q) else err = errors.invalid_argument(
-          "this ravan client is closed") end
-      end
-      local page
-      if res then page, err = client:_page_of(res) end
-      done[#done + 1] = { token, page, err, res and outcome_of(res) or { limited = 0 },
-        res and res.attempts or 0 }
+      pending[token] = true
+      local req, err = client:start(query, function(page, e) finish(token, page, e) end)
+      if not req then finish(token, nil, err) end
     end,
     poll = function(wait)
-      if #done == 0 and wait > 0 then core.sleep(wait) end
+      if #done == 0 then
+        if client._handle then
+          client:poll(wait)
+        else
+          -- Closing the client cancelled these without their callbacks.
+          for token in pairs(pending) do
+            finish(token, nil, errors.invalid_argument("this ravan client is closed"))
+          end
+        end
+      end
       local out = done
       done = {}
       return out
@@ -313,23 +318,22 @@ end
 local function new_summary(n)
   return {
     phones = n, requests = 0, inserted = 0, updated = 0, unchanged = 0,
-    full_passes = 0, rate_limited = 0, errors = {}, phones_done = 0,
+    full_passes = 0, rate_limited = 0, errors = {}, phones_done = 0, rounds = 0,
   }
 end
 
 -- Runs every phone once as a coroutine: a phone's code calls ctx.fetch,
 -- which yields its query to this loop; the loop spends the budget, starts
--- requests through the transport and resumes phones with their pages.
+-- requests on the engine and resumes phones with their pages.
 local function round(ctx, phones, summary)
   local transport, budget = ctx.transport, ctx.budget
   -- A queue of phones waiting to send their next request.
   local ready, head, tail, in_flight = {}, 1, 0, 0
   local co_yield = coroutine.yield
-  ctx.fetch = function(st, query)
+  ctx.fetch = function(query)
     local tries = 0
     while true do
-      local page, err, attempts = co_yield(query)
-      st.requests = st.requests + attempts
+      local page, err = co_yield(query)
       if page or not err or err.kind ~= "rate_limited" then return page, err end
       -- The core gave up on 429s: wait out the pause and ask again.
       tries = tries + 1
@@ -338,40 +342,34 @@ local function round(ctx, phones, summary)
   end
   local function step(task, ...)
     local ok, query_or_err, err = coroutine.resume(task.co, ...)
-    if not ok then
-      task.err = errors.new("server", "sync failed: " .. tostring(query_or_err))
-      task.finished = true
-    elseif coroutine.status(task.co) == "dead" then
-      task.finished = true
-      task.err = err
-    else
+    local finished = not ok or coroutine.status(task.co) == "dead"
+    if not finished then
       task.query = query_or_err
       tail = tail + 1
       ready[tail] = task
+      return
     end
-    if task.finished then
-      summary.phones_done = summary.phones_done + 1
-      if task.err and task.err ~= "stopped" then
-        summary.errors[#summary.errors + 1] = { phone = task.phone, error = task.err }
-      end
-      ctx.report()
+    if not ok then err = errors.new("server", "sync failed: " .. tostring(query_or_err)) end
+    summary.phones_done = summary.phones_done + 1
+    if err and err ~= "stopped" and not ctx.stopping() then
+      summary.errors[#summary.errors + 1] = { phone = task.phone, error = err }
     end
+    ctx.report()
   end
   for i = 1, #phones do
     local phone = phones[i]
-    local st = ctx.stats_for(phone)
     local task = { phone = phone }
     task.co = coroutine.create(function()
-      local ok, err = run_phone(ctx, phone, st)
+      local ok, err = run_phone(ctx, phone, summary)
       if not ok then return nil, err end
       return true
     end)
     step(task)
   end
   while head <= tail or in_flight > 0 do
-    local now = core.now()
     local wait = 0
     while head <= tail and in_flight < transport.max_in_flight do
+      local now = core.now()
       wait = budget:delay(now)
       if wait > 0 then break end
       local task = ready[head]
@@ -380,16 +378,12 @@ local function round(ctx, phones, summary)
       budget:spend(now)
       in_flight = in_flight + 1
       transport.start(task.query, task)
-      now = core.now()
     end
-    if in_flight == 0 and wait == 0 then wait = 0.001 end
-    local finished = transport.poll(in_flight > 0 and 0.05 or wait)
+    local finished = transport.poll(in_flight > 0 and (wait > 0 and wait or 1) or wait)
     for i = 1, #finished do
       local f = finished[i]
       in_flight = in_flight - 1
-      budget:observe(core.now(), f[4])
-      summary.rate_limited = budget.limited
-      step(f[1], f[2], f[3], f[5])
+      step(f[1], f[2], f[3])
     end
   end
 end
@@ -432,41 +426,29 @@ function M.sync(client, o)
   db, err = store.open(cfg.db)
   if not db then return nil, err end
   local summary = new_summary(#cfg.phones)
-  summary.rounds = 0
   local stop_fn, progress = cfg.stop, cfg.progress
   local stopped = false
-  local per_phone = {}
   local ctx = {
     db = db, page_size = cfg.page_size, include_transcripts = cfg.include_transcripts,
-    transport = blocking_transport(client),
+    transport = engine_transport(client),
     budget = rate.new(cfg.rate_limit, core.now()),
   }
   function ctx.stopping()
     if not stopped and ((stop_fn and stop_fn()) or not client._handle) then stopped = true end
     return stopped
   end
-  function ctx.stats_for(phone)
-    local st = { requests = 0, inserted = 0, updated = 0, unchanged = 0, full_passes = 0 }
-    per_phone[#per_phone + 1] = st
-    return st
-  end
-  local base
   function ctx.report()
-    local s = summary
-    for _, k in ipairs { "requests", "inserted", "updated", "unchanged", "full_passes" } do
-      local n = base[k]
-      for i = 1, #per_phone do n = n + per_phone[i][k] end
-      s[k] = n
-    end
-    if progress then pcall(progress, s) end
+    summary.rate_limited = ctx.budget.limited
+    if progress then pcall(progress, summary) end
+  end
+  -- Every response of this client, whichever request it answers, counts
+  -- and teaches the budget.
+  client._observer = function(res)
+    summary.requests = summary.requests + (res.attempts or 0)
+    ctx.budget:observe(core.now(), outcome_of(res))
   end
   local backoff = 1
   repeat
-    base = {}
-    for _, k in ipairs { "requests", "inserted", "updated", "unchanged", "full_passes" } do
-      base[k] = summary[k]
-    end
-    per_phone = {}
     summary.errors, summary.phones_done = {}, 0
     round(ctx, cfg.phones, summary)
     summary.rounds = summary.rounds + 1
@@ -479,6 +461,7 @@ function M.sync(client, o)
     if paused and paused - now > wait then wait = paused - now end
     idle(ctx, wait)
   until ctx.stopping()
+  client._observer = nil
   summary.stopped = stopped
   summary.phones_done = nil
   db:close()
