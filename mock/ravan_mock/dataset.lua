@@ -252,6 +252,11 @@ function M.count(phone)
         return 5
     end
     local n = phone:match("^%+1555(%d%d%d%d%d%d%d)$")
+    if n then
+        return tonumber(n)
+    end
+    -- +1557 PPPP CCC: CCC calls, PPPP telling apart many phones of one size.
+    n = phone:match("^%+1557%d%d%d%d(%d%d%d)$")
     return n and tonumber(n) or 0
 end
 
