@@ -1,8 +1,9 @@
 -- The request budget `client:sync` spends across all its phones.
 --
 -- Configured (`rate_limit = { requests = N, per = S }`): requests are spaced
--- evenly, one every S/N seconds (a token bucket holding one token), so no
--- window of the server's, fixed or sliding, sees more than N.
+-- evenly, one every S/N seconds (a token bucket holding a couple of tokens,
+-- so that a request sent late does not slow the pace), so a server's window
+-- sees at most N, give or take those two.
 --
 -- Learned (no `rate_limit`): no pacing until the server objects. A 429
 -- pauses everything for its Retry-After, once however many requests were in
@@ -19,12 +20,20 @@ local M = {}
 M.WINDOW = 2
 -- Requests per second added back per second without a 429, as a fraction
 -- of the current rate (at least MIN_STEP).
-M.INCREASE = 0.02
-M.MIN_STEP = 0.25
+M.INCREASE = 0.005
+M.MIN_STEP = 0.1
+-- After a 429 the rate is this share of what the server let through (or
+-- of the rate, when that is lower): a little under, so the climb back
+-- starts below the limit, and repeated 429s keep lowering it.
+M.DECREASE = 0.95
+-- 429s within this many seconds of a decrease do not decrease it again.
+M.COOLDOWN = 1
 -- A 429 without Retry-After pauses this long.
 M.DEFAULT_PAUSE = 1
 -- The learned rate never drops below this (requests per second).
 M.FLOOR = 0.5
+-- Slots a late request may make up for (see spend).
+M.CATCH_UP = 2
 
 local Budget = {}
 Budget.__index = Budget
@@ -32,7 +41,7 @@ Budget.__index = Budget
 -- `cfg` is nil (learn) or { requests, per }; `now` the current time.
 function M.new(cfg, now)
   local self = setmetatable({
-    _next = now, _paused_until = now, _ok = {}, _grown_at = now,
+    _next = now, _paused_until = now, _ok = {}, _grown_at = now, _cool_until = now,
     limited = 0,
   }, Budget)
   if cfg then
@@ -53,8 +62,13 @@ end
 
 function Budget:spend(now)
   if not self.rate then return end
-  if self._next < now then self._next = now end
-  self._next = self._next + 1 / self.rate
+  local interval = 1 / self.rate
+  -- A request sent a little late leaves its slot to the next ones: up to
+  -- CATCH_UP intervals, so waking late does not slow the pace for good,
+  -- while a long idle spell earns no more than that.
+  local earliest = now - M.CATCH_UP * interval
+  if self._next < earliest then self._next = earliest end
+  self._next = self._next + interval
 end
 
 -- The pause in force: when it ends (seconds), or nil.
@@ -122,14 +136,18 @@ function Budget:observe(now, outcome)
   if outcome.headers then from_headers(self, now, outcome.headers) end
   if (outcome.limited or 0) > 0 then
     self.limited = self.limited + outcome.limited
-    pause(self, now, outcome.retry_after or M.DEFAULT_PAUSE)
-    if not self._fixed then
+    -- The 429s of requests that were in flight together are one signal:
+    -- the rate drops once for them, not once each.
+    if not self._fixed and now >= self._cool_until then
       local through = #self._ok / M.WINDOW
       local r = self.rate and self.rate < through and self.rate or through
+      r = r * M.DECREASE
       if r < M.FLOOR then r = M.FLOOR end
       self.rate = r
-      self._grown_at = self._paused_until
+      self._cool_until = now + M.COOLDOWN
     end
+    pause(self, now, outcome.retry_after or M.DEFAULT_PAUSE)
+    self._grown_at = self._paused_until
   elseif outcome.ok then
     grow(self, now)
   end
