@@ -30,7 +30,7 @@ describe("ravan.rate", function()
       n = n + 1
     end
     assert.are.equal(1 + rate.CATCH_UP, n)
-    assert.are.equal(10, drain(b, 100.3, 1))
+    assert.are.equal(20, drain(b, 100.1, 2))
   end)
 
   it("does not pace until the server objects, then pauses once and drops the rate", function()
