@@ -117,6 +117,12 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_RAW) LUA=lua5.4
 	@bench/run
 
+# client:sync's benchmarks (i: many phones under a rate limit, j: 100,000 calls into SQLite and
+# PostgreSQL). Not part of `make test`: it takes a few minutes.
+bench-sync: deps
+	@$(MAKE) --no-print-directory all LUA=lua5.4
+	@bench/sync_run
+
 # libFuzzer over the parsing of what servers send (Retry-After forms, retry decisions, the bounded
 # body buffer), with ASan and UBSan. Not part of `make test`: it runs for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
@@ -148,6 +154,7 @@ help:
 	@echo 'make tsan       the async and pager specs with the core under ThreadSanitizer'
 	@echo 'make embed      $(EMBED_BIN): a C host with Lua 5.4 and ravan linked in statically'
 	@echo 'make bench      the benchmarks of issue 4 against the local server (bench/RESULTS.md)'
+	@echo 'make bench-sync client:sync under a rate limit, and 100,000 calls into each database'
 	@echo 'make docs       the API reference in doc/ (LDoc)'
 	@echo 'make fuzz       libFuzzer (ASan, UBSan) over Retry-After parsing and the body buffer'
 	@echo 'eval "$$(make -s env)"   LUA_PATH/LUA_CPATH for using the checkout'
