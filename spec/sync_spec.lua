@@ -198,6 +198,13 @@ for _, kind in ipairs(KINDS) do
       assert_exact(url, P.p30)
     end)
 
+    it("pages to the real end when total_count says less", function()
+      local url = new_url()
+      mock.config { total_count = { phone = P.p30, value = 10 } }
+      assert(sync(url, { phone = P.p30, page_size = 10 }))
+      assert_exact(url, P.p30)
+    end)
+
     it("reports a failing phone in the summary and syncs the others", function()
       local url = new_url()
       mock.fault { kind = "status", status = 500, count = 50, phone = P.p30 }

@@ -33,6 +33,8 @@ M.JITTER = 0.1
 -- Ids remembered per pass, in two generations, to tell calls pushed down a
 -- page by new arrivals from calls out of order.
 M.SEEN_WINDOW = 2048
+-- Consecutive full pages with nothing new that end a pass with an error.
+M.MAX_STALE_PAGES = 3
 
 local checks = validate.checks
 local floor = math.floor
@@ -146,14 +148,16 @@ local function remember(pass, id)
 end
 
 -- Whether the page keeps the newest-first order, against itself and the
--- pages before it in this pass. Calls seen earlier in the pass (pushed down
--- by calls that arrived at the head meanwhile) are skipped.
+-- pages before it in this pass, and how many of its calls are new to the
+-- pass. Calls seen earlier in the pass (pushed down by calls that arrived
+-- at the head meanwhile) are skipped.
 local function in_order(pass, calls)
-  local ok = true
+  local ok, fresh = true, 0
   for i = 1, #calls do
     local call = calls[i]
     local id = call.id
     if id == nil or not seen(pass, id) then
+      fresh = fresh + 1
       local t = call_time(call)
       if t then
         if pass.oldest and t > pass.oldest then ok = false end
@@ -162,7 +166,7 @@ local function in_order(pass, calls)
       if id ~= nil then remember(pass, id) end
     end
   end
-  return ok
+  return ok, fresh
 end
 
 local function new_pass()
@@ -209,8 +213,16 @@ local function run_pass(ctx, phone, state, st, resuming)
     if p == 1 and not resuming and not state.pass_full then
       state.pass_head_id = calls[1] and calls[1].id
     end
+    local ordered, fresh = in_order(pass, calls)
+    -- Full pages of calls already read, again and again: a server that
+    -- ignores `page` would otherwise be paged forever.
+    pass.stale = (#calls == size and fresh == 0) and (pass.stale or 0) + 1 or 0
+    if pass.stale >= M.MAX_STALE_PAGES then
+      return nil, errors.new("decode", "the server answered " .. pass.stale
+        .. " full pages with no call not already read (does it ignore page?)")
+    end
     local restart = false
-    if not in_order(pass, calls) and not state.pass_full then
+    if not ordered and not state.pass_full then
       -- Paging to the last head assumes newest-first order; without it only
       -- reading everything is sure to miss nothing.
       state.pass_full, state.full_passes = true, state.full_passes + 1
@@ -226,9 +238,9 @@ local function run_pass(ctx, phone, state, st, resuming)
         end
       end
     end
-    local total = page.total_count
-    local last = not restart and (#calls < size or found_head
-      or (total ~= nil and p * size >= total))
+    -- The end is a short page, never total_count alone: a count that is
+    -- low (or stale while calls arrive) would end the pass before its end.
+    local last = not restart and (#calls < size or found_head)
     if restart then
       state.pass_page = 1
     elseif last then
