@@ -205,52 +205,46 @@ function Db:__tostring()
   return "ravan.db (" .. self.kind .. (self._conn and "" or ", closed") .. ")"
 end
 
-local function connect_sqlite(path)
-  local ok, luasql = pcall(require, "luasql.sqlite3")
-  if not ok then
-    return nil, errors.invalid_argument("db: sqlite needs LuaSQL's sqlite3 driver "
-      .. "(Debian: lua-sql-sqlite3)")
-  end
-  local env = luasql.sqlite3()
-  local conn, err = env:connect(path)
-  if not conn then
-    env:close()
-    return nil, db_error("sqlite", err)
-  end
-  local self = setmetatable({ kind = "sqlite", _conn = conn, _env = env }, Db)
-  -- WAL with synchronous NORMAL: a committed page survives a killed process;
-  -- busy_timeout lets two syncs on one file wait for each other.
-  for _, pragma in ipairs { "PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL",
-      "PRAGMA busy_timeout = 10000", "PRAGMA foreign_keys = ON" } do
-    local okp, perr = self:exec(pragma)
-    if not okp then
-      self:close()
-      return nil, perr
-    end
-  end
-  return self
-end
+-- Per database kind: the LuaSQL driver, its Debian package, and what every
+-- new connection runs first.
+local DRIVERS = {
+  sqlite = { driver = "sqlite3", package = "lua-sql-sqlite3", setup = {
+    -- WAL with synchronous NORMAL: a committed transaction survives a killed
+    -- process; busy_timeout lets two syncs on one file wait for each other.
+    "PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL",
+    "PRAGMA busy_timeout = 10000", "PRAGMA foreign_keys = ON",
+  } },
+  postgresql = { driver = "postgres", package = "lua-sql-postgres", setup = {
+    "SET client_min_messages = warning",
+    -- Times without a zone are UTC, as the API's are.
+    "SET TIME ZONE 'UTC'",
+  } },
+}
 
-local function connect_postgres(url)
-  local ok, luasql = pcall(require, "luasql.postgres")
+-- `target` is what the driver's connect takes: a file path for SQLite, and
+-- for PostgreSQL the whole URI (libpq takes one where a database name goes).
+local function connect(kind, target)
+  local d = DRIVERS[kind]
+  local ok, luasql = pcall(require, "luasql." .. d.driver)
   if not ok then
-    return nil, errors.invalid_argument("db: postgresql needs LuaSQL's postgres driver "
-      .. "(Debian: lua-sql-postgres)")
+    return nil, errors.invalid_argument("db: " .. kind .. " needs LuaSQL's " .. d.driver
+      .. " driver (Debian: " .. d.package .. ")")
   end
-  local env = luasql.postgres()
-  -- libpq takes a whole postgresql:// URI where a database name goes.
-  local conn, err = env:connect(url)
+  local env = luasql[d.driver]()
+  local conn, err = env:connect(target)
   if not conn then
     env:close()
-    -- libpq's message may quote the URI; keep the first line, minus URIs.
+    -- libpq's message may quote the URI: keep its first line, minus URIs.
     local msg = tostring(err):gsub("postgres%w*://%S*", "postgresql://..."):match("^[^\n]*")
-    return nil, db_error("postgresql", msg)
+    return nil, db_error(kind, msg)
   end
-  local self = setmetatable({ kind = "postgresql", _conn = conn, _env = env }, Db)
-  local okp, perr = self:exec("SET client_min_messages = warning")
-  if not okp then
-    self:close()
-    return nil, perr
+  local self = setmetatable({ kind = kind, _conn = conn, _env = env }, Db)
+  for i = 1, #d.setup do
+    local done, serr = self:exec(d.setup[i])
+    if not done then
+      self:close()
+      return nil, serr
+    end
   end
   return self
 end
@@ -266,12 +260,9 @@ function M.open(url)
     return nil, errors.invalid_argument("db must be \"sqlite:PATH\" or a postgresql:// URL")
   end
   local path = url:match("^sqlite:(.+)$")
-  if path then
-    path = path:gsub("^//", "")
-    return connect_sqlite(path)
-  end
+  if path then return connect("sqlite", (path:gsub("^//", ""))) end
   if url:find("^postgres://") or url:find("^postgresql://") then
-    return connect_postgres(url)
+    return connect("postgresql", url)
   end
   return nil, errors.invalid_argument("db must be \"sqlite:PATH\" or a postgresql:// URL")
 end

@@ -18,6 +18,7 @@ local errors = require "ravan.errors"
 local validate = require "ravan.validate"
 local store = require "ravan.sync_store"
 local rate = require "ravan.rate"
+local idwindow = require "ravan.idwindow"
 
 local M = {}
 
@@ -135,18 +136,6 @@ local function call_time(call)
   return epoch(call.started_at) or epoch(call.created_at)
 end
 
-local function seen(pass, id)
-  return pass.seen[id] or pass.seen_old[id]
-end
-
-local function remember(pass, id)
-  if pass.seen_n >= M.SEEN_WINDOW then
-    pass.seen_old, pass.seen, pass.seen_n = pass.seen, {}, 0
-  end
-  pass.seen[id] = true
-  pass.seen_n = pass.seen_n + 1
-end
-
 -- Whether the page keeps the newest-first order, against itself and the
 -- pages before it in this pass, and how many of its calls are new to the
 -- pass. Calls seen earlier in the pass (pushed down by calls that arrived
@@ -156,21 +145,21 @@ local function in_order(pass, calls)
   for i = 1, #calls do
     local call = calls[i]
     local id = call.id
-    if id == nil or not seen(pass, id) then
+    if id == nil or not pass.seen:has(id) then
       fresh = fresh + 1
       local t = call_time(call)
       if t then
         if pass.oldest and t > pass.oldest then ok = false end
         if not pass.oldest or t < pass.oldest then pass.oldest = t end
       end
-      if id ~= nil then remember(pass, id) end
+      if id ~= nil then pass.seen:add(id) end
     end
   end
   return ok, fresh
 end
 
 local function new_pass()
-  return { seen = {}, seen_old = {}, seen_n = 0 }
+  return { seen = idwindow.new(M.SEEN_WINDOW) }
 end
 
 local function add_counts(st, counts)

@@ -139,14 +139,6 @@ end
 function M.open(url)
   local db, err = db_mod.open(url)
   if not db then return nil, err end
-  if db.kind == "postgresql" then
-    local ok
-    ok, err = db:exec("SET TIME ZONE 'UTC'")
-    if not ok then
-      db:close()
-      return nil, err
-    end
-  end
   local ok
   ok, err = ensure_schema(db)
   if not ok then
