@@ -404,7 +404,8 @@ local function idle(ctx, seconds)
 end
 
 --- Syncs phones' call histories into a database (`client:sync`).
--- @tparam table opts
+-- @param client the `ravan.client.Client` whose requests it makes
+-- @tparam table o the options
 --
 -- * `phones` (an array) or `phone`: E.164 numbers
 -- * `db`: `"sqlite:PATH"` or a `postgresql://` URL
