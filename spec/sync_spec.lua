@@ -323,6 +323,33 @@ describe("sync follow mode", function()
     assert_exact(url, P.p30)
   end)
 
+  it("ends when the client is closed mid-sync, losing nothing", function()
+    local url = sqlite_url()
+    local c = mock.fast_client()
+    local s = assert(c:sync { phones = { P.p30, P.p10k }, db = url, follow = true, interval = 0.05,
+      progress = function(sum) if sum.phones_done == 1 then c:close() end end })
+    assert.is_true(s.stopped)
+    assert.are.equal(1, s.rounds)
+    assert.are.same({}, s.errors)
+    assert.is_true(s.inserted < 10030)
+    local s2, err = c:sync { phone = P.p30, db = url }
+    assert.is_nil(s2)
+    assert.matches("closed", err.message)
+    -- The next sync goes on where the closed one stopped.
+    assert(sync(url, { phones = { P.p30, P.p10k } }))
+    assert_exact(url, P.p30)
+    assert_exact(url, P.p10k)
+  end)
+
+  it("takes a stop() that raises as a stop", function()
+    local c = mock.fast_client()
+    local s = assert(c:sync { phone = P.p30, db = sqlite_url(), follow = true, interval = 0.05,
+      stop = function() error("no more") end })
+    c:close()
+    assert.is_true(s.stopped)
+    assert.are.equal(0, s.requests)
+  end)
+
   for _, sig in ipairs { "INT", "TERM" } do
     it("stops cleanly on SIG" .. sig .. " with its summary and exit status 130", function()
       if proc.skip() then pending(proc.skip()) end

@@ -350,7 +350,7 @@ local function round(ctx, phones, summary)
       ready[tail] = task
       return
     end
-    if not ok then err = errors.new("server", "sync failed: " .. tostring(query_or_err)) end
+    if not ok then err = errors.new("database", "sync failed: " .. tostring(query_or_err)) end
     summary.phones_done = summary.phones_done + 1
     if err and err ~= "stopped" and not ctx.stopping() then
       summary.errors[#summary.errors + 1] = { phone = task.phone, error = err }
@@ -403,31 +403,8 @@ local function idle(ctx, seconds)
   end
 end
 
---- Syncs phones' call histories into a database (`client:sync`).
--- @param client the `ravan.client.Client` whose requests it makes
--- @tparam table o the options
---
--- * `phones` (an array) or `phone`: E.164 numbers
--- * `db`: `"sqlite:PATH"` or a `postgresql://` URL
--- * `include_transcripts` (false): also store transcripts
--- * `follow` (false): sync again every `interval` seconds (60, with jitter)
---   until `stop()` returns true or the client is closed
--- * `rate_limit`: `{ requests = N, per = S }`; without it the rate is
---   learnt from 429s and rate-limit headers
--- * `page_size` (100), `progress` (called with the running summary),
---   `stop` (a function: true ends the sync after the page in hand)
--- @treturn[1] table summary: `phones`, `requests`, `inserted`, `updated`,
--- `unchanged`, `full_passes`, `rate_limited` (429s seen), `rounds`,
--- `stopped`, and `errors` (an array of `{ phone, error }`)
--- @treturn[2] nil
--- @treturn[2] ravan.errors.Error kind `invalid_argument` or `database`
-function M.sync(client, o)
-  local cfg, err = options(o)
-  if not cfg then return nil, err end
-  local db
-  db, err = store.open(cfg.db)
-  if not db then return nil, err end
-  local summary = new_summary(#cfg.phones)
+-- The rounds of one sync: one, or in follow mode until stopped.
+local function run(client, cfg, db, summary)
   local stop_fn, progress = cfg.stop, cfg.progress
   local stopped = false
   local ctx = {
@@ -435,8 +412,13 @@ function M.sync(client, o)
     transport = engine_transport(client),
     budget = rate.new(cfg.rate_limit, core.now()),
   }
+  -- A stop() that raises asks for a stop as well as one returning true.
   function ctx.stopping()
-    if not stopped and ((stop_fn and stop_fn()) or not client._handle) then stopped = true end
+    if not stopped then
+      local ok, want = true, false
+      if stop_fn then ok, want = pcall(stop_fn) end
+      stopped = not ok or want == true or not client._handle
+    end
     return stopped
   end
   function ctx.report()
@@ -463,10 +445,42 @@ function M.sync(client, o)
     if paused and paused - now > wait then wait = paused - now end
     idle(ctx, wait)
   until ctx.stopping()
-  client._observer = nil
   summary.stopped = stopped
-  summary.phones_done = nil
+end
+
+--- Syncs phones' call histories into a database (`client:sync`).
+-- @param client the `ravan.client.Client` whose requests it makes
+-- @tparam table o the options
+--
+-- * `phones` (an array) or `phone`: E.164 numbers
+-- * `db`: `"sqlite:PATH"` or a `postgresql://` URL
+-- * `include_transcripts` (false): also store transcripts
+-- * `follow` (false): sync again every `interval` seconds (60, with jitter)
+--   until `stop()` returns true or the client is closed
+-- * `rate_limit`: `{ requests = N, per = S }`; without it the rate is
+--   learnt from 429s and rate-limit headers
+-- * `page_size` (100), `progress` (called with the running summary),
+--   `stop` (a function: true ends the sync after the page in hand)
+-- @treturn[1] table summary: `phones`, `requests`, `inserted`, `updated`,
+-- `unchanged`, `full_passes`, `rate_limited` (429s seen), `rounds`,
+-- `stopped`, and `errors` (an array of `{ phone, error }`)
+-- @treturn[2] nil
+-- @treturn[2] ravan.errors.Error kind `invalid_argument` or `database`
+function M.sync(client, o)
+  local cfg, err = options(o)
+  if not cfg then return nil, err end
+  if not client._handle then return nil, errors.invalid_argument("this ravan client is closed") end
+  local db
+  db, err = store.open(cfg.db)
+  if not db then return nil, err end
+  local summary = new_summary(#cfg.phones)
+  -- Nothing may raise out of here: a bug below still ends as nil, err, with
+  -- the client and the database left as they should be.
+  local ok, raised = pcall(run, client, cfg, db, summary)
+  client._observer = nil
   db:close()
+  if not ok then return nil, errors.new("database", "sync failed: " .. tostring(raised)) end
+  summary.phones_done = nil
   return summary
 end
 
