@@ -42,6 +42,13 @@ describe("ravan.db", function()
     assert.are.equal("z", db:rows("SELECT a FROM t WHERE id = '2'")[1].a)
   end)
 
+  it("upserts on a key of several columns, inserting only what is missing", function()
+    assert(db:exec("CREATE TABLE l (a TEXT, b TEXT, PRIMARY KEY (a, b))"))
+    assert.are.equal(2, db:upsert("l", { "a", "b" }, "a, b", { { "x", "1" }, { "x", "2" } }))
+    assert.are.equal(1, db:upsert("l", { "a", "b" }, "a, b", { { "x", "1" }, { "y", "1" } }))
+    assert.are.equal(3, #db:rows("SELECT * FROM l"))
+  end)
+
   it("commits a transaction that returns true, rolls back one that fails or raises", function()
     assert(db:transaction(function() return db:exec("INSERT INTO t (id) VALUES ('a')") end))
     local ok, err = db:transaction(function()

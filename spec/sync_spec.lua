@@ -220,10 +220,10 @@ for _, kind in ipairs(KINDS) do
     it("resumes after kill -9 at random instants and ends with every call exactly once", function()
       if proc.skip() then pending(proc.skip()) end
       local url = new_url()
-      -- 10,000 calls in pages of 10 at 4 ms a page: no run gets far before it is killed, each
+      -- 10,000 calls in pages of 10 at 6 ms a page: no run gets far before it is killed, each
       -- resumes the first pass where the last stopped, and calls keep arriving at the head.
       local phone = P.p10k
-      mock.config { latency_ms = 4, arrivals = { phone = phone, every_requests = 4 } }
+      mock.config { latency_ms = 6, arrivals = { phone = phone, every_requests = 4 } }
       local seed = os.time()
       math.randomseed(seed)
       local env = { RAVAN_API_KEY = mock.api_key, RAVAN_BASE_URL = mock.url }

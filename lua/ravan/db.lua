@@ -152,8 +152,9 @@ function Db:transaction(fn)
 end
 
 --- Inserts `rows` (arrays of values in `cols` order) into `tbl`, updating
--- the row with the same `key` when one exists, and only when some column
--- differs. Returns how many rows were written (inserted or changed).
+-- the row with the same `key` (a column, or several: `"a, b"`) when one
+-- exists, and only when some column differs. Returns how many rows were
+-- written (inserted or changed).
 -- Duplicate keys within `rows` must be removed by the caller.
 function Db:upsert(tbl, cols, key, rows)
   if #rows == 0 then return 0 end
@@ -167,10 +168,12 @@ function Db:upsert(tbl, cols, key, rows)
     end
     values[r] = "(" .. table.concat(lits, ",") .. ")"
   end
+  local keyed = {}
+  for name in key:gmatch("[^,%s]+") do keyed[name] = true end
   local set, old, new = {}, {}, {}
   for c = 1, #cols do
     local name = cols[c]
-    if name ~= key then
+    if not keyed[name] then
       set[#set + 1] = name .. " = excluded." .. name
       old[#old + 1] = tbl .. "." .. name
       new[#new + 1] = "excluded." .. name
@@ -212,7 +215,7 @@ local DRIVERS = {
     -- WAL with synchronous NORMAL: a committed transaction survives a killed
     -- process; busy_timeout lets two syncs on one file wait for each other.
     "PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL",
-    "PRAGMA busy_timeout = 10000", "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 10000",
   } },
   postgresql = { driver = "postgres", package = "lua-sql-postgres", setup = {
     "SET client_min_messages = warning",
