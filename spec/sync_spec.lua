@@ -171,6 +171,26 @@ for _, kind in ipairs(KINDS) do
       assert_exact(url, P.p250)
     end)
 
+    it("resumes a stopped first sync at the page it reached, in its page size", function()
+      local url = new_url()
+      local pages = 0
+      local s = assert(sync(url, { phone = P.p250, page_size = 10,
+        progress = function() pages = pages + 1 end,
+        stop = function() return pages >= 7 end }))
+      assert.is_true(s.stopped)
+      assert.are.equal(70, s.inserted)
+      mock.reset()
+      -- Asked in pages of 100 now: the pass it resumes counts in pages of 10.
+      s = assert(sync(url, { phone = P.p250, page_size = 100 }))
+      local queries = helpers.pluck(mock.requests(), "query")
+      assert.are.equal("phone=%2B15550000250&page=8&page_size=10", queries[1])
+      assert.are.equal(180, s.inserted)
+      -- 19 pages of the old pass (8..26, the last one empty), then page 1 of a new one.
+      assert.are.equal(20, #queries)
+      assert.are.equal("phone=%2B15550000250&page=1&page_size=100", queries[20])
+      assert_exact(url, P.p250)
+    end)
+
     it("updates calls that changed after they were first stored", function()
       local url = new_url()
       assert(sync(url, { phone = P.p30, page_size = 10 }))
