@@ -86,6 +86,7 @@ memcheck:
 TSAN_SPECS ?= spec/async_spec.lua spec/pager_spec.lua
 
 tsan:
+	@bash .ci/deps libtsan2
 	@$(MAKE) --no-print-directory embed EMBED_OUT=build/tsan CFLAGS="-O1 -g -fsanitize=thread" \
 		LDFLAGS=-fsanitize=thread
 	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 $$TSAN_OPTIONS" \

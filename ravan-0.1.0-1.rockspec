@@ -12,7 +12,8 @@ description = {
   detailed = [[
 A phone number's call history from the Ravan.ai voice-agent API as plain Lua tables: a C module
 on libcurl (connection reuse, retries with backoff, deadlines, TLS verification on) with JSON
-through lua-cjson, and a lazy pager with ordered concurrent prefetch.]],
+through lua-cjson, a lazy pager with ordered concurrent prefetch, and requests and tasks
+that never block the host's loop.]],
   homepage = "https://github.com/ravan-ai/ravan-lua",
   license = "MIT",
   labels = { "http", "api", "curl", "telephony" },
@@ -36,10 +37,15 @@ build = {
   type = "builtin",
   modules = {
     ["ravan"] = "lua/ravan/init.lua",
+    ["ravan.async"] = "lua/ravan/async.lua",
     ["ravan.cli"] = "lua/ravan/cli.lua",
     ["ravan.client"] = "lua/ravan/client.lua",
     ["ravan.decode"] = "lua/ravan/decode.lua",
     ["ravan.errors"] = "lua/ravan/errors.lua",
+    ["ravan.loop"] = "lua/ravan/loop/init.lua",
+    ["ravan.loop.copas"] = "lua/ravan/loop/copas.lua",
+    ["ravan.loop.cqueues"] = "lua/ravan/loop/cqueues.lua",
+    ["ravan.loop.luv"] = "lua/ravan/loop/luv.lua",
     ["ravan.openresty"] = "lua/ravan/openresty.lua",
     ["ravan.pager"] = "lua/ravan/pager.lua",
     ["ravan.surface"] = "lua/ravan/surface.lua",
@@ -47,7 +53,7 @@ build = {
     ["ravan.core"] = {
       sources = {
         "src/rv_buf.c", "src/rv_time.c", "src/rv_policy.c", "src/rv_transport.c",
-        "src/rv_prefetch.c", "src/rv_core.c",
+        "src/rv_engine.c", "src/rv_core.c",
       },
       defines = { "_POSIX_C_SOURCE=200809L" },
       incdirs = { "$(CURL_INCDIR)" },

@@ -1,11 +1,13 @@
--- `make bench`: the four benchmarks of issue 4 against the local server (run under
--- `mock/server run`), printed as markdown: (a) request overhead, (b) decode, (c) the pager
--- with prefetch under latency, (d) peak memory. Every figure is a median over several rounds,
+-- `make bench`: the benchmarks against the local server (run under `mock/server run`), printed
+-- as markdown: (a) request overhead, (b) decode, (c) the pager with prefetch under latency,
+-- (d) peak memory, (e) a 60 Hz frame loop with requests in flight, (f) throughput through
+-- start/poll, (g) CPU while requests wait. Every figure is a median over several rounds,
 -- and every ratio is taken within one round (both sides measured back to back) before its
 -- median is taken, so a machine that slows down mid-run moves both sides together.
 --
 -- Environment: RAVAN_BENCH_RAW (the raw_libcurl binary), RAVAN_BENCH_LUA (the Lua that runs
--- the subprocess contenders, default lua5.4), RAVAN_BENCH_QUICK=1 (fewer rounds, to try it).
+-- the subprocess contenders, default lua5.4), RAVAN_BENCH_QUICK=1 (fewer rounds, to try it),
+-- RAVAN_BENCH_ONLY (the letters of the benchmarks to run, e.g. "efg"; default all).
 local core = require "ravan.core"
 local cjson = require "cjson"
 local decode = require "ravan.decode"
@@ -253,10 +255,213 @@ local function bench_memory()
   md_table({ "how", "calls", "peak RSS MiB", "seconds", "vs iterating 1,000" }, rows_)
 end
 
+-- (e) ------------------------------------------------------------------------------------------
+
+local E_N, E_LATENCY_MS, E_HZ = 50, 200, 60
+
+-- Starts `n` requests of a 1-call page (page i for the i-th), each counted by `count` when its
+-- page is there.
+local function start_pages(client, n, count)
+  local function done(page, err)
+    assert(page, tostring(err))
+    count()
+  end
+  for i = 1, n do assert(client:start({ phone = A_PHONE, page = i, page_size = 1 }, done)) end
+end
+
+local function percentile(sorted, p)
+  return sorted[math.max(1, math.floor(p * (#sorted - 1) + 0.5) + 1)]
+end
+
+-- One run of the frame loop: E_N requests started in frame 1, one poll(0) per frame at E_HZ.
+-- Returns the sorted per-frame times in ravan (ms) and the seconds until the last callback.
+local function frame_loop(max_concurrency)
+  local client = mock.client { max_concurrency = max_concurrency }
+  local delivered = 0
+  local spent = {}
+  local t_start = core.now()
+  local next_frame = t_start
+  local last
+  local frame = 0
+  while delivered < E_N and frame < E_HZ * 60 do
+    frame = frame + 1
+    local t0 = core.now()
+    if frame == 1 then start_pages(client, E_N, function() delivered = delivered + 1 end) end
+    assert(client:poll(0))
+    local t1 = core.now()
+    spent[#spent + 1] = (t1 - t0) * 1000
+    if delivered == E_N then last = t1 - t_start end
+    next_frame = next_frame + 1 / E_HZ
+    core.sleep(next_frame - core.now())
+  end
+  assert(last, "the frame loop did not finish")
+  client:close()
+  table.sort(spent)
+  return spent, last
+end
+
+local function bench_frames()
+  mock.config { latency_ms = E_LATENCY_MS }
+  local rows_ = {}
+  for _, mc in ipairs({ 8, 64 }) do
+    local floor = E_LATENCY_MS / 1000 * math.ceil(E_N / mc)
+    local p50, p99, max, last, ratios = {}, {}, {}, {}, {}
+    for _ = 1, rounds(5) do
+      local spent, t = frame_loop(mc)
+      p50[#p50 + 1], p99[#p99 + 1] = percentile(spent, 0.5), percentile(spent, 0.99)
+      max[#max + 1], last[#last + 1], ratios[#ratios + 1] = spent[#spent], t, t / floor
+    end
+    local worst_p99, worst_max = math.max(table.unpack(p99)), math.max(table.unpack(max))
+    rows_[#rows_ + 1] = { tostring(mc), fmt("%.3f", median(p50)),
+      fmt("%.3f (worst %.3f)", median(p99), worst_p99), fmt("%.3f (worst %.3f)", median(max), worst_max),
+      fmt("%.3f", floor), fmt("%.3f", median(last)), verdict(median(ratios), 1.3) }
+  end
+  -- The same request made blocking, as a frame that makes it would stall.
+  local client = mock.client()
+  local stalls = {}
+  for _ = 1, rounds(5) do
+    stalls[#stalls + 1] = timed(function()
+      assert(client:phone_history { phone = A_PHONE, page_size = 1 })
+    end) * 1000
+  end
+  mock.config { latency_ms = 0 }
+  print(fmt("### (e) Frame loop: %d requests of a 1-call page started at once, the server adding"
+    .. " %d ms to each; %d Hz, one `poll(0)` per frame\n", E_N, E_LATENCY_MS, E_HZ))
+  print(fmt("Time spent in ravan per frame (the starts in frame 1, then `poll`, decoding and"
+    .. " callbacks included), and when the last callback ran; floor = latency x ceil(%d /"
+    .. " max_concurrency). Median of %d rounds (worst round in brackets). Targets: p99 <= 1 ms,"
+    .. " max <= 5 ms, last within 1.3x the floor.\n", E_N, rounds(5)))
+  md_table({ "max_concurrency", "p50 ms", "p99 ms", "max ms", "floor s", "last s", "vs floor" }, rows_)
+  print(fmt("For comparison, the blocking `client:phone_history` holds its frame for %.0f ms"
+    .. " (median of %d).\n", median(stalls), rounds(5)))
+end
+
+-- (f) ------------------------------------------------------------------------------------------
+
+local F_N = 2000
+
+local function bench_throughput()
+  local n = QUICK and 200 or F_N
+  local client = mock.client()
+  assert(client:phone_history { phone = A_PHONE, page_size = 1 })
+  local function blocking()
+    for _ = 1, n do assert(client:phone_history { phone = A_PHONE, page_size = 1 }) end
+  end
+  local function async(mc)
+    local c = mock.client { max_concurrency = mc }
+    assert(assert(c:start { phone = A_PHONE, page_size = 1 }):wait())
+    return function()
+      local delivered = 0
+      local function done(page, err)
+        assert(page, tostring(err))
+        delivered = delivered + 1
+      end
+      for _ = 1, n do assert(c:start({ phone = A_PHONE, page_size = 1 }, done)) end
+      while delivered < n do assert(c:poll(5)) end
+    end
+  end
+  local contenders = { { "blocking `phone_history` loop", blocking } }
+  for _, mc in ipairs({ 1, 8, 32 }) do
+    contenders[#contenders + 1] = { fmt("`start` + `poll`, max_concurrency %d", mc), async(mc), mc }
+  end
+  local per, ratios = {}, {}
+  for i = 1, #contenders do per[i], ratios[i] = {}, {} end
+  for _ = 1, rounds(5) do
+    local base
+    for i, c in ipairs(contenders) do
+      local us = timed(c[2]) / n * 1e6
+      base = base or us
+      table.insert(per[i], us)
+      table.insert(ratios[i], us / base)
+    end
+  end
+  print(fmt("### (f) Throughput: %d requests of a 1-call page (%s) through `start`/`poll`\n",
+    n, A_PHONE))
+  print(fmt("All started at once, then `poll(5)` until every callback ran, against the blocking"
+    .. " loop in the same round; one client each, warmed by one request. %d rounds. Target: at"
+    .. " max_concurrency 1, within 1.2x the blocking path per request.\n", rounds(5)))
+  local rows_ = {}
+  for i, c in ipairs(contenders) do
+    local ratio = median(ratios[i])
+    rows_[i] = { c[1], fmt("%.3f", median(per[i]) * n / 1e6), fmt("%.0f", median(per[i])),
+      c[3] == 1 and verdict(ratio, 1.2) or fmt("%.2fx", ratio) }
+  end
+  md_table({ "how", fmt("seconds for %d", n), "µs per request", "vs blocking" }, rows_)
+end
+
+-- (g) ------------------------------------------------------------------------------------------
+
+local G_N, G_LATENCY_MS = 50, 2000
+
+-- Nanoseconds every thread of this process has run (the engine thread included).
+local PID = io.open("/proc/self/stat"):read("*l"):match("^(%d+)")
+
+local function cpu_ns()
+  local total = 0
+  for tid in capture("ls /proc/" .. PID .. "/task"):gmatch("%d+") do
+    local f = io.open("/proc/" .. PID .. "/task/" .. tid .. "/schedstat")
+    if f then
+      total = total + tonumber(f:read("*l"):match("^(%d+)"))
+      f:close()
+    end
+  end
+  return total
+end
+
+local function bench_idle()
+  mock.config { latency_ms = G_LATENCY_MS }
+  local rows_ = {}
+  for _, how in ipairs({ "poll(1) in a loop", "wait on the fd (luasocket select), then poll(0)" }) do
+    local shares = {}
+    for _ = 1, rounds(3) do
+      local client = mock.client { max_concurrency = 64 }
+      local delivered = 0
+      start_pages(client, G_N, function() delivered = delivered + 1 end)
+      -- Measured while all 50 wait on the server: from 0.3 s in to 1.7 s in.
+      core.sleep(0.3)
+      local c0, t0 = cpu_ns(), core.now()
+      if how:find("select") then
+        local socket = require "socket"
+        local fd = client:fd()
+        local watched = { getfd = function() return fd end, dirty = function() return false end }
+        while core.now() - t0 < 1.4 do
+          socket.select({ watched }, nil, 1.4 - (core.now() - t0))
+          assert(client:poll(0))
+        end
+      else
+        while core.now() - t0 < 1.4 do assert(client:poll(math.max(0, 1.4 - (core.now() - t0)))) end
+      end
+      local c1, t1 = cpu_ns(), core.now()
+      shares[#shares + 1] = (c1 - c0) / 1e9 / (t1 - t0) * 100
+      while delivered < G_N do assert(client:poll(5)) end
+      client:close()
+    end
+    local share = median(shares)
+    rows_[#rows_ + 1] = { how, fmt("%.2f", share),
+      share < 2 and fmt("**%.2f %%** (target < 2 %%: met)", share)
+        or fmt("**%.2f %%** (target < 2 %%: MISSED)", share) }
+  end
+  mock.config { latency_ms = 0 }
+  print(fmt("### (g) Idle: %d requests waiting on a server that takes %d ms\n", G_N, G_LATENCY_MS))
+  print(fmt("CPU time of every thread of the process (the engine's included, from"
+    .. " /proc/PID/task/*/schedstat) over 1.4 s of the wait,"
+    .. " as a share of one core; max_concurrency 64, so all %d are in flight. Median of %d"
+    .. " rounds.\n", G_N, rounds(3)))
+  md_table({ "the host waits by", "CPU %", "" }, rows_)
+end
+
+local ONLY = os.getenv("RAVAN_BENCH_ONLY")
+local function want(letter)
+  return not ONLY or ONLY:find(letter, 1, true) ~= nil
+end
+
 print("## make bench\n")
 machine()
 mock.reset()
-bench_overhead()
-bench_decode()
-bench_pager()
-bench_memory()
+if want("a") then bench_overhead() end
+if want("b") then bench_decode() end
+if want("c") then bench_pager() end
+if want("d") then bench_memory() end
+if want("e") then bench_frames() end
+if want("f") then bench_throughput() end
+if want("g") then bench_idle() end

@@ -31,11 +31,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     double wait = rv_parse_retry_after(first ? ms : NULL, rest ? ra : NULL, 1764000000);
     if (!(wait == -1 || wait >= 0))
         abort();
+    /* Delta-seconds are digits only: a value that parses as a number but holds anything else
+     * ("0x2", "1e3", "+1", "inf") is not a wait, though an HTTP-date may be. */
+    if (!first && rest && wait >= 0 && strspn(ra, "0123456789 \t") != strlen(ra)) {
+        double as_date = curl_getdate(ra, NULL) == -1 ? -1 : wait;
+        if (as_date != wait)
+            abort();
+    }
 
     uint64_t rng = rv_seed(data);
     rv_retry_policy policy = {(int)(size % 5), 0.5, 8, 60};
     for (int attempt = 1; attempt <= 6; attempt++) {
-        rv_verdict v = rv_decide(&policy, attempt, (rv_error)(size % 7), 500 + (long)(size % 5),
+        rv_verdict v = rv_decide(&policy, attempt, (rv_error)(size % RV_ERR_COUNT), 500 + (long)(size % 5),
                                  wait, (double)(size % 90) - 1, &rng);
         if (v.retry && !(v.wait >= 0 && v.wait <= 120))
             abort();

@@ -474,6 +474,40 @@ describe("async requests", function()
   end)
 end)
 
+describe("after fork()", function()
+  before_each(mock.reset)
+  local ok, unistd = pcall(require, "posix.unistd")
+  if not ok then
+    pending("lua-posix (for fork) is not packaged for " .. _VERSION)
+    return
+  end
+  local wait = require "posix.sys.wait"
+
+  it("a child using the parent's engine gets an error at once, never a hang", function()
+    local phone = "+15550000309"
+    mock.fault { kind = "delay", ms = 3000, phone = phone }
+    local c = client()
+    assert(assert(c:start { phone = EXAMPLE }):wait())
+    local slow = assert(c:start { phone = phone })
+    local pid = assert(unistd.fork())
+    if pid == 0 then
+      local n, perr = c:poll(5)
+      local r, serr = c:start { phone = EXAMPLE }
+      local w, werr = slow:wait(5)
+      local fd, ferr = c:fd()
+      local good = n == nil and perr.kind == "invalid_argument" and perr.message:find("fork", 1, true)
+        and r == nil and serr.kind == "invalid_argument" and w == nil and werr.kind == "invalid_argument"
+        and fd == nil and ferr.kind == "invalid_argument"
+      unistd._exit(good and 0 or 1)
+    end
+    local _, how, status = wait.wait(pid)
+    assert.are.same({ "exited", 0 }, { how, status })
+    -- The parent's engine goes on.
+    assert.is_true(slow:cancel())
+    assert(assert(c:start { phone = EXAMPLE }):wait())
+  end)
+end)
+
 describe("tasks", function()
   before_each(mock.reset)
 

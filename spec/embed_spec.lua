@@ -52,6 +52,23 @@ describe("the embedding C host", function()
     assert.truthy(out:find("invalid_argument", 1, true), out)
   end)
 
+  it("runs a 60 Hz frame loop that polls once per frame and reports its frame times", function()
+    mock.reset()
+    mock.config { latency_ms = 100 }
+    local out, status = proc.run(proc.quote(HOST) .. " --frames examples/embed/frames.lua 20", ENV)
+    assert.are.equal(0, status, out)
+    assert.truthy(out:find("requests=20 ok=20 failed=0", 1, true), out)
+    local frames, finished = out:match("frames=(%d+) finished=(%a+)")
+    assert.are.equal("yes", finished, out)
+    -- The requests took 100 ms or more, so the loop kept turning meanwhile.
+    assert.is_true(tonumber(frames) > 3, out)
+    for _, key in ipairs({ "p50_ms", "p99_ms", "max_ms" }) do
+      assert.truthy(tonumber(out:match(key .. "=([%d.]+)")), out)
+    end
+    assert.are.equal(20, #mock.requests())
+    print("# embed frame loop: " .. out:match("frames=[^\n]*"))
+  end)
+
   it("measures its footprint: require, and each client idle and used", function()
     local out, status = proc.run(proc.quote(HOST) .. " examples/embed/footprint.lua 50", ENV)
     assert.are.equal(0, status, out)

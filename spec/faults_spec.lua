@@ -1,4 +1,4 @@
--- One spec per fault the local server can inject (issue 3 §6): the kind the client reports, or
+-- One spec per fault the local server can inject: the kind the client reports, or
 -- success after exactly the number of attempts the server counted.
 local mock = require "spec.support.mock"
 local h = require "spec.support.helpers"
@@ -209,6 +209,68 @@ describe("faults", function()
         end
       end
     end
+  end)
+
+  it("a JSON array body is a decode error, not an empty page", function()
+    for _, body in ipairs({ "[]", " \n[]", "[{}]", "[null]" }) do
+      mock.reset()
+      mock.fault({ kind = "malformed_json", body = body })
+      assert_failure("decode", 1, call())
+    end
+  end)
+
+  it("Retry-After is delta-seconds in digits only: 0x2, 1e3, +2, 2.5 are not waits", function()
+    -- With max_retry_after below 2 s, a Retry-After read as 2 s ends the call with
+    -- err.retry_after = 2; one that is not read leaves the ordinary backoff, which succeeds.
+    for _, value in ipairs({ "0x2", "0X2", "1e3", "+2", "-2", "2.5", "inf", "nan", "2s", "" }) do
+      mock.reset()
+      mock.fault({ kind = "status", status = 503, retry_after = value })
+      assert_success_after(2, call({ max_retry_after = 1 }))
+    end
+    mock.reset()
+    mock.fault({ kind = "status", status = 503, retry_after = "2" })
+    local err = assert_failure("server", 1, call({ max_retry_after = 1 }))
+    assert.are.equal(2, err.retry_after)
+  end)
+
+  it("a same-origin redirect loop: kind server, called a loop, not a refused origin", function()
+    mock.fault({ kind = "redirect", count = 10,
+      location = "/api/v1/calling/phone-history?phone=%2B919876543210" })
+    local res, err = call()
+    assert.is_nil(res)
+    assert.are.equal("server", err.kind)
+    assert.are.equal(302, err.status)
+    assert.matches("redirect loop", err.message)
+    assert.is_nil(err.message:find("another origin", 1, true))
+    assert.is_false(err.retryable)
+    -- The first request and five redirects followed, all on the main listener.
+    assert.are.equal(6, #mock.requests())
+    assert.are.same({}, h.records("other"))
+  end)
+
+  it("a 3xx without Location: kind server, saying so", function()
+    for _, status in ipairs({ 301, 302, 303, 307, 308 }) do
+      mock.reset()
+      mock.fault({ kind = "status", status = status })
+      local res, err = call()
+      assert.is_nil(res)
+      assert.are.equal("server", err.kind)
+      assert.are.equal(status, err.status)
+      assert.are.equal("HTTP " .. status .. " redirect without a Location header", err.message)
+      assert.are.equal(1, #mock.requests())
+    end
+  end)
+
+  it("a response header line over libcurl's limit: nil and kind too_large, not a raise", function()
+    mock.fault({ kind = "status", status = 200, count = 3,
+      headers = { ["X-Huge"] = ("h"):rep(200 * 1024) } })
+    local ok, res, err = pcall(call)
+    assert.is_true(ok, tostring(res))
+    assert.is_nil(res)
+    assert.are.equal("too_large", err.kind, tostring(err))
+    assert.matches("header", err.message)
+    assert.is_false(err.retryable)
+    assert.are.equal(1, #mock.requests())
   end)
 
   it("a body larger than max_response_bytes: kind too_large, not retried", function()

@@ -86,7 +86,9 @@ describe("freeing a client", function()
   end)
 
   it("a core handle can be closed twice, and refuses requests after", function()
-    local handle = core.new({ base_url = mock.url, api_key = mock.api_key, user_agent = "spec" })
+    local cfg = assert(require("ravan.validate").options(mock.options()))
+    cfg.user_agent = "spec"
+    local handle = core.new(cfg)
     handle:close()
     handle:close()
     assert.are.equal("ravan.core.client (closed)", tostring(handle))
@@ -121,4 +123,42 @@ describe("freeing a client", function()
       c:close()
     end)
   end
+end)
+
+describe("a method called with a dot", function()
+  local unpack = table.unpack or unpack
+  before_each(mock.reset)
+
+  it("answers nil and an error saying to use a colon, and sends nothing", function()
+    local c = mock.client()
+    local q = { phone = PHONE }
+    for _, name in ipairs({ "phone_history", "pages", "calls", "close" }) do
+      for _, args in ipairs({ { q }, {}, { 42 }, { "x" }, { c } }) do
+        local ok, res, err = pcall(function()
+          local r, e = c[name](unpack(args))
+          if name == "pages" or name == "calls" then return r:next() end
+          return r, e
+        end)
+        assert.is_true(ok, name .. ": " .. tostring(res))
+        if args[1] ~= c then
+          assert.is_nil(res, name)
+          assert.are.equal("invalid_argument", err.kind)
+          assert.are.equal("use client:" .. name .. "(...), with a colon", err.message)
+        end
+      end
+      c = mock.client()
+    end
+    assert.are.same({}, mock.requests())
+  end)
+
+  it("on a pager answers the same way", function()
+    local p = mock.client():pages { phone = PHONE }
+    for _, name in ipairs({ "next", "close", "stats" }) do
+      local ok, res, err = pcall(p[name])
+      assert.is_true(ok, name .. ": " .. tostring(res))
+      assert.is_nil(res)
+      assert.are.equal("use pager:" .. name .. "(), with a colon", err.message)
+    end
+    assert.are.same({}, mock.requests())
+  end)
 end)

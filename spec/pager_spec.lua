@@ -259,6 +259,18 @@ describe("the pager", function()
   end)
 
   describe("de-duplicates", function()
+    it("nothing by an id that cannot tell calls apart (NaN, objects, booleans), without raising", function()
+      local body = '{"success":true,"message":"ok","phone":"' .. P250 .. '","total_count":5,'
+        .. '"page":1,"page_size":10,"calls":[{"id":NaN},{"id":NaN},{"id":{"a":1}},{"id":true},'
+        .. '{"id":[1]}]}'
+      mock.fault({ kind = "malformed_json", body = body })
+      local pager = client():calls { phone = P250, page_size = 10, prefetch = 0 }
+      local ok, calls = pcall(collect, pager)
+      assert.is_true(ok, tostring(calls))
+      assert.are.equal(5, #calls)
+    end)
+
+
     it("calls that a shift pushes onto the next page", function()
       local c = client()
       local want = reference_ids(c)
@@ -393,6 +405,38 @@ describe("the pager", function()
       collectgarbage()
       collectgarbage()
       assert.are.equal(base, threads())
+    end)
+
+    it("ends when its client is closed, prefetcher and held calls included", function()
+      for _, prefetch in ipairs({ 0, 2 }) do
+        mock.reset()
+        local base = threads()
+        local c = client()
+        local pager = c:calls { phone = P250, page_size = 10, prefetch = prefetch }
+        for _ = 1, 12 do assert.is_table(pager:next()) end
+        c:close()
+        local item, err = pager:next()
+        assert.is_nil(item)
+        assert.are.equal("invalid_argument", err.kind)
+        assert.matches("closed", err.message)
+        assert.are.equal(base, threads(), "the prefetcher's thread is still there")
+        assert.are.same({ nil, err }, { pager:next() })
+        assert.is_table(pager:stats())
+      end
+    end)
+
+    it("stops at once when the log callback closes it", function()
+      for _, prefetch in ipairs({ 0, 2 }) do
+        mock.reset()
+        local pager
+        local c = client({ log = function(ev)
+          if ev.event == "response" and pager then pager:close() end
+        end })
+        pager = c:pages { phone = P250, page_size = 10, prefetch = prefetch }
+        assert.is_nil(pager:next())
+        assert.is_nil(pager:next())
+        assert.are.same({ 1 }, requested())
+      end
     end)
 
     it("needs no thread at all with prefetch = 0", function()

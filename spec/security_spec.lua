@@ -122,6 +122,31 @@ describe("credentials", function()
   end)
 end)
 
+describe("a missing credential", function()
+  before_each(mock.reset)
+
+  it("is refused by ravan.new before any traffic, naming both variables", function()
+    local nothing = function() return nil end
+    for _, env in ipairs({ nothing, function(n) return n == "RAVAN_BASE_URL" and mock.url or "" end }) do
+      local c, err = ravan.new({ base_url = mock.url }, env)
+      assert.is_nil(c)
+      assert.are.equal("invalid_argument", err.kind)
+      assert.matches("RAVAN_API_KEY", err.message)
+      assert.matches("RAVAN_TOKEN", err.message)
+      assert.matches("api_key or token", err.message)
+    end
+    assert.are.same({}, mock.requests())
+  end)
+
+  it("is refused by the CLI and the default client too, and the server hears nothing", function()
+    local status, _, stderr = h.run_cli({ PHONE }, { RAVAN_BASE_URL = mock.url })
+    assert.are_not.equal(0, status)
+    assert.matches("RAVAN_API_KEY", stderr)
+    assert.matches("RAVAN_TOKEN", stderr)
+    assert.are.same({}, mock.requests())
+  end)
+end)
+
 describe("the credential", function()
   before_each(mock.reset)
 
@@ -165,6 +190,12 @@ describe("the credential", function()
       { "redirect with the key in its URL", { kind = "redirect",
         location = "http://" .. SECRET .. ":" .. SECRET .. "@127.0.0.2:1/x?key=" .. SECRET } },
       { "too large", { kind = "large", bytes = 4096 } },
+      { "server echoing it in X-Request-Id", { kind = "status", status = 401,
+        headers = { ["X-Request-Id"] = "req-" .. SECRET .. "-1" } } },
+      { "echoing it in X-Request-Id of a 200", { kind = "status", status = 200,
+        headers = { ["X-Request-Id"] = SECRET }, body = "not json" } },
+      { "echoing it in X-Request-Id of a 503", { kind = "status", status = 503, count = 2,
+        headers = { ["X-Request-Id"] = SECRET } } },
     }
     for _, s in ipairs(scenarios) do
       mock.reset()
@@ -190,6 +221,31 @@ describe("the credential", function()
       local res, err = c:phone_history { phone = PHONE }
       assert.is_nil(res)
       check(c, res, err, err.kind)
+    end
+  end)
+
+  it("an echoed X-Request-Id is kept, with the credential masked", function()
+    mock.fault({ kind = "status", status = 401, headers = { ["X-Request-Id"] = "req-" .. SECRET } })
+    local _, err = logged_client():phone_history { phone = PHONE }
+    assert.are.equal("req-[REDACTED]", err.request_id)
+    assert.matches("request_id=req%-%[REDACTED%]", tostring(err))
+    assert.are.equal("req-[REDACTED]", events[#events].request_id)
+  end)
+
+  it("is not left in part in a body cut to 2 KiB, wherever the cut falls", function()
+    local errors = require "ravan.errors"
+    for cut = 1, #SECRET - 1 do
+      mock.reset()
+      -- The whole key across the cut, and (second case) its first `cut` bytes just before it.
+      for _, tail in ipairs({ SECRET .. " trailing text", SECRET:sub(1, cut) .. "zzz" }) do
+        local body = ("x"):rep(errors.MAX_BODY - cut) .. tail
+        mock.fault({ kind = "status", status = 500, content_type = "text/plain", body = body })
+        local _, err = logged_client({ max_retries = 0 }):phone_history { phone = PHONE }
+        assert.truthy(#err.body <= errors.MAX_BODY)
+        for n = 3, #SECRET do
+          assert.is_nil(err.body:find(SECRET:sub(1, n), 1, true), cut .. ": " .. err.body:sub(-20))
+        end
+      end
     end
   end)
 

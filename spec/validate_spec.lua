@@ -180,10 +180,31 @@ describe("client option validation", function()
     local bad = {
       "ftp://api.ravan.ai", "api.ravan.ai", "https://", "https://user:pw@api.ravan.ai",
       "https://api.ravan.ai?x=1", "https://api.ravan.ai/#frag", "https://api.ravan.ai:99999",
-      "https://api ravan.ai", "",
+      "https://api ravan.ai", "", "https://[1:2:3]", "https://[.]", "https://[::1", "https://h:0",
+      "https://h:-1", "http://[::1]:65536", "https://h/?",
     }
     for _, url in ipairs(bad) do
       new_refuses({ base_url = url }, "base_url", url)
     end
+  end)
+
+  it("refuses the same URLs from RAVAN_BASE_URL, as a value and never a raise", function()
+    for _, url in ipairs({ "https://[1:2:3]", "https://[.]", "ftp://x", "https://u:p@h" }) do
+      local env = { RAVAN_BASE_URL = url, RAVAN_API_KEY = mock.api_key }
+      local ok, c, err = pcall(ravan.new, nil, function(name) return env[name] end)
+      assert.is_true(ok, tostring(c))
+      assert_invalid(c, err, "^RAVAN_BASE_URL", url)
+      assert.is_nil(err.message:find(url, 1, true), "the URL is echoed")
+    end
+  end)
+
+  it("normalises the base URL once: lower-case scheme and host, no trailing slashes", function()
+    local url = mock.url:gsub("127%.0%.0%.1", "LocalHost"):gsub("^http", "HTTP")
+    local c = assert(ravan.new(mock.options({ base_url = url .. "//" })))
+    assert.are.equal("ravan.client (" .. mock.url:gsub("127%.0%.0%.1", "localhost")
+      .. ", X-Api-Key)", tostring(c))
+    assert(c:phone_history { phone = PHONE })
+    assert.are.equal("/api/v1/calling/phone-history", mock.requests()[1].uri)
+    mock.reset()
   end)
 end)

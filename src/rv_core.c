@@ -2,6 +2,7 @@
  * live in Lua; this file turns tables into C structs and responses into tables. Anything C
  * allocates is owned by a userdata with __gc before a Lua call that can raise is made. */
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #define CLIENT_MT "ravan.core.client"
 #define RESPONSE_MT "ravan.core.response"
 #define JOB_MT "ravan.core.job"
+#define URL_MT "ravan.core.url"
 #define STRIP_DEPTH_LIMIT 1000
 
 /* The engine is made on first use: a client used only for blocking calls has no thread. */
@@ -53,10 +55,13 @@ static double opt_number(lua_State *L, int t, const char *key, double fallback)
     return value;
 }
 
-static int opt_boolean(lua_State *L, int t, const char *key, int fallback)
+/* Defaults live in ravan.defaults only: the client hands every setting over explicitly. */
+static double need_number(lua_State *L, int t, const char *key)
 {
     lua_getfield(L, t, key);
-    int value = lua_isnil(L, -1) ? fallback : lua_toboolean(L, -1);
+    if (lua_type(L, -1) != LUA_TNUMBER)
+        luaL_error(L, "ravan.core: '%s' must be a number", key);
+    double value = lua_tonumber(L, -1);
     lua_pop(L, 1);
     return value;
 }
@@ -81,18 +86,22 @@ static int core_new(lua_State *L)
     cfg.user_agent = opt_string(L, 1, "user_agent");
     cfg.ca_file = opt_string(L, 1, "ca_file");
     cfg.ca_path = opt_string(L, 1, "ca_path");
-    cfg.insecure = opt_boolean(L, 1, "insecure", 0);
-    cfg.connect_timeout = opt_number(L, 1, "connect_timeout", 10);
-    cfg.timeout = opt_number(L, 1, "timeout", 60);
-    cfg.low_speed_limit = (long)opt_number(L, 1, "low_speed_limit", 1);
-    cfg.low_speed_time = (long)opt_number(L, 1, "low_speed_time", 30);
-    cfg.max_response_bytes = (size_t)opt_number(L, 1, "max_response_bytes", 64.0 * 1024 * 1024);
-    cfg.retry.max_retries = (int)opt_number(L, 1, "max_retries", 2);
-    cfg.retry.base = opt_number(L, 1, "retry_base", 0.5);
-    cfg.retry.cap = opt_number(L, 1, "retry_cap", 8);
-    cfg.retry.max_retry_after = opt_number(L, 1, "max_retry_after", 60);
+    lua_getfield(L, 1, "insecure");
+    if (lua_type(L, -1) != LUA_TBOOLEAN)
+        return luaL_error(L, "ravan.core: 'insecure' must be a boolean");
+    cfg.insecure = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    cfg.connect_timeout = need_number(L, 1, "connect_timeout");
+    cfg.timeout = need_number(L, 1, "timeout");
+    cfg.low_speed_limit = (long)need_number(L, 1, "low_speed_limit");
+    cfg.low_speed_time = (long)need_number(L, 1, "low_speed_time");
+    cfg.max_response_bytes = (size_t)need_number(L, 1, "max_response_bytes");
+    cfg.retry.max_retries = (int)need_number(L, 1, "max_retries");
+    cfg.retry.base = need_number(L, 1, "retry_base");
+    cfg.retry.cap = need_number(L, 1, "retry_cap");
+    cfg.retry.max_retry_after = need_number(L, 1, "max_retry_after");
 
-    int max_concurrency = (int)opt_number(L, 1, "max_concurrency", 8);
+    int max_concurrency = (int)need_number(L, 1, "max_concurrency");
     if (max_concurrency < 1 || max_concurrency > RV_MAX_CONCURRENCY)
         return luaL_error(L, "ravan.core: 'max_concurrency' must be from 1 to %d",
                           RV_MAX_CONCURRENCY);
@@ -166,7 +175,7 @@ static void push_response(lua_State *L, const rv_response *resp)
     lua_createtable(L, 0, 14);
     if (resp->status)
         set_integer(L, "status", resp->status);
-    if (resp->error == RV_OK || resp->error == RV_ERR_REDIRECT) {
+    if (resp->error == RV_OK || resp->error == RV_ERR_SERVER) {
         lua_pushlstring(L, resp->body.data ? resp->body.data : "", resp->body.len);
         lua_setfield(L, -2, "body");
     }
@@ -178,7 +187,7 @@ static void push_response(lua_State *L, const rv_response *resp)
     }
     set_string(L, "content_type", resp->content_type);
     set_string(L, "request_id", resp->request_id);
-    set_string(L, "location", resp->location);
+    set_string(L, "origin", resp->origin);
     set_string(L, "url", resp->url);
     if (resp->retry_after >= 0)
         set_number(L, "retry_after", resp->retry_after);
@@ -353,13 +362,24 @@ static int job_gc(lua_State *L)
     return 0;
 }
 
+/* Closing stops the engine now; its descriptor lives on (reading end-of-file) until the
+ * handle is collected, so event loops still watching it wake up rather than fail. */
 static int client_close(lua_State *L)
 {
     client_box *box = luaL_checkudata(L, 1, CLIENT_MT);
-    rv_engine_release(box->engine);
-    box->engine = NULL;
+    if (box->engine)
+        rv_engine_close(box->engine);
     rv_client_release(box->client);
     box->client = NULL;
+    return 0;
+}
+
+static int client_gc(lua_State *L)
+{
+    client_box *box = luaL_checkudata(L, 1, CLIENT_MT);
+    client_close(L);
+    rv_engine_release(box->engine);
+    box->engine = NULL;
     return 0;
 }
 
@@ -400,6 +420,93 @@ static int core_strip_nulls(lua_State *L)
     lua_settop(L, 1);
     if (lua_type(L, 1) == LUA_TTABLE)
         strip_nulls(L, 1, 0);
+    return 1;
+}
+
+/* core.parse_url: libcurl's URL parser as it is used by the client, so validation and the
+ * transport cannot disagree on what a URL is. The parts live in a userdata until they are
+ * pushed, so a memory error on the way frees them. */
+enum { URL_SCHEME, URL_HOST, URL_PORT, URL_PATH, URL_QUERY, URL_FRAGMENT, URL_USER, URL_PARTS };
+
+typedef struct url_box {
+    CURLU *url;
+    char *parts[URL_PARTS];
+} url_box;
+
+static int url_gc(lua_State *L)
+{
+    url_box *box = luaL_checkudata(L, 1, URL_MT);
+    for (int i = 0; i < URL_PARTS; i++) {
+        curl_free(box->parts[i]);
+        box->parts[i] = NULL;
+    }
+    curl_url_cleanup(box->url);
+    box->url = NULL;
+    return 0;
+}
+
+static int fail_url(lua_State *L, const char *reason)
+{
+    lua_pushnil(L);
+    lua_pushstring(L, reason);
+    return 2;
+}
+
+static int core_parse_url(lua_State *L)
+{
+    size_t len;
+    const char *s = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &len) : NULL;
+    if (!s)
+        return fail_url(L, "not a string");
+    if (strlen(s) != len)
+        return fail_url(L, "contains a NUL byte");
+    url_box *box = lua_newuserdata(L, sizeof *box);
+    memset(box, 0, sizeof *box);
+    luaL_getmetatable(L, URL_MT);
+    lua_setmetatable(L, -2);
+    box->url = curl_url();
+    if (!box->url)
+        return fail_url(L, "out of memory");
+    /* Any scheme parses, so the caller can say which ones it takes. */
+    CURLUcode rc = curl_url_set(box->url, CURLUPART_URL, s, CURLU_NON_SUPPORT_SCHEME);
+    if (rc != CURLUE_OK)
+        return fail_url(L, curl_url_strerror(rc));
+    static const CURLUPart which[URL_PARTS] = {CURLUPART_SCHEME, CURLUPART_HOST, CURLUPART_PORT,
+                                               CURLUPART_PATH, CURLUPART_QUERY,
+                                               CURLUPART_FRAGMENT, CURLUPART_USER};
+    for (int i = 0; i < URL_PARTS; i++)
+        if (curl_url_get(box->url, which[i], &box->parts[i], 0) != CURLUE_OK)
+            box->parts[i] = NULL;
+    if (!box->parts[URL_SCHEME] || !box->parts[URL_HOST] || !box->parts[URL_PATH])
+        return fail_url(L, "no scheme or host");
+    /* Host names are case-insensitive: one spelling for comparisons and for tostring. */
+    for (char *c = box->parts[URL_HOST]; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    lua_createtable(L, 0, 8);
+    set_string(L, "scheme", box->parts[URL_SCHEME]);
+    set_string(L, "host", box->parts[URL_HOST]);
+    if (box->parts[URL_PORT])
+        set_integer(L, "port", (lua_Integer)strtol(box->parts[URL_PORT], NULL, 10));
+    set_string(L, "path", box->parts[URL_PATH]);
+    set_string(L, "query", box->parts[URL_QUERY]);
+    set_string(L, "fragment", box->parts[URL_FRAGMENT]);
+    /* Whether there is userinfo, never what it is: it may be a password. */
+    lua_pushboolean(L, box->parts[URL_USER] != NULL);
+    lua_setfield(L, -2, "userinfo");
+    /* The API root as the client will use it: no userinfo, query or trailing slash. */
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, box->parts[URL_SCHEME]);
+    luaL_addstring(&b, "://");
+    luaL_addstring(&b, box->parts[URL_HOST]);
+    if (box->parts[URL_PORT]) {
+        luaL_addchar(&b, ':');
+        luaL_addstring(&b, box->parts[URL_PORT]);
+    }
+    luaL_addlstring(&b, box->parts[URL_PATH], rv_path_trimmed_len(box->parts[URL_PATH]));
+    luaL_pushresult(&b);
+    lua_setfield(L, -2, "base");
     return 1;
 }
 
@@ -462,7 +569,7 @@ static const luaL_Reg client_methods[] = {
 };
 
 static const luaL_Reg client_meta[] = {
-    {"__gc", client_close},
+    {"__gc", client_gc},
 #if RV_HAS_CLOSE
     {"__close", client_close},
 #endif
@@ -478,6 +585,7 @@ static const luaL_Reg job_methods[] = {
 static const luaL_Reg core_functions[] = {
     {"new", core_new},
     {"strip_nulls", core_strip_nulls},
+    {"parse_url", core_parse_url},
     {"now", core_now},
     {"sleep", core_sleep},
     {"isatty", core_isatty},
@@ -505,6 +613,11 @@ int luaopen_ravan_core(lua_State *L)
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
 
+    luaL_newmetatable(L, URL_MT);
+    lua_pushcfunction(L, url_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+
     luaL_newmetatable(L, RESPONSE_MT);
     lua_pushcfunction(L, response_gc);
     lua_setfield(L, -2, "__gc");
@@ -512,6 +625,13 @@ int luaopen_ravan_core(lua_State *L)
 
     lua_newtable(L);
     rv_setfuncs(L, core_functions);
+    /* The kinds in the order of the list they come from, so ravan.errors cannot drift. */
+    lua_newtable(L);
+    for (int kind = RV_OK + 1; kind < RV_ERR_COUNT; kind++) {
+        lua_pushstring(L, rv_error_name((rv_error)kind));
+        lua_rawseti(L, -2, kind);
+    }
+    lua_setfield(L, -2, "KINDS");
     lua_pushliteral(L, RV_VERSION);
     lua_setfield(L, -2, "VERSION");
     lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);

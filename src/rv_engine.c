@@ -65,6 +65,8 @@ struct rv_engine {
     int fds[2];                 /* a pipe: one byte sits in it while there is work */
     int armed;
     int owner_ready;
+    int asleep;                 /* the helper is in (or about to enter) curl_multi_poll */
+    int woken;                  /* ... and a wakeup is already on its way */
 };
 
 static void list_push(job_list *list, rv_job *job)
@@ -118,6 +120,16 @@ static void update_fd(rv_engine *e)
         e->armed = 1;
     else if (!want && e->armed && read(e->fds[0], &byte, 1) == 1)
         e->armed = 0;
+}
+
+/* Under the mutex: whether the caller must wake the helper after unlocking. One wakeup per sleep
+ * is enough, and a busy helper looks at every queue before it sleeps again. */
+static int needs_wakeup(rv_engine *e)
+{
+    if (!e->asleep || e->woken)
+        return 0;
+    e->woken = 1;
+    return 1;
 }
 
 static void finish_internal(rv_job *job, const char *message)
@@ -279,11 +291,14 @@ static void *drive(void *arg)
         collect_finished(e);
         pthread_mutex_lock(&e->mutex);
         int timeout = poll_timeout_ms(e);
+        e->asleep = 1;
         pthread_mutex_unlock(&e->mutex);
         /* Sleeps on the sockets; libcurl shortens the wait to its own timers, and the owner's
-         * start, cancel and close wake it. */
+         * start, cancel and close wake it (a wakeup sent before this call still counts). */
         curl_multi_poll(e->multi, NULL, 0, timeout, NULL);
         pthread_mutex_lock(&e->mutex);
+        e->asleep = 0;
+        e->woken = 0;
     }
     pthread_mutex_unlock(&e->mutex);
     return NULL;
@@ -313,6 +328,7 @@ static int make_pipe(int fds[2])
 
 static void destroy(rv_engine *e)
 {
+    close(e->fds[0]);
     pthread_mutex_destroy(&e->mutex);
     free(e->active);
     free(e->spare);
@@ -396,14 +412,16 @@ rv_job *rv_engine_start(rv_engine *e, const rv_query *query, char *err, size_t e
     pthread_mutex_lock(&e->mutex);
     job->id = ++e->last_id;
     e->refs++;
+    int wake = 0;
     if (ok) {
         job->state = JOB_QUEUED;
         list_push(&e->queued, job);
+        wake = needs_wakeup(e);
     } else {
         conclude(e, job);
     }
     pthread_mutex_unlock(&e->mutex);
-    if (ok)
+    if (wake)
         curl_multi_wakeup(e->multi);
     return job;
 }
@@ -475,7 +493,7 @@ void rv_engine_set_ready(rv_engine *e, int ready)
 
 int rv_engine_fd(const rv_engine *e)
 {
-    return e->closed ? -1 : e->fds[0];
+    return e->fds[0];
 }
 
 int rv_job_cancel(rv_job *job, rv_response *resp)
@@ -497,7 +515,7 @@ int rv_job_cancel(rv_job *job, rv_response *resp)
         if (!e->closed && job->list != &e->done)
             list_push(&e->done, job);
         update_fd(e);
-        wake = job->state == JOB_ACTIVE;
+        wake = job->state == JOB_ACTIVE && needs_wakeup(e);
     }
     pthread_mutex_unlock(&e->mutex);
     if (wake)
@@ -520,7 +538,7 @@ void rv_job_release(rv_job *job)
         list_remove(job);
         update_fd(e);
     }
-    int wake = job->state == JOB_ACTIVE && !e->closed;
+    int wake = job->state == JOB_ACTIVE && !e->closed && needs_wakeup(e);
     int last = maybe_free(e, job) && e->refs == 0;
     pthread_mutex_unlock(&e->mutex);
     if (wake)
@@ -565,7 +583,8 @@ void rv_engine_close(rv_engine *e)
     e->n_spare = 0;
     curl_multi_cleanup(e->multi);
     e->multi = NULL;
-    close(e->fds[0]);
+    /* The read end stays open until the engine is freed, reading end-of-file: a loop watching it
+     * wakes, finds the client closed and lets go, instead of watching a number reused by then. */
     close(e->fds[1]);
     e->closed = 1;
     pthread_mutex_unlock(&e->mutex);

@@ -47,7 +47,9 @@ int rv_engine_wait(rv_engine *engine, double seconds);
  * stays readable until it has. */
 void rv_engine_set_ready(rv_engine *engine, int ready);
 
-/* Readable while there is work to take or deliver; never to be read or closed by the caller. */
+/* Readable while there is work to take or deliver, and for good once the engine is closed (it
+ * reads end-of-file then); open until the engine is freed. Never to be read or closed by the
+ * caller. */
 int rv_engine_fd(const rv_engine *engine);
 
 /* Ends a job now: its transfer or back-off stops, it is never retried, and it is queued to be
@@ -58,11 +60,11 @@ int rv_job_cancel(rv_job *job, rv_response *resp);
 /* The caller lets go of the job: cancelled when not taken yet, freed once the engine lets go. */
 void rv_job_release(rv_job *job);
 
-/* Cancels every job, stops and joins the helper thread, frees libcurl's objects and closes the
- * descriptor. Idempotent. Jobs still held stay valid until released. */
+/* Cancels every job, stops and joins the helper thread and frees libcurl's objects. Idempotent.
+ * Jobs still held stay valid until released. */
 void rv_engine_close(rv_engine *engine);
 
-/* Drops the maker's reference (closing the engine first). */
+/* Drops the maker's reference (closing the engine first); the last reference frees it. */
 void rv_engine_release(rv_engine *engine);
 
 #endif

@@ -6,17 +6,10 @@
 
 const char *rv_error_name(rv_error err)
 {
-    switch (err) {
-    case RV_OK: return NULL;
-    case RV_ERR_TIMEOUT: return "timeout";
-    case RV_ERR_NETWORK: return "network";
-    case RV_ERR_TLS: return "tls";
-    case RV_ERR_TOO_LARGE: return "too_large";
-    case RV_ERR_REDIRECT: return "redirect";
-    case RV_ERR_INTERNAL: return "internal";
-    case RV_ERR_CANCELLED: return "cancelled";
-    }
-    return "internal";
+#define RV_KIND_NAME(id, name) [RV_ERR_##id] = name,
+    static const char *const names[RV_ERR_COUNT] = {RV_KINDS(RV_KIND_NAME)};
+#undef RV_KIND_NAME
+    return err > RV_OK && err < RV_ERR_COUNT ? names[err] : NULL;
 }
 
 rv_error rv_classify_curl(CURLcode code)
@@ -26,7 +19,10 @@ rv_error rv_classify_curl(CURLcode code)
         return RV_OK;
     case CURLE_OPERATION_TIMEDOUT:
         return RV_ERR_TIMEOUT;
+    /* libcurl also answers a response header line over its 100 KiB limit with out of memory:
+     * either way the response was more than could be held, and trying again will not help. */
     case CURLE_FILESIZE_EXCEEDED:
+    case CURLE_OUT_OF_MEMORY:
         return RV_ERR_TOO_LARGE;
     /* Verification failures only: a handshake that breaks off is a network fault, retried. */
     case CURLE_PEER_FAILED_VERIFICATION:
@@ -36,10 +32,11 @@ rv_error rv_classify_curl(CURLcode code)
     case CURLE_SSL_INVALIDCERTSTATUS:
     case CURLE_SSL_CRL_BADFILE:
         return RV_ERR_TLS;
-    case CURLE_OUT_OF_MEMORY:
+    /* The URL came from base_url, which libcurl accepted when the client was made, so this is
+     * a URL the caller gave that libcurl will not fetch after all. */
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
-        return RV_ERR_INTERNAL;
+        return RV_ERR_INVALID_ARGUMENT;
     default:
         return RV_ERR_NETWORK;
     }
@@ -55,27 +52,41 @@ int rv_status_is_retryable(long status)
     }
 }
 
-static double parse_seconds(const char *text)
+/* RFC 9110 delta-seconds: digits only. strtod alone would also take "0x2", "1e3", "inf" or a
+ * sign; it only converts what has been checked. `fraction` also allows ".digits" (the
+ * retry-after-ms header some servers send is not always whole). */
+static double parse_delta(const char *text, int fraction)
 {
-    char *end;
-    double value = strtod(text, &end);
-    while (*end == ' ' || *end == '\t')
-        end++;
-    if (end == text || *end != '\0' || !(value >= 0) || !isfinite(value))
+    const char *p = text;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (p == text)
         return -1;
-    return value;
+    if (fraction && *p == '.') {
+        const char *digits = ++p;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (p == digits)
+            return -1;
+    }
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p != '\0')
+        return -1;
+    double value = strtod(text, NULL);
+    return isfinite(value) ? value : -1;
 }
 
 double rv_parse_retry_after(const char *retry_after_ms, const char *retry_after, time_t now)
 {
     if (retry_after_ms) {
-        double ms = parse_seconds(retry_after_ms);
+        double ms = parse_delta(retry_after_ms, 1);
         if (ms >= 0)
             return ms / 1000.0;
     }
     if (!retry_after)
         return -1;
-    double seconds = parse_seconds(retry_after);
+    double seconds = parse_delta(retry_after, 0);
     if (seconds >= 0)
         return seconds;
     time_t when = curl_getdate(retry_after, NULL);

@@ -6,16 +6,35 @@
 #include <stdint.h>
 #include <curl/curl.h>
 
+/* Every kind an error can have, the one list: the C enum, rv_error_name, ravan.core.KINDS and
+ * ravan.errors' kinds all come from it. X(ID, name): the order is ravan.core.KINDS' order.
+ * The transport itself produces timeout, network, tls, too_large, server (a redirect it does not
+ * follow), invalid_argument (a URL libcurl refuses at request time), cancelled (a request its
+ * caller gave up) and internal (out of memory outside a response, a handle libcurl would not
+ * take); the others are given by the Lua side from the HTTP status and the body, and database
+ * by client:sync's store. */
+#define RV_KINDS(X)                          \
+    X(INVALID_ARGUMENT, "invalid_argument")  \
+    X(AUTH, "auth")                          \
+    X(BAD_REQUEST, "bad_request")            \
+    X(RATE_LIMITED, "rate_limited")          \
+    X(SERVER, "server")                      \
+    X(TIMEOUT, "timeout")                    \
+    X(NETWORK, "network")                    \
+    X(TLS, "tls")                            \
+    X(DECODE, "decode")                      \
+    X(TOO_LARGE, "too_large")                \
+    X(CANCELLED, "cancelled")                \
+    X(DATABASE, "database")                  \
+    X(INTERNAL, "internal")
+
+#define RV_KIND_ENUM(id, name) RV_ERR_##id,
 typedef enum rv_error {
     RV_OK = 0,
-    RV_ERR_TIMEOUT,
-    RV_ERR_NETWORK,
-    RV_ERR_TLS,
-    RV_ERR_TOO_LARGE,
-    RV_ERR_REDIRECT,    /* a redirect to another origin, not followed */
-    RV_ERR_INTERNAL,    /* out of memory or a URL libcurl would not build */
-    RV_ERR_CANCELLED    /* stopped by its owner; never retried */
+    RV_KINDS(RV_KIND_ENUM)
+    RV_ERR_COUNT            /* not a kind: one past the last */
 } rv_error;
+#undef RV_KIND_ENUM
 
 typedef struct rv_retry_policy {
     int max_retries;
@@ -30,9 +49,10 @@ typedef struct rv_verdict {
     double refused_wait;    /* >= 0: the server asked for this wait and it was not granted */
 } rv_verdict;
 
+/* The kind's name; NULL for RV_OK and for a value outside the list. */
 const char *rv_error_name(rv_error err);
 
-/* Maps a libcurl result to its class. */
+/* Maps a libcurl result to its kind. */
 rv_error rv_classify_curl(CURLcode code);
 
 int rv_status_is_retryable(long status);

@@ -78,6 +78,14 @@ static int set_error(char *err, size_t errlen, const char *message)
     return -1;
 }
 
+size_t rv_path_trimmed_len(const char *path)
+{
+    size_t len = strlen(path);
+    while (len > 0 && path[len - 1] == '/')
+        len--;
+    return len;
+}
+
 static int build_endpoint(rv_client *c, char *err, size_t errlen)
 {
     c->endpoint = curl_url();
@@ -88,9 +96,7 @@ static int build_endpoint(rv_client *c, char *err, size_t errlen)
     char *path = NULL;
     if (curl_url_get(c->endpoint, CURLUPART_PATH, &path, 0) != CURLUE_OK)
         return set_error(err, errlen, "base_url has no usable path");
-    size_t len = strlen(path);
-    while (len > 0 && path[len - 1] == '/')
-        len--;
+    size_t len = rv_path_trimmed_len(path);
     char *full = malloc(len + sizeof RV_ENDPOINT_PATH);
     if (full) {
         memcpy(full, path, len);
@@ -278,7 +284,7 @@ void rv_response_free(rv_response *resp)
     rv_buf_free(&resp->body);
     free(resp->content_type);
     free(resp->request_id);
-    free(resp->location);
+    free(resp->origin);
     free(resp->url);
     free(resp->events);
     rv_response_init(resp);
@@ -335,7 +341,7 @@ static char *build_url(const rv_client *c, const rv_query *q)
 static void finish(rv_call *call, long status, rv_error error, int curl_code, const char *message)
 {
     rv_response *resp = call->resp;
-    resp->status = (error == RV_OK || error == RV_ERR_REDIRECT) ? status : 0;
+    resp->status = (error == RV_OK || error == RV_ERR_SERVER) ? status : 0;
     resp->error = error;
     resp->curl_code = curl_code;
     snprintf(resp->message, sizeof resp->message, "%s", message ? message : "");
@@ -442,27 +448,89 @@ static int same_part(CURLU *url, CURLUPart part, const char *expected, unsigned 
     return same;
 }
 
-/* The absolute target of a Location header, or NULL; `*same_origin` tells if it stays home. */
-static char *redirect_target(const rv_call *call, const char *location, int *same_origin)
+/* scheme://host[:port] of `url`, without userinfo, path or query: what a message may show. */
+static char *origin_of(CURLU *url)
 {
-    *same_origin = 0;
-    if (!location)
-        return NULL;
+    char *scheme = NULL, *host = NULL, *port = NULL, *origin = NULL;
+    if (curl_url_get(url, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK
+        && curl_url_get(url, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        if (curl_url_get(url, CURLUPART_PORT, &port, 0) != CURLUE_OK)
+            port = NULL;
+        size_t size = strlen(scheme) + strlen(host) + (port ? strlen(port) : 0) + 5;
+        origin = malloc(size);
+        if (origin)
+            snprintf(origin, size, "%s://%s%s%s", scheme, host, port ? ":" : "", port ? port : "");
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    return origin;
+}
+
+/* The absolute target of a Location header, or NULL when it is not a URL; `*origin` is set to
+ * the target's origin when that is not the client's own, and left NULL when it is. */
+static char *redirect_target(const rv_call *call, const char *location, char **origin)
+{
+    *origin = NULL;
     CURLU *url = curl_url();
     char *target = NULL;
     if (url && curl_url_set(url, CURLUPART_URL, call->resp->url, 0) == CURLUE_OK
         && curl_url_set(url, CURLUPART_URL, location, 0) == CURLUE_OK
         && curl_url_get(url, CURLUPART_URL, &target, 0) == CURLUE_OK) {
         const rv_client *c = call->client;
-        *same_origin = same_part(url, CURLUPART_SCHEME, c->scheme, 0)
-                       && same_part(url, CURLUPART_HOST, c->host, 0)
-                       && same_part(url, CURLUPART_PORT, c->port, CURLU_DEFAULT_PORT);
+        int same_origin = same_part(url, CURLUPART_SCHEME, c->scheme, 0)
+                          && same_part(url, CURLUPART_HOST, c->host, 0)
+                          && same_part(url, CURLUPART_PORT, c->port, CURLU_DEFAULT_PORT);
         char *copy = strdup(target);
         curl_free(target);
         target = copy;
+        if (target && !same_origin) {
+            *origin = origin_of(url);
+            if (!*origin) {
+                free(target);
+                target = NULL;
+            }
+        }
     }
     curl_url_cleanup(url);
     return target;
+}
+
+/* A 3xx: AGAIN with resp->url moved on when it is followed, DONE (kind server) when not. */
+static rv_step redirect(rv_call *call, long status, double *wait)
+{
+    rv_response *resp = call->resp;
+    char message[CURL_ERROR_SIZE];
+    char *location = header_copy(call->easy, "Location");
+    if (!location) {
+        snprintf(message, sizeof message, "HTTP %ld redirect without a Location header", status);
+        finish(call, status, RV_ERR_SERVER, 0, message);
+        return RV_STEP_DONE;
+    }
+    char *origin;
+    char *target = redirect_target(call, location, &origin);
+    free(location);
+    if (!target) {
+        snprintf(message, sizeof message, "HTTP %ld redirect to a Location that is not a URL",
+                 status);
+    } else if (origin) {
+        free(target);
+        snprintf(message, sizeof message,
+                 "redirect to another origin refused (%s): the credential stays home", origin);
+        replace(&resp->origin, origin);
+    } else if (call->redirects < RV_MAX_REDIRECTS) {
+        replace(&resp->url, target);
+        call->redirects++;
+        *wait = 0;
+        return RV_STEP_AGAIN;
+    } else {
+        free(target);
+        snprintf(message, sizeof message,
+                 "more than %d redirects within the server's own origin (a redirect loop?)",
+                 RV_MAX_REDIRECTS);
+    }
+    finish(call, status, RV_ERR_SERVER, 0, message);
+    return RV_STEP_DONE;
 }
 
 rv_step rv_call_end(rv_call *call, CURLcode code, double *wait)
@@ -474,8 +542,13 @@ rv_step rv_call_end(rv_call *call, CURLcode code, double *wait)
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     rv_error error = call->write_error != RV_OK ? call->write_error : rv_classify_curl(code);
     const char *message = call->errbuf[0] ? call->errbuf : curl_easy_strerror(code);
-    if (call->write_error == RV_ERR_TOO_LARGE)
+    /* libcurl's words for these hide the cause ("Failure writing output"). */
+    if (call->write_error == RV_ERR_TOO_LARGE || code == CURLE_FILESIZE_EXCEEDED)
         message = "response body larger than max_response_bytes";
+    else if (call->write_error == RV_ERR_INTERNAL)
+        message = "out of memory holding the response body";
+    else if (code == CURLE_OUT_OF_MEMORY)
+        message = "response too large to hold (a header line over libcurl's 100 KiB limit?)";
 
     double server_wait = -1;
     if (error == RV_OK) {
@@ -500,22 +573,8 @@ rv_step rv_call_end(rv_call *call, CURLcode code, double *wait)
                       (now - call->attempt_started) * 1000.0, 0, server_wait};
 
     if (error == RV_OK && is_redirect(status)) {
-        int same_origin;
-        char *location = header_copy(e, "Location");
-        char *target = redirect_target(call, location, &same_origin);
-        free(location);
         push_event(resp, &event);
-        if (target && same_origin && call->redirects < RV_MAX_REDIRECTS) {
-            replace(&resp->url, target);
-            call->redirects++;
-            *wait = 0;
-            return RV_STEP_AGAIN;
-        }
-        replace(&resp->location, target);
-        finish(call, status, RV_ERR_REDIRECT, 0,
-               same_origin ? "too many redirects"
-                           : "redirect to another origin not followed (the credential stays home)");
-        return RV_STEP_DONE;
+        return redirect(call, status, wait);
     }
 
     double time_left = call->deadline > 0 ? call->deadline - now : -1;

@@ -62,7 +62,7 @@ typedef struct rv_response {
     rv_buf body;
     char *content_type;
     char *request_id;
-    char *location;             /* the refused cross-origin redirect target */
+    char *origin;               /* a refused redirect's target origin: scheme://host[:port] */
     char *url;
     char *ratelimit[RV_RATELIMIT_FIELDS]; /* RateLimit-Limit, -Remaining, -Reset, -Policy */
     double retry_after;         /* a server-requested wait that was not slept; -1 when none */
@@ -71,6 +71,10 @@ typedef struct rv_response {
     rv_event *events;
     size_t n_events;
 } rv_response;
+
+/* The length of `path` without its trailing slashes: base URLs ".../v1/" and ".../v1" name the
+ * same API root. The one place that decides it, for the client and for core.parse_url. */
+size_t rv_path_trimmed_len(const char *path);
 
 /* Process-wide libcurl setup, once, safe from any thread. Returns 0 on success. */
 int rv_global_init(void);

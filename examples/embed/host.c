@@ -2,6 +2,12 @@
  *
  *   make embed
  *   build/embed/ravan-embed SCRIPT [ARG...]
+ *   build/embed/ravan-embed --frames SCRIPT [ARG...]
+ *
+ * With --frames the host is a game loop: SCRIPT returns a function, which the host calls once per
+ * frame at 60 Hz with the frame number until it returns true (or a minute passes); the script
+ * starts requests and calls client:poll(0) in it. The host then prints how long its frames spent
+ * in Lua (and so in ravan): p50, p99 and max, in milliseconds.
  *
  * The host links build/embed/libravan.a (the files of src/ compiled for Lua 5.4) and registers
  * luaopen_ravan_core in package.preload, so `require "ravan"` never searches package.cpath for a
@@ -10,7 +16,11 @@
  * chunks compiled into it. lua-cjson stays an ordinary C module found through package.cpath; a host
  * without a dynamic loader compiles it in and preloads luaopen_cjson and luaopen_cjson_safe the
  * same way as ravan.core below. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -21,6 +31,64 @@
 #endif
 
 int luaopen_ravan_core(lua_State *L);
+
+#define FRAME_HZ 60
+#define MAX_FRAMES (FRAME_HZ * 60)
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_until(double when)
+{
+    double left = when - now_s();
+    if (left <= 0)
+        return;
+    struct timespec ts;
+    ts.tv_sec = (time_t)left;
+    ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+        ;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The frame function is on top of the stack. Calls it at 60 Hz until it returns true; an error it
+ * raises ends the loop as the script's error. */
+static int frame_loop(lua_State *L)
+{
+    luaL_checktype(L, -1, LUA_TFUNCTION);
+    int fn = lua_gettop(L);
+    double *spent = lua_newuserdata(L, MAX_FRAMES * sizeof *spent);
+    double start = now_s(), next = start;
+    int frames = 0, finished = 0;
+    while (!finished && frames < MAX_FRAMES) {
+        double t0 = now_s();
+        lua_pushvalue(L, fn);
+        lua_pushinteger(L, frames + 1);
+        lua_call(L, 1, 1);
+        finished = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        spent[frames++] = (now_s() - t0) * 1000.0;
+        next += 1.0 / FRAME_HZ;
+        sleep_until(next);
+    }
+    double total = now_s() - start;
+    qsort(spent, (size_t)frames, sizeof *spent, by_value);
+    int p99 = (int)(0.99 * (frames - 1) + 0.5);
+    printf("frames=%d finished=%s seconds=%.3f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f\n", frames,
+           finished ? "yes" : "no", total, spent[(frames - 1) / 2], spent[p99], spent[frames - 1]);
+    if (!finished)
+        return luaL_error(L, "the frame function did not finish within %d frames", MAX_FRAMES);
+    return 0;
+}
 
 static int traceback(lua_State *L)
 {
@@ -37,6 +105,11 @@ static int run(lua_State *L)
 {
     int argc = (int)lua_tointeger(L, 1);
     char **argv = lua_touserdata(L, 2);
+    int frames = argc > 2 && strcmp(argv[1], "--frames") == 0;
+    if (frames) {
+        argc--;
+        argv++;
+    }
     luaL_openlibs(L);
 
     lua_getglobal(L, "package");
@@ -63,15 +136,21 @@ static int run(lua_State *L)
         return lua_error(L);
     for (int i = 2; i < argc; i++)
         lua_pushstring(L, argv[i]);
-    if (lua_pcall(L, argc - 2, 0, -(argc - 2) - 2) != LUA_OK)
+    if (lua_pcall(L, argc - 2, frames ? 1 : 0, -(argc - 2) - 2) != LUA_OK)
         return lua_error(L);
+    if (frames) {
+        lua_pushcfunction(L, frame_loop);
+        lua_insert(L, -2);
+        if (lua_pcall(L, 1, 0, -3) != LUA_OK)
+            return lua_error(L);
+    }
     return 0;
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s SCRIPT [ARG...]\n", argv[0]);
+        fprintf(stderr, "usage: %s [--frames] SCRIPT [ARG...]\n", argv[0]);
         return 2;
     }
     lua_State *L = luaL_newstate();

@@ -36,6 +36,15 @@ local function invalid(message)
   return errors.invalid_argument(message)
 end
 
+-- `req.wait()` (a dot for a colon) must not raise either.
+local function misuse(object, name)
+  return invalid("use " .. object .. ":" .. name .. "(...), with a colon")
+end
+
+local function is(obj, class)
+  return rawequal(getmetatable(obj), class)
+end
+
 local function check_seconds(seconds, name)
   if seconds == nil or (type(seconds) == "number" and seconds >= 0) then return true end
   return nil, invalid(name .. " must be a number of seconds >= 0")
@@ -126,7 +135,8 @@ end
 -- already delivering) it only collects: the outer poll delivers, in order.
 local function pump(client, st, seconds)
   local handle = client._handle
-  if #st.ready == 0 and seconds ~= 0 then
+  -- Nothing undelivered, nothing to wait for: no wait at all.
+  if #st.ready == 0 and seconds ~= 0 and (next(st.kept) or next(st.live)) then
     local _, msg = handle:wait(seconds)
     if msg then return nil, invalid(msg) end
   end
@@ -196,6 +206,7 @@ end
 --- Whether the request has finished (including by `cancel`).
 -- @treturn boolean
 function Request:done()
+  if not is(self, Request) then return nil, misuse("request", "done") end
   if not self._done then
     local client = self._client
     if client._handle then collect(client, state(client)) end
@@ -206,6 +217,7 @@ end
 --- The page, once done; `nil, err` when it failed (kind `cancelled` when
 -- cancelled); `nil` alone while pending.
 function Request:result()
+  if not is(self, Request) then return nil, misuse("request", "result") end
   if not self:done() then return nil end
   if self._err then return nil, self._err end
   return self._page
@@ -235,6 +247,7 @@ end
 -- task of the same client, without `seconds`, it suspends the task instead.
 -- @tparam[opt] number seconds
 function Request:wait(seconds)
+  if not is(self, Request) then return nil, misuse("request", "wait") end
   if seconds == nil and not self._done and M.current_task(self._client) then
     return M.await(self)
   end
@@ -246,6 +259,7 @@ end
 -- error. Does nothing to a request already done.
 -- @treturn boolean whether it was cancelled
 function Request:cancel()
+  if not is(self, Request) then return nil, misuse("request", "cancel") end
   if self._done then return false end
   local res = self._job:cancel()
   if not res then return false end
@@ -258,26 +272,34 @@ end
 
 --- Whether the task's function has returned, raised or been cancelled.
 function Task:done()
+  if not is(self, Task) then return nil, misuse("task", "done") end
   return self._done == true
 end
 
 --- What the function returned, once done; `nil, err` when it raised (the
 -- raised value) or was cancelled (kind `cancelled`); `nil` while running.
 function Task:result()
+  if not is(self, Task) then return nil, misuse("task", "result") end
   if not self._done then return nil end
   if self._err ~= nil then return nil, self._err end
   local r = self._results
   return unpack(r, 1, r.n)
 end
 
---- Blocks until the task is done or `seconds` pass, polling its client.
-Task.wait = wait_until_done
+--- Blocks until the task is done or `seconds` pass, polling its client;
+-- then answers as `result` does.
+-- @tparam[opt] number seconds
+function Task:wait(seconds)
+  if not is(self, Task) then return nil, misuse("task", "wait") end
+  return wait_until_done(self, seconds)
+end
 
 --- Stops the task now: the request it waits on is cancelled and the
 -- coroutine is closed (to-be-closed variables run on 5.4); `result` then
 -- answers `nil` and an error of kind `cancelled`.
 -- @treturn boolean false when it was already done
 function Task:cancel()
+  if not is(self, Task) then return nil, misuse("task", "cancel") end
   if self._done then return false end
   local req = self._req
   finish_task(self, false, errors.new("cancelled", "the task was cancelled"))
@@ -291,8 +313,10 @@ end
 
 -- The methods a client gains.
 function M.add_methods(Client)
-  local function closed(self)
-    if not self._handle then return invalid("this ravan client is closed") end
+  -- nil when `self` is an open client of this class, else the error to return.
+  local function unusable(self, name)
+    if not is(self, Client) then return misuse("client", name) end
+    if not self._handle then return errors.closed() end
   end
 
   --- Starts a request on the client's engine and returns at once: no DNS,
@@ -304,25 +328,29 @@ function M.add_methods(Client)
   -- @treturn[2] nil
   -- @treturn[2] ravan.errors.Error (`invalid_argument`: nothing was sent)
   function Client:start(q, callback)
+    local err = unusable(self, "start")
+    if err then return nil, err end
     if callback ~= nil and type(callback) ~= "function" then
       return nil, invalid("callback must be a function")
     end
-    local query, err = self:_prepare(q)
+    local query
+    query, err = self:_prepare(q)
     if not query then return nil, err end
     return M.start(self, query, callback)
   end
 
   --- Delivers finished requests: runs their callbacks and resumes their
   -- tasks, on the calling thread, in the order they finished; waits at most
-  -- `seconds` (default 0) for the first. A callback that raises does not
-  -- stop the others: what it raised is returned.
+  -- `seconds` (default 0) for the first, and not at all when no request is
+  -- pending. A callback that raises does not stop the others: what it
+  -- raised is returned.
   -- @tparam[opt] number seconds
   -- @treturn[1] number how many requests were delivered
   -- @treturn[1] ?table what callbacks raised, in order, when any did
   -- @treturn[2] nil
   -- @treturn[2] ravan.errors.Error
   function Client:poll(seconds)
-    local err = closed(self)
+    local err = unusable(self, "poll")
     if err then return nil, err end
     local ok
     ok, err = check_seconds(seconds, "poll")
@@ -336,7 +364,7 @@ function M.add_methods(Client)
   -- @treturn[2] nil
   -- @treturn[2] ravan.errors.Error
   function Client:fd()
-    local err = closed(self)
+    local err = unusable(self, "fd")
     if err then return nil, err end
     local fd, msg = self._handle:fd()
     if not fd then return nil, invalid(msg) end
@@ -346,6 +374,7 @@ function M.add_methods(Client)
   --- Requests started and not yet delivered by `poll`.
   -- @treturn integer
   function Client:pending()
+    if not is(self, Client) then return nil, misuse("client", "pending") end
     local st = self._async
     if not st then return 0 end
     local n = #st.ready
@@ -364,7 +393,7 @@ function M.add_methods(Client)
   -- @treturn[2] nil
   -- @treturn[2] ravan.errors.Error
   function Client:spawn(fn, ...)
-    local err = closed(self)
+    local err = unusable(self, "spawn")
     if err then return nil, err end
     if type(fn) ~= "function" then return nil, invalid("spawn needs a function") end
     local task = setmetatable({ _client = self, _co = coroutine.create(fn) }, Task)
@@ -379,6 +408,9 @@ end
 function M.close(client)
   local st = client._async
   if not st then return end
+  -- The closed handle's fd stays open (reading end-of-file) while the client lives, so an event
+  -- loop still watching it wakes and lets go.
+  st.closed_handle = client._handle
   for _, task in pairs(st.tasks) do task:cancel() end
   for _, list in ipairs { st.kept, st.live, st.ready } do
     for _, req in pairs(list) do

@@ -6,6 +6,7 @@
 
 local core = require "ravan.core"
 local errors = require "ravan.errors"
+local redact = require "ravan.redact"
 local validate = require "ravan.validate"
 local decode = require "ravan.decode"
 local surface = require "ravan.surface"
@@ -44,54 +45,36 @@ function M.user_agent(prefix)
   return ua
 end
 
--- Too short a "secret" would mangle every message while hiding nothing.
-local MIN_SECRET = 4
-
-local function redact(s, secret)
-  if type(s) ~= "string" then return s end
-  return (s:gsub(secret:gsub("%p", "%%%0"), "[REDACTED]"))
-end
-
--- A server may echo the credential it rejected; it must not reach a
--- message, a log event or the stored body.
-local function scrub(self, err)
-  local secret = secrets[self]
-  if secret then
-    err.message = redact(err.message, secret)
-    err.body = redact(err.body, secret)
-  end
-  return err
-end
-
--- A logger that raises must not turn a good call into a failed one.
-local function emit(log, ev)
-  pcall(log, ev)
+-- A logger that raises must not turn a good call into a failed one, and
+-- no string in an event may carry the credential.
+local function emit(log, secret, ev)
+  pcall(log, redact.fields(ev, secret))
 end
 
 -- Events are built after the fact from the core's per-attempt record: the
 -- core runs the attempts and sleeps in C without calling back into Lua.
-local function log_events(log, res, err)
+local function log_events(log, secret, res, err)
   local url = res.url
   local events = res.events or {}
   for i = 1, #events do
     local e = events[i]
-    emit(log, { event = "request", method = "GET", url = url, attempt = e.attempt })
+    emit(log, secret, { event = "request", method = "GET", url = url, attempt = e.attempt })
     if e.wait_ms then
-      emit(log, {
+      emit(log, secret, {
         event = "retry", method = "GET", url = url, attempt = e.attempt,
         status = e.status, kind = errors.kind_for(e.status, e.error),
         elapsed_ms = e.elapsed_ms, wait_ms = e.wait_ms,
         retry_after = e.retry_after,
       })
     elseif e.status then
-      emit(log, {
+      emit(log, secret, {
         event = "response", method = "GET", url = url, attempt = e.attempt,
         status = e.status, elapsed_ms = e.elapsed_ms,
       })
     end
   end
   if err then
-    emit(log, {
+    emit(log, secret, {
       event = "error", method = "GET", url = url, attempt = res.attempts,
       status = err.status, kind = err.kind, message = err.message,
       request_id = err.request_id,
@@ -103,11 +86,13 @@ end
 --- Makes a client (also `ravan.new`).
 --
 -- Every option is checked before any traffic; an unknown key is refused,
--- naming the nearest valid one.
+-- naming the nearest valid one. The defaults are `ravan.defaults.client`;
+-- every duration is at most 86400 s (docs/options.md has the full table).
 -- @tparam[opt] table opts
 --
 -- * `api_key` (sent as `X-Api-Key`) or `token` (sent as
---   `Authorization: Bearer`); default `RAVAN_API_KEY`, else `RAVAN_TOKEN`
+--   `Authorization: Bearer`); default `RAVAN_API_KEY`, else `RAVAN_TOKEN`;
+--   with none of the four, `invalid_argument` naming both variables
 -- * `base_url`: default `RAVAN_BASE_URL`, else `https://api.ravan.ai`;
 --   `https://` unless the host is loopback or `allow_http = true`
 -- * `timeout` (per attempt, default 60 s), `connect_timeout` (10 s),
@@ -135,29 +120,28 @@ function M.new(opts, getenv)
     core_cfg[CORE_KEYS[i]] = cfg[CORE_KEYS[i]]
   end
   core_cfg.user_agent = M.user_agent(cfg.user_agent)
+  -- Validation used the core's own URL parser, so what is left to fail here
+  -- is memory or libcurl itself: still an error value, not a raise.
+  local ok, handle = pcall(core.new, core_cfg)
+  if not ok then return nil, errors.new("internal", tostring(handle)) end
   local self = setmetatable({
-    _handle = core.new(core_cfg),
+    _handle = handle,
     _base_url = cfg.base_url,
-    _auth = cfg.api_key and "X-Api-Key" or cfg.token and "Bearer token"
-      or "no credential",
+    _auth = cfg.api_key and "X-Api-Key" or "Bearer token",
     _log = cfg.log,
     _deadline = cfg.deadline,
     _max_concurrency = cfg.max_concurrency,
   }, Client)
-  local secret = cfg.api_key or cfg.token
-  if secret and #secret >= MIN_SECRET then secrets[self] = secret end
+  secrets[self] = cfg.api_key or cfg.token
   return self
 end
 
-local function closed_error()
-  return errors.invalid_argument("this ravan client is closed")
-end
-
 -- A validated core query (client defaults applied), or nil and an error.
--- The pager validates its own extra options and hands the rest in here.
-function Client:_prepare(q)
-  if not self._handle then return nil, closed_error() end
-  local query, err = validate.query(q)
+-- The pager hands in a `schema` with its own options too, so everything is
+-- checked once; they come back in the query for it to take out.
+function Client:_prepare(q, schema)
+  if not self._handle then return nil, errors.closed() end
+  local query, err = validate.query(q, schema)
   if not query then return nil, err end
   if query.deadline == nil then query.deadline = self._deadline end
   return query
@@ -167,14 +151,14 @@ end
 -- the wire to the user, for phone_history and for every request the
 -- engine finishes (start, tasks, the pager's prefetch).
 function Client:_page_of(res)
-  local err = errors.from_response(res)
+  local secret = secrets[self]
+  local err = errors.from_response(res, secret)
   local page
   if not err then
     page, err = decode.page(res.body, res.content_type)
-    if err then errors.with_response(err, res) end
+    if err then errors.with_response(err, res, secret) end
   end
-  if err then scrub(self, err) end
-  if self._log then log_events(self._log, res, err) end
+  if self._log then log_events(self._log, secret, res, err) end
   -- client:sync watches every response of its client for its rate budget.
   if self._observer then self._observer(res) end
   if err then return nil, err end
@@ -185,7 +169,7 @@ end
 -- client, which it suspends until the page is there.
 function Client:_fetch(query)
   local handle = self._handle
-  if not handle then return nil, closed_error() end
+  if not handle then return nil, errors.closed() end
   if self._async and async.current_task(self) then return async.fetch(self, query) end
   return self:_page_of(handle:request(query))
 end
@@ -254,6 +238,7 @@ async.add_methods(Client)
 -- @treturn[2] nil
 -- @treturn[2] ravan.errors.Error
 function Client:sync(opts)
+  if not rawequal(getmetatable(self), Client) then return nil, surface.misuse("sync") end
   return require("ravan.sync").sync(self, opts)
 end
 
@@ -262,12 +247,20 @@ end
 -- tasks are cancelled. Later calls return an `invalid_argument` error.
 -- Idempotent.
 function Client:close()
+  if not rawequal(getmetatable(self), Client) then return nil, surface.misuse("close") end
   local handle = self._handle
   if handle then
+    -- Requests in flight (the pagers' prefetch among them) are cancelled.
     async.close(self)
     self._handle = nil
     handle:close()
   end
+end
+
+-- Whether close has been called: the pager asks before it takes a page
+-- from a prefetcher, which does not depend on the handle.
+function Client:_closed()
+  return self._handle == nil
 end
 
 -- Lets `local c <close> = ravan.new{...}` free the handle on 5.4.

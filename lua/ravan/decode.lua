@@ -108,8 +108,9 @@ function M.page(body, content_type)
     end
     return fail("response is not valid JSON: " .. tostring(jerr))
   end
-  -- Checked before stripping: a top-level `null` would otherwise pass.
-  if type(t) ~= "table" or t[1] ~= nil then
+  -- Checked before stripping: a top-level `null` would otherwise pass. cjson
+  -- gives `[]` and `{}` the same empty table, so the text tells them apart.
+  if type(t) ~= "table" or not body:find("^[ \t\r\n]*{") then
     return fail("response is not a JSON object")
   end
   strip_nulls(t)

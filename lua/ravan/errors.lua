@@ -13,18 +13,22 @@
 -- @module ravan.errors
 
 local cjson = require "cjson.safe"
+local core = require "ravan.core"
+local redact = require "ravan.redact"
 
 local M = {}
 
 --- An error. `tostring(err)` gives one line.
 -- @table Error
--- @tfield string kind `invalid_argument`, `auth` (401, 403), `bad_request`
--- (400, 404, 422), `rate_limited` (429), `server` (5xx, and a 2xx with
--- `success = false`), `timeout`, `network`, `tls` (certificate
+-- @tfield string kind one of `ravan.errors.KINDS` (see docs/errors.md):
+-- `invalid_argument`, `auth` (401, 403), `bad_request` (400, 404, 422),
+-- `rate_limited` (429), `server` (5xx, a 2xx with `success = false`, a
+-- redirect not followed), `timeout`, `network`, `tls` (certificate
 -- verification), `decode` (not JSON, or not the documented shape),
--- `too_large` (over `max_response_bytes`), `cancelled` (ended by `cancel`
--- or by closing its client; never retried) or `database` (a `sync` store
--- refused a connection or a statement)
+-- `too_large` (over `max_response_bytes`, or a header line over libcurl's
+-- limit), `cancelled` (the caller gave the request up), `database` (a
+-- `sync` store refused a connection or a statement) or `internal` (out of
+-- memory, or a handle libcurl would not take)
 -- @tfield string message the server's own message when its body has one
 -- @tfield[opt] number status the HTTP status, when there was an answer
 -- @tfield[opt] string request_id from `X-Request-Id` or a similar header
@@ -35,12 +39,23 @@ local M = {}
 -- @tfield[opt] number retry_after seconds the server asked to wait, when the
 -- wait was not slept (longer than `max_retry_after` or past the deadline)
 
-local KINDS = {
-  invalid_argument = true, auth = true, bad_request = true,
-  rate_limited = true, server = true, timeout = true, network = true,
-  tls = true, decode = true, too_large = true, cancelled = true, database = true,
-}
+--- Every kind, as a set: `errors.KINDS[err.kind]` is true. The list itself
+-- is the C core's (`ravan.core.KINDS`), so the two cannot disagree.
+-- @table KINDS
+local KINDS = {}
+for i = 1, #core.KINDS do KINDS[core.KINDS[i]] = true end
 M.KINDS = KINDS
+
+-- What errors.new is given for a kind outside KINDS: it must not raise.
+local FALLBACK_KIND = "internal"
+
+-- The optional fields an error may carry, with their types: anything else
+-- handed to errors.new is left out, so tostring(err) always works.
+local FIELDS = {
+  status = "number", request_id = "string", attempts = "number",
+  body = "string", curl_code = "number", retry_after = "number",
+  retryable = "boolean",
+}
 
 -- Bodies are kept for debugging only; a cap keeps a huge HTML page (or a
 -- 64 MiB payload) from riding along with every error.
@@ -59,13 +74,6 @@ local REASONS = {
   [500] = "Internal Server Error", [501] = "Not Implemented",
   [502] = "Bad Gateway", [503] = "Service Unavailable",
   [504] = "Gateway Timeout",
-}
-
-local TRANSPORT_TEXT = {
-  timeout = "request timed out",
-  network = "network error",
-  tls = "TLS certificate verification failed",
-  too_large = "response body exceeds max_response_bytes",
 }
 
 local Error = {}
@@ -99,15 +107,32 @@ function Error:__tostring()
   return table.concat(parts)
 end
 
--- `fields` may carry status, request_id, attempts, body, curl_code,
--- retry_after; `retryable` defaults to false so every error has it.
+-- Text for any value, without calling a __tostring that might raise.
+local function text_of(v)
+  local t = type(v)
+  if t == "string" then return v end
+  if t == "number" or t == "boolean" or t == "nil" then return tostring(v) end
+  return "(a " .. t .. ")"
+end
+M.text_of = text_of
+
+-- `fields` may carry the optional fields of an Error; `retryable` defaults
+-- to false so every error has it. Never raises: an unknown kind becomes
+-- `internal`, naming the kind it was given, and fields of the wrong type
+-- are left out.
 function M.new(kind, message, fields)
+  message = text_of(message)
   if not KINDS[kind] then
-    error("ravan.errors: unknown error kind " .. tostring(kind), 2)
+    message = "unknown error kind " .. text_of(kind):sub(1, 64) .. ": " .. message
+    kind = FALLBACK_KIND
   end
-  local e = fields or {}
-  e.kind = kind
-  e.message = message
+  local e = { kind = kind, message = message }
+  if type(fields) == "table" then
+    for name, t in next, FIELDS do
+      local v = rawget(fields, name)
+      if type(v) == t then e[name] = v end
+    end
+  end
   e.retryable = e.retryable == true
   return setmetatable(e, Error)
 end
@@ -116,17 +141,22 @@ function M.invalid_argument(message)
   return M.new("invalid_argument", message)
 end
 
+-- What every call on a closed client answers, the pager's included.
+function M.closed()
+  return M.invalid_argument("this ravan client is closed")
+end
+
 --- Tells a ravan error from any other value (also `ravan.is_error`).
 -- @param v any value
 -- @treturn boolean
 function M.is_error(v)
-  return getmetatable(v) == Error
+  return rawequal(getmetatable(v), Error)
 end
 
 -- The kind for one attempt's outcome; shared by the final classification
--- and the log's retry events so both always agree.
+-- and the log's retry events so both always agree. `transport` is the core's
+-- kind, which is already one of KINDS.
 function M.kind_for(status, transport)
-  if transport == "redirect" then return "server" end
   if transport then return transport end
   if status == 401 or status == 403 then return "auth" end
   if status == 408 then return "timeout" end
@@ -138,9 +168,14 @@ function M.kind_for(status, transport)
   return "server"
 end
 
-local function truncate(body)
-  if body and #body > MAX_BODY then return body:sub(1, MAX_BODY) end
-  return body
+-- Every string of `err` that may hold what a server sent, scrubbed of
+-- `secret`; the body also cut to MAX_BODY (redacted before and after the
+-- cut, so a secret across it does not survive in part).
+local function scrub(err, secret)
+  err.message = redact.text(err.message, secret)
+  err.request_id = redact.text(err.request_id, secret)
+  err.body = redact.text(err.body, secret, MAX_BODY)
+  return err
 end
 
 -- A JSON error body's own explanation, when it has one. Only small bodies
@@ -178,15 +213,6 @@ local function http_message(status, body, content_type)
   return text
 end
 
--- Only the origin of a refused redirect is shown: its path or query may
--- carry tokens, and its userinfo certainly would.
-local function origin_of(location)
-  if type(location) ~= "string" then return "unknown origin" end
-  local scheme, authority = location:match("^(%a[%w+.-]*)://([^/?#]*)")
-  if not scheme then return "unknown origin" end
-  return scheme:lower() .. "://" .. authority:gsub("^.*@", "")
-end
-
 -- Response context shared by every error built from a core response.
 local function context(res)
   return {
@@ -201,33 +227,32 @@ end
 
 -- Attach a response's context to an error made from its body (decode
 -- failures, `success = false`), where the body is the best clue there is.
-function M.with_response(err, res)
+-- `secret` is the client's credential, scrubbed from every field.
+function M.with_response(err, res, secret)
   err.status = err.status or res.status
   err.request_id = err.request_id or res.request_id
   err.attempts = err.attempts or res.attempts
-  err.body = err.body or truncate(res.body)
-  return err
+  err.body = err.body or res.body
+  return scrub(err, secret)
 end
 
 -- `res` as returned by core `client:request`; nil when it is a 2xx that
--- the decoder should look at.
-function M.from_response(res)
+-- the decoder should look at. `secret` as for with_response.
+function M.from_response(res, secret)
   local kind = M.kind_for(res.status, res.error)
   if not kind then return nil end
   local f = context(res)
-  if res.error == "redirect" then
-    return M.new(kind, "redirect to another origin refused ("
-      .. origin_of(res.location) .. ")", f)
-  end
   if res.error then
+    -- The core words its own failures (libcurl's text, or why a redirect
+    -- was not followed); a body comes only with an answer.
     f.curl_code = res.curl_code
-    -- libcurl's text for an aborted oversized body ("Failure writing
-    -- output") hides the cause, so that kind keeps our own wording.
-    local msg = kind ~= "too_large" and res.curl_message or TRANSPORT_TEXT[kind]
-    return M.new(kind, msg, f)
+    f.body = res.body
+    local msg = res.curl_message
+    if type(msg) ~= "string" or msg == "" then msg = kind .. " (no detail from the core)" end
+    return scrub(M.new(kind, msg, f), secret)
   end
-  f.body = truncate(res.body)
-  return M.new(kind, http_message(res.status, res.body, res.content_type), f)
+  f.body = res.body
+  return scrub(M.new(kind, http_message(res.status, res.body, res.content_type), f), secret)
 end
 
 return M

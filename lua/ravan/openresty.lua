@@ -140,8 +140,8 @@ end
 
 -- The pager's hooks (see ravan.pager): a validated query, and one blocking
 -- fetch of it. The thread-side client applies its own default deadline.
-function Client._prepare(_, q)
-  return validate.query(q)
+function Client._prepare(_, q, schema)
+  return validate.query(q, schema)
 end
 
 function Client:_fetch(query)

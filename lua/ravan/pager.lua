@@ -13,14 +13,13 @@
 -- `page`), so a server misreporting total_count cannot make it loop.
 -- @module ravan.pager
 
+local defaults = require "ravan.defaults"
 local validate = require "ravan.validate"
 local errors = require "ravan.errors"
 local idwindow = require "ravan.idwindow"
 
 local M = {}
 
-M.DEFAULT_PAGE_SIZE = 100
-M.DEFAULT_PREFETCH = 2
 M.MAX_PREFETCH = 16
 
 -- Ids are remembered in two generations of this many (the current one and
@@ -30,37 +29,31 @@ M.SEEN_WINDOW = 2048
 
 local ceil, huge = math.ceil, math.huge
 
-local OPTIONS = {
-  { "limit", validate.integer_in(1, 2147483647) },
-  { "prefetch", validate.integer_in(0, M.MAX_PREFETCH), M.DEFAULT_PREFETCH },
+-- The query's keys plus the pager's own, checked in one pass, so an unknown
+-- key is named against all of them.
+local OWN = {
+  { "limit", validate.integer_in(1, validate.INT_MAX) },
+  { "prefetch", validate.integer_in(0, M.MAX_PREFETCH), defaults.pager.prefetch },
 }
-
--- The query's keys plus the pager's own, so an unknown key is named
--- against all of them.
 local SCHEMA = {}
 for i = 1, #validate.QUERY do SCHEMA[i] = validate.QUERY[i] end
-for i = 1, #OPTIONS do SCHEMA[#SCHEMA + 1] = OPTIONS[i] end
+for i = 1, #OWN do SCHEMA[#SCHEMA + 1] = OWN[i] end
 
 local Pager = {}
 Pager.__index = Pager
 
+-- `pager.next()` (a dot for a colon) must not raise either.
+local function misuse(name)
+  return errors.invalid_argument("use pager:" .. name .. "(), with a colon")
+end
+
 -- Returns the prepared core query and the pager options, or nil and err.
 local function parse(client, q)
-  -- validate.query words the error for a query that is not a table.
-  if type(q) ~= "table" then return validate.query(q) end
-  local ok, err = validate.keys(q, SCHEMA, "query option")
-  if not ok then return nil, err end
-  local opts
-  opts, err = validate.fields(q, OPTIONS, {})
-  if not opts then return nil, err end
-  local rest = {}
-  for k, v in pairs(q) do
-    if k ~= "limit" and k ~= "prefetch" then rest[k] = v end
-  end
-  if rest.page_size == nil then rest.page_size = M.DEFAULT_PAGE_SIZE end
-  local query
-  query, err = client:_prepare(rest)
+  local query, err = client:_prepare(q, SCHEMA)
   if not query then return nil, err end
+  local opts = { limit = query.limit, prefetch = query.prefetch }
+  query.limit, query.prefetch = nil, nil
+  if query.page_size == nil then query.page_size = defaults.pager.page_size end
   return query, opts
 end
 
@@ -76,9 +69,21 @@ local function last_needed(self)
   return last
 end
 
+-- The requests started ahead, unless the client was closed: closing a
+-- client cancels them, and the pager then goes on (to the closed error)
+-- without.
+local function live_ahead(self)
+  local ahead = self._ahead
+  if ahead and self._client:_closed() then
+    self._ahead = nil
+    return nil
+  end
+  return ahead
+end
+
 -- Keeps pages current+1 .. current+N started, within what is needed.
 local function want_ahead(self, current)
-  local ahead = self._ahead
+  local ahead = live_ahead(self)
   if not ahead then return end
   local stop = current + self._prefetch
   local last = last_needed(self)
@@ -102,7 +107,7 @@ local function cancel_ahead(self)
 end
 
 local function fetch(self, p)
-  local ahead = self._ahead
+  local ahead = live_ahead(self)
   local req = ahead and ahead[p]
   if not req then
     self._query.page = p
@@ -133,6 +138,11 @@ local function accept(self, page, p)
   for i = 1, raw do
     local call = calls[i]
     local id = call.id
+    -- Only a string or a number (not NaN, which no table can be indexed
+    -- by, nor equal to itself) can tell two calls apart; any other id
+    -- (cjson also reads NaN, objects, arrays) de-duplicates nothing.
+    local kind = type(id)
+    if not (kind == "string" or (kind == "number" and id == id)) then id = nil end
     if id == nil or not self._seen:has(id) then
       if id ~= nil then self._seen:add(id) end
       n = n + 1
@@ -158,6 +168,8 @@ local function next_page(self)
   if self._done then return nil end
   local p = self._page
   local page, err = fetch(self, p)
+  -- The log callback may have closed the pager while the page came in.
+  if self._closed then return nil end
   if page then err = accept(self, page, p) end
   if err then
     self._err = err
@@ -192,6 +204,13 @@ end
 -- @return[3] nil
 -- @return[3] ravan.errors.Error
 function Pager:next()
+  if not rawequal(getmetatable(self), Pager) then return nil, misuse("next") end
+  -- A closed client ends its pagers at once, calls already held included.
+  local client = self._client
+  if client and not self._closed and client:_closed() then
+    self._err = errors.closed()
+    self:close()
+  end
   if self._mode == "pages" then return next_page(self) end
   local calls, i = self._current, self._i
   while not calls or i > #calls do
@@ -217,7 +236,12 @@ end
 
 --- Stops the iteration and frees transfers in flight; idempotent. Also the
 -- pager's __close, so on 5.4 a `break` out of the `for` runs it at once.
+-- Called from the client's `log` callback, it ends the iteration there: the
+-- page then coming in is not yielded. Closing the client ends its pagers too
+-- (their next step answers the closed-client error).
 function Pager:close()
+  if not rawequal(getmetatable(self), Pager) then return nil, misuse("close") end
+  self._closed = true
   self._done = true
   self._current = nil
   cancel_ahead(self)
@@ -228,8 +252,9 @@ Pager.__close = Pager.close
 -- total_count (nil before the first page) and pages started ahead.
 -- @treturn table `pages`, `calls`, `total_count`, `pending`
 function Pager:stats()
+  if not rawequal(getmetatable(self), Pager) then return nil, misuse("stats") end
   local pending = 0
-  for _ in pairs(self._ahead or {}) do pending = pending + 1 end
+  for _ in pairs(live_ahead(self) or {}) do pending = pending + 1 end
   return {
     pages = self._pages, calls = self._accepted, total_count = self._total,
     pending = pending,

@@ -2,18 +2,30 @@
 -- methods over a client class's `_prepare`/`_fetch` hooks, and the same three as module
 -- functions on a default client made on first use. `ravan` and `ravan.openresty` both use it.
 
+local errors = require "ravan.errors"
 local pager = require "ravan.pager"
 
 local M = {}
 
+-- `client.phone_history{...}` (a dot for a colon) passes the query as self.
+function M.misuse(name)
+  return errors.invalid_argument("use client:" .. name .. "(...), with a colon")
+end
+
 function M.add_methods(Client)
+  -- Whether close has been called; a flavour with nothing to close never is.
+  if not Client._closed then
+    function Client._closed() return false end
+  end
   function Client:phone_history(q)
+    if not rawequal(getmetatable(self), Client) then return nil, M.misuse("phone_history") end
     local query, err = self:_prepare(q)
     if not query then return nil, err end
     return self:_fetch(query)
   end
   for _, what in ipairs { "pages", "calls" } do
     Client[what] = function(self, q)
+      if not rawequal(getmetatable(self), Client) then return pager.failed(M.misuse(what)) end
       return pager.new(self, q, what)
     end
   end

@@ -40,17 +40,22 @@ M.MAX_STALE_PAGES = 3
 local checks = validate.checks
 local floor = math.floor
 
+-- Option tables are read with rawget and next only: a metamethod is the
+-- caller's code and may raise.
 local function phone_list(name, v)
-  if type(v) ~= "table" or (next(v) ~= nil and v[1] == nil) then
-    return nil, name .. " must be an array of E.164 phone numbers"
-  end
+  local msg = name .. " must be an array of E.164 phone numbers"
+  if type(v) ~= "table" then return nil, msg end
+  local n = 0
+  for _ in next, v do n = n + 1 end
   local out, seen = {}, {}
-  for i = 1, #v do
-    local p, msg = checks.phone(name .. "[" .. i .. "]", v[i])
-    if not p then return nil, msg end
-    if not seen[p] then
-      seen[p] = true
-      out[#out + 1] = p
+  for i = 1, n do
+    local p = rawget(v, i)
+    if p == nil then return nil, msg end
+    local ok, why = checks.phone(name .. "[" .. i .. "]", p)
+    if not ok then return nil, why end
+    if not seen[ok] then
+      seen[ok] = true
+      out[#out + 1] = ok
     end
   end
   return out
@@ -62,10 +67,10 @@ local function rate_limit(name, v)
   end
   local ok, err = validate.keys(v, { { "requests" }, { "per" } }, name .. " key")
   if not ok then return nil, err.message end
-  local n, msg = validate.integer_in(1, 1000000)(name .. ".requests", v.requests)
+  local n, msg = validate.integer_in(1, 1000000)(name .. ".requests", rawget(v, "requests"))
   if not n then return nil, msg end
-  local per
-  per, msg = checks.positive(name .. ".per", v.per == nil and 1 or v.per)
+  local per = rawget(v, "per")
+  per, msg = checks.positive(name .. ".per", per == nil and 1 or per)
   if not per then return nil, msg end
   return { requests = n, per = per }
 end
@@ -350,7 +355,7 @@ local function round(ctx, phones, summary)
       ready[tail] = task
       return
     end
-    if not ok then err = errors.new("database", "sync failed: " .. tostring(query_or_err)) end
+    if not ok then err = errors.new("internal", "sync failed: " .. tostring(query_or_err)) end
     summary.phones_done = summary.phones_done + 1
     if err and err ~= "stopped" and not ctx.stopping() then
       summary.errors[#summary.errors + 1] = { phone = task.phone, error = err }
@@ -479,7 +484,7 @@ function M.sync(client, o)
   local ok, raised = pcall(run, client, cfg, db, summary)
   client._observer = nil
   db:close()
-  if not ok then return nil, errors.new("database", "sync failed: " .. tostring(raised)) end
+  if not ok then return nil, errors.new("internal", "sync failed: " .. tostring(raised)) end
   summary.phones_done = nil
   return summary
 end

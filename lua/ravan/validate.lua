@@ -5,6 +5,8 @@
 -- Credentials and user-agent strings are checked but never echoed in a
 -- message: an error may end up in a log the secret must not reach.
 
+local core = require "ravan.core"
+local defaults = require "ravan.defaults"
 local errors = require "ravan.errors"
 
 local M = {}
@@ -16,8 +18,15 @@ local tointeger = math.tointeger
 -- (int for counts, and doubles below 2^53 for sizes on Lua 5.1/LuaJIT).
 local INT_MAX = 2147483647
 local SIZE_MAX = 9007199254740992
+M.INT_MAX = INT_MAX
 
-M.DEFAULT_BASE_URL = "https://api.ravan.ai"
+-- The longest duration any option takes, in seconds (a day): long enough
+-- for any real wait, and far from where milliseconds overflow libcurl's
+-- long (1e16 s would wrap around to about 1 ms).
+local MAX_SECONDS = 86400
+M.MAX_SECONDS = MAX_SECONDS
+
+local D = defaults.client
 
 local function levenshtein(a, b)
   local prev = {}
@@ -58,7 +67,7 @@ end
 
 local function unknown_key_message(key, list, what)
   if type(key) ~= "string" then
-    return "positional value [" .. tostring(key) .. "] where a named " .. what
+    return "positional value [" .. errors.text_of(key) .. "] where a named " .. what
       .. " was expected (valid: " .. table.concat(list, ", ") .. ")"
   end
   local shown = key:sub(1, 40):gsub("%c", "?")
@@ -76,11 +85,13 @@ end
 function M.keys(t, schema, what)
   local set, list = names_of(schema)
   local unknown = {}
-  for k in pairs(t) do
+  -- next, not pairs: a __pairs metamethod is the caller's code, and may raise.
+  for k in next, t do
     if not set[k] then unknown[#unknown + 1] = k end
   end
   if #unknown == 0 then return true end
-  table.sort(unknown, function(x, y) return tostring(x) < tostring(y) end)
+  -- Keys may be any value; their text never calls the caller's __tostring.
+  table.sort(unknown, function(x, y) return errors.text_of(x) < errors.text_of(y) end)
   return nil, errors.invalid_argument(unknown_key_message(unknown[1], list, what))
 end
 
@@ -91,13 +102,14 @@ end
 -- Value checks: each returns the (normalised) value, or nil and a message.
 
 local function positive(name, v)
-  if finite(v) and v > 0 then return v end
-  return nil, name .. " must be a number of seconds > 0 (there is no 'wait forever')"
+  if finite(v) and v > 0 and v <= MAX_SECONDS then return v end
+  return nil, name .. " must be a number of seconds > 0 and <= " .. MAX_SECONDS
+    .. " (a day; there is no 'wait forever')"
 end
 
 local function non_negative(name, v)
-  if finite(v) and v >= 0 then return v end
-  return nil, name .. " must be a number of seconds >= 0"
+  if finite(v) and v >= 0 and v <= MAX_SECONDS then return v end
+  return nil, name .. " must be a number of seconds from 0 to " .. MAX_SECONDS .. " (a day)"
 end
 
 local function integer_in(lo, hi)
@@ -166,31 +178,26 @@ local QUERY = {
 }
 M.QUERY = QUERY
 
--- Defaults for the slow-transfer abort: less than 1 byte/s over 30 s means
--- the connection is dead (half-open TCP, a stuck proxy), and it is cut
--- well before the 60 s per-attempt timeout. A higher floor would also cut
--- slow but alive links and slow server-side queries that send nothing
--- until the page is ready; a server dribbling faster than 1 byte/s is
--- bounded by `timeout` and `deadline` instead.
+-- Defaults come from ravan.defaults, the one home of every default value.
 local CLIENT = {
   { "api_key", text },
   { "token", text },
   { "base_url", text },
-  { "allow_http", boolean, false },
-  { "timeout", positive, 60 },
-  { "connect_timeout", positive, 10 },
+  { "allow_http", boolean, D.allow_http },
+  { "timeout", positive, D.timeout },
+  { "connect_timeout", positive, D.connect_timeout },
   { "deadline", positive },
-  { "max_retries", integer_in(0, INT_MAX), 2 },
-  { "retry_base", non_negative, 0.5 },
-  { "retry_cap", non_negative, 8 },
-  { "max_retry_after", non_negative, 60 },
-  { "max_response_bytes", integer_in(1, SIZE_MAX), 64 * 1024 * 1024 },
-  { "low_speed_limit", integer_in(0, INT_MAX), 1 },
-  { "low_speed_time", integer_in(1, INT_MAX), 30 },
+  { "max_retries", integer_in(0, INT_MAX), D.max_retries },
+  { "retry_base", non_negative, D.retry_base },
+  { "retry_cap", non_negative, D.retry_cap },
+  { "max_retry_after", non_negative, D.max_retry_after },
+  { "max_response_bytes", integer_in(1, SIZE_MAX), D.max_response_bytes },
+  { "low_speed_limit", integer_in(0, INT_MAX), D.low_speed_limit },
+  { "low_speed_time", integer_in(1, MAX_SECONDS), D.low_speed_time },
   { "ca_file", readable_file },
   { "ca_path", text },
-  { "insecure", boolean, false },
-  { "max_concurrency", integer_in(1, 64), 8 },
+  { "insecure", boolean, D.insecure },
+  { "max_concurrency", integer_in(1, 64), D.max_concurrency },
   { "user_agent", text },
   { "log", func },
 }
@@ -200,7 +207,7 @@ M.CLIENT = CLIENT
 local function check_all(t, schema, out)
   for i = 1, #schema do
     local name, check, default = schema[i][1], schema[i][2], schema[i][3]
-    local v = t[name]
+    local v = rawget(t, name)
     if v == nil then
       out[name] = default
     else
@@ -211,20 +218,23 @@ local function check_all(t, schema, out)
   end
   return out
 end
--- For modules with option tables of their own (the pager).
+-- For modules with option tables of their own (sync).
 M.fields = check_all
 
-function M.query(q)
+-- `schema` (default QUERY) lets the pager check its own options in the same
+-- single pass: it is QUERY plus more entries.
+function M.query(q, schema)
   if type(q) ~= "table" then
     return nil, errors.invalid_argument(
       "query must be a table, e.g. { phone = \"+14155550100\" }")
   end
-  local ok, err = M.keys(q, QUERY, "query option")
+  schema = schema or QUERY
+  local ok, err = M.keys(q, schema, "query option")
   if not ok then return nil, err end
-  if q.phone == nil then
+  if rawget(q, "phone") == nil then
     return nil, errors.invalid_argument("phone is required")
   end
-  return check_all(q, QUERY, {})
+  return check_all(q, schema, {})
 end
 
 local function is_loopback(host)
@@ -238,46 +248,41 @@ M.is_loopback = is_loopback
 
 -- Returns the normalised base URL (lower-case scheme and host, no trailing
 -- slash) or nil and a message that never repeats the URL: it might hold
--- a password in its userinfo.
+-- a password in its userinfo. libcurl's parser decides what a URL is, the
+-- same parser the client then builds its requests with.
 local function base_url(name, s, allow_http)
   if s:find("%s") then return nil, name .. " must not contain spaces" end
-  local scheme, authority, path = s:match("^(%a[%w+.-]*)://([^/?#]*)(.*)$")
-  if not scheme then
-    return nil, name .. " must be an absolute URL such as " .. M.DEFAULT_BASE_URL
+  local url, reason = core.parse_url(s)
+  if not url then
+    if not s:find("://", 1, true) then
+      return nil, name .. " must be an absolute URL such as " .. D.base_url
+    end
+    return nil, name .. " is not a valid URL (" .. reason .. ")"
   end
-  scheme = scheme:lower()
-  if scheme ~= "https" and scheme ~= "http" then
+  if url.scheme ~= "https" and url.scheme ~= "http" then
     return nil, name .. " must use https://"
   end
   -- Refused, not stripped: a URL with a password in it is a mistake the
   -- user should fix, and the credential belongs in api_key or token.
-  if authority:find("@", 1, true) then
+  if url.userinfo then
     return nil, name .. " must not contain user:password@; use api_key or token"
   end
-  if path:find("[?#]") then
+  if url.query or url.fragment then
     return nil, name .. " must not contain a query string or fragment"
   end
-  local host, port = authority:match("^(%[[%x:.]+%])(.*)$")
-  if not host then host, port = authority:match("^([%w%._%-\128-\255]+)(.*)$") end
-  if not host then return nil, name .. " has no valid host" end
-  if port ~= "" then
-    local n = tonumber(port:match("^:(%d+)$"))
-    if not n or n < 1 or n > 65535 then
-      return nil, name .. " has an invalid port"
-    end
-  end
-  if scheme == "http" and not allow_http and not is_loopback(host) then
+  if url.port == 0 then return nil, name .. " has an invalid port" end
+  if url.scheme == "http" and not allow_http and not is_loopback(url.host) then
     return nil, name .. " must use https:// (plain http is allowed only for "
       .. "localhost, 127.0.0.0/8 and [::1], or with allow_http = true)"
   end
-  return scheme .. "://" .. host:lower() .. port .. path:gsub("/+$", "")
+  return url.base
 end
 
 -- An empty variable is treated as unset, as shells make that easy to do
 -- by accident (`RAVAN_TOKEN= cmd`).
 local function env_value(getenv, name)
-  local v = getenv(name)
-  if v == "" then return nil end
+  local ok, v = pcall(getenv, name)
+  if not ok or type(v) ~= "string" or v == "" then return nil end
   return v
 end
 
@@ -298,6 +303,10 @@ local function credentials(cfg, getenv)
     cfg.api_key, msg = text("RAVAN_API_KEY", key)
   elseif token then
     cfg.token, msg = text("RAVAN_TOKEN", token)
+  else
+    -- Every call would be a 401 (or, against the real host, DNS and TLS
+    -- first): say so now, before any traffic.
+    msg = "no credential: give api_key or token, or set RAVAN_API_KEY or RAVAN_TOKEN"
   end
   return msg
 end
@@ -309,7 +318,7 @@ function M.options(opts, getenv)
   if type(opts) ~= "table" then
     return nil, errors.invalid_argument("options must be a table or nil")
   end
-  getenv = getenv or os.getenv
+  if type(getenv) ~= "function" then getenv = os.getenv end
   local ok, err = M.keys(opts, CLIENT, "option")
   if not ok then return nil, err end
   local cfg
@@ -321,7 +330,7 @@ function M.options(opts, getenv)
   if url == nil then
     url, url_name = env_value(getenv, "RAVAN_BASE_URL"), "RAVAN_BASE_URL"
   end
-  cfg.base_url, msg = base_url(url_name, url or M.DEFAULT_BASE_URL, cfg.allow_http)
+  cfg.base_url, msg = base_url(url_name, url or D.base_url, cfg.allow_http)
   if not cfg.base_url then return nil, errors.invalid_argument(msg) end
   return cfg
 end

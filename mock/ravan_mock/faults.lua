@@ -18,8 +18,25 @@ local function opt_string(v)
     return v == nil or type(v) == "string" or type(v) == "number"
 end
 
+-- Extra response headers: an object of name -> string value.
+local function header_table(v)
+    if v == nil then
+        return true
+    end
+    if type(v) ~= "table" then
+        return false
+    end
+    for name, value in pairs(v) do
+        if type(name) ~= "string" or not name:find("^[%w-]+$") or type(value) ~= "string" then
+            return false
+        end
+    end
+    return true
+end
+
 local PARAMS = {
     status = {
+        headers = { nil, header_table, "an object of header name -> string value" },
         status = { 500, function(v) return int(v, 200, 599) end, "an HTTP status 200..599" },
         retry_after = { nil, opt_string, "a string" },
         retry_after_ms = { nil, opt_string, "a string or number" },
@@ -192,13 +209,14 @@ function M.apply(fault, normal, ctx)
     rec.fault = kind
     if kind == "status" then
         local body = fault.body or response.error_json("mock fault: " .. response.reason(fault.status))
-        response.send(fault.status, body, {
-            content_type = fault.content_type,
-            headers = {
-                ["Retry-After"] = fault.retry_after and tostring(fault.retry_after),
-                ["retry-after-ms"] = fault.retry_after_ms and tostring(fault.retry_after_ms),
-            },
-        })
+        local headers = {
+            ["Retry-After"] = fault.retry_after and tostring(fault.retry_after),
+            ["retry-after-ms"] = fault.retry_after_ms and tostring(fault.retry_after_ms),
+        }
+        for name, value in pairs(fault.headers or {}) do
+            headers[name] = value
+        end
+        response.send(fault.status, body, { content_type = fault.content_type, headers = headers })
     elseif kind == "delay" then
         ngx.sleep(fault.ms / 1000)
         local status, body, headers = normal()

@@ -1,0 +1,112 @@
+-- Defaults, in process: ravan.defaults is their one home. Validation fills them in from there,
+-- the C core has none of its own, docs/options.md shows them as they are, every duration is
+-- bounded, and the pager checks its options in the same single pass as the query.
+local core = require "ravan.core"
+local defaults = require "ravan.defaults"
+local validate = require "ravan.validate"
+local ravan = require "ravan"
+
+local OPTS = { base_url = "http://127.0.0.1:9", api_key = "rk_defaults_spec" }
+
+local function with(extra)
+  local t = {}
+  for k, v in pairs(OPTS) do t[k] = v end
+  for k, v in pairs(extra) do t[k] = v end
+  return t
+end
+
+-- docs/options.md's first table: option -> the default cell's first `code` span.
+local function documented_defaults()
+  local f = assert(io.open("docs/options.md"))
+  local text = f:read("*a")
+  f:close()
+  local rows = {}
+  local first_table = text:match("| option | default | meaning |\n| [-| ]+|\n(.-)\n\n")
+  for line in (first_table .. "\n"):gmatch("([^\n]*)\n") do
+    local name, default = line:match("^| `([%w_]+)` | (.-) |")
+    assert(name, "not a table row: " .. line)
+    rows[name] = default:match("^`([^`]*)`") or default
+  end
+  return rows
+end
+
+describe("defaults", function()
+  it("validation fills every client default from ravan.defaults", function()
+    local cfg = assert(validate.options(OPTS))
+    for i = 1, #validate.CLIENT do
+      local name, default = validate.CLIENT[i][1], validate.CLIENT[i][3]
+      -- base_url's default applies after RAVAN_BASE_URL, so it is not in the schema.
+      if name ~= "base_url" then assert.are.equal(defaults.client[name], default, name) end
+      if default ~= nil then assert.are.equal(default, cfg[name], name) end
+    end
+    local env = assert(validate.options({ api_key = "rk_defaults_spec" }, function() end))
+    assert.are.equal(defaults.client.base_url, env.base_url)
+  end)
+
+  it("docs/options.md has one row per client option, with the default as ravan.defaults has it", function()
+    local rows = documented_defaults()
+    local n = 0
+    for i = 1, #validate.CLIENT do
+      local name = validate.CLIENT[i][1]
+      assert.truthy(rows[name], name .. " has no row")
+      local default = defaults.client[name]
+      if default ~= nil then
+        assert.are.equal(tostring(default), rows[name], name)
+      end
+      n = n + 1
+    end
+    local documented = 0
+    for _ in pairs(rows) do documented = documented + 1 end
+    assert.are.equal(n, documented, "rows for options that do not exist")
+  end)
+
+  it("the C core has no defaults of its own: it refuses a setting not handed over", function()
+    local ok, msg = pcall(core.new, { base_url = OPTS.base_url, insecure = false })
+    assert.is_false(ok)
+    assert.matches("must be a number", msg)
+  end)
+
+  it("the pager's defaults come from ravan.defaults too", function()
+    local c = assert(ravan.new(OPTS))
+    local p = c:pages { phone = "+14155550100" }
+    assert.are.equal(defaults.pager.page_size, p._size)
+    assert.are.equal(defaults.pager.prefetch, p._prefetch)
+    c:close()
+  end)
+
+  it("bounds every duration: a day at most, so 1e16 s cannot wrap around to 1 ms", function()
+    local durations = { "timeout", "connect_timeout", "deadline", "retry_base", "retry_cap",
+      "max_retry_after", "low_speed_time" }
+    for _, name in ipairs(durations) do
+      assert(ravan.new(with({ [name] = validate.MAX_SECONDS })), name)
+      for _, v in ipairs({ 1e16, validate.MAX_SECONDS + 1, 2 ^ 63 }) do
+        local c, err = ravan.new(with({ [name] = v }))
+        assert.is_nil(c, name)
+        assert.are.equal("invalid_argument", err.kind)
+        assert.matches(name, err.message)
+        assert.matches("86400", err.message)
+      end
+    end
+    local c = assert(ravan.new(OPTS))
+    local _, err = c:phone_history { phone = "+14155550100", deadline = 1e16 }
+    assert.are.equal("invalid_argument", err.kind)
+    assert.matches("deadline", err.message)
+  end)
+
+  it("the pager checks the query and its own options in one pass", function()
+    local c = assert(ravan.new(OPTS))
+    local keys = spy.on(validate, "keys")
+    local p = c:pages { phone = "+14155550100", limit = 5, prefetch = 0 }
+    assert.spy(keys).was.called(1)
+    validate.keys:revert()
+    assert.are.equal(5, p._limit)
+    assert.are.equal(0, p._prefetch)
+    for _, q in ipairs({ { phone = "+14155550100", limt = 5 }, { phone = "+1", limit = 5 },
+        { phone = "+14155550100", prefetch = 17 } }) do
+      local _, err = c:pages(q):next()
+      assert.are.equal("invalid_argument", err.kind)
+    end
+    local _, err = c:pages({ phone = "+14155550100", limt = 5 }):next()
+    assert.matches("did you mean 'limit'", err.message)
+  end)
+end)
