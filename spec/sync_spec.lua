@@ -426,6 +426,32 @@ describe("sync options", function()
     end)
   end
 
+  it("refuses to run inside the client's own tasks and callbacks", function()
+    local c = mock.client()
+    local task = assert(c:spawn(function() return c:sync { phone = P.p30, db = sqlite_url() } end))
+    local from_cb
+    assert(c:start({ phone = P.p30 }, function()
+      from_cb = { c:sync { phone = P.p30, db = sqlite_url() } }
+    end))
+    while c:pending() > 0 or not task:done() do c:poll(1) end
+    local s, err = task:result()
+    assert.is_nil(s)
+    assert.matches("outside the client's tasks", err.message)
+    assert.is_nil(from_cb[1])
+    assert.matches("outside the client's tasks", from_cb[2].message)
+    c:close()
+  end)
+
+  it("fails a phone whose 429 asks for longer than a pause, and goes on with the others", function()
+    mock.fault { kind = "status", status = 429, retry_after = "3600", count = 1, phone = P.p30 }
+    local url = sqlite_url()
+    local s = assert(sync(url, { phones = { P.p30, P.example } }))
+    assert.are.equal(1, #s.errors)
+    assert.are.equal("rate_limited", s.errors[1].error.kind)
+    assert.are.equal(3600, s.errors[1].error.retry_after)
+    assert_exact(url, P.example)
+  end)
+
   it("returns a database that cannot be opened as nil, err", function()
     local c = mock.client()
     local s, err = c:sync { phone = P.p30, db = "sqlite:/nonexistent/dir/x.db" }

@@ -30,6 +30,10 @@ M.DECREASE = 0.95
 M.COOLDOWN = 1
 -- A 429 without Retry-After pauses this long.
 M.DEFAULT_PAUSE = 1
+-- The longest pause a 429 or a header makes, in seconds: a server asking for
+-- more fails the request instead (and follow mode waits it out between
+-- rounds), so one answer cannot stall every phone for an hour.
+M.MAX_PAUSE = 60
 -- The learned rate never drops below this (requests per second).
 M.FLOOR = 0.5
 -- Slots a late request may make up for (see spend).
@@ -99,6 +103,7 @@ local function grow(self, now)
 end
 
 local function pause(self, now, seconds)
+  if seconds > M.MAX_PAUSE then seconds = M.MAX_PAUSE end
   local till = now + seconds
   if till > self._paused_until then self._paused_until = till end
   -- Requests paced for during the pause would all go at its end at once.

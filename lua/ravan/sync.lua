@@ -19,6 +19,7 @@ local validate = require "ravan.validate"
 local store = require "ravan.sync_store"
 local rate = require "ravan.rate"
 local idwindow = require "ravan.idwindow"
+local async = require "ravan.async"
 
 local M = {}
 
@@ -36,6 +37,9 @@ M.JITTER = 0.1
 M.SEEN_WINDOW = 2048
 -- Consecutive full pages with nothing new that end a pass with an error.
 M.MAX_STALE_PAGES = 3
+-- Seconds between looks at `stop` while waiting (for answers, the budget,
+-- or the next round).
+M.STOP_CHECK = 0.2
 
 local checks = validate.checks
 local floor = math.floor
@@ -340,10 +344,13 @@ local function round(ctx, phones, summary)
     local tries = 0
     while true do
       local page, err = co_yield(query)
-      if page or not err or err.kind ~= "rate_limited" then return page, err end
-      -- The core gave up on 429s: wait out the pause and ask again.
+      if page or type(err) ~= "table" or err.kind ~= "rate_limited" then return page, err end
+      -- The core gave up on 429s: wait out the pause and ask again, unless
+      -- the server asks for longer than a pause lasts.
       tries = tries + 1
-      if tries >= M.MAX_LIMITED_ROUNDS then return nil, err end
+      if tries >= M.MAX_LIMITED_ROUNDS or (err.retry_after or 0) > rate.MAX_PAUSE then
+        return nil, err
+      end
     end
   end
   local function step(task, ...)
@@ -385,7 +392,19 @@ local function round(ctx, phones, summary)
       in_flight = in_flight + 1
       transport.start(task.query, task)
     end
-    local finished = transport.poll(in_flight > 0 and (wait > 0 and wait or 1) or wait)
+    -- Short polls while waiting, so a stop is seen within one.
+    if wait == 0 or wait > M.STOP_CHECK then wait = M.STOP_CHECK end
+    local finished = transport.poll(wait)
+    if ctx.stopping() then
+      -- Phones waiting for the budget end now, as stopped; those in flight
+      -- end when their answers come.
+      while head <= tail do
+        local task = ready[head]
+        ready[head] = nil
+        head = head + 1
+        step(task, nil, "stopped")
+      end
+    end
     for i = 1, #finished do
       local f = finished[i]
       in_flight = in_flight - 1
@@ -404,7 +423,7 @@ local function idle(ctx, seconds)
   while not ctx.stopping() do
     local left = stop_at - core.now()
     if left <= 0 then return end
-    core.sleep(left < 0.2 and left or 0.2)
+    core.sleep(left < M.STOP_CHECK and left or M.STOP_CHECK)
   end
 end
 
@@ -448,6 +467,12 @@ local function run(client, cfg, db, summary)
     local now = core.now()
     local paused = ctx.budget:paused_until(now)
     if paused and paused - now > wait then wait = paused - now end
+    -- A Retry-After longer than a pause (the phone failed on it) is honoured
+    -- here, between rounds.
+    for _, e in ipairs(summary.errors) do
+      local ra = e.error.retry_after
+      if type(ra) == "number" and ra > wait then wait = ra end
+    end
     idle(ctx, wait)
   until ctx.stopping()
   summary.stopped = stopped
@@ -475,6 +500,10 @@ function M.sync(client, o)
   local cfg, err = options(o)
   if not cfg then return nil, err end
   if not client._handle then return nil, errors.invalid_argument("this ravan client is closed") end
+  if async.current_task(client) or async.delivering(client) then
+    return nil, errors.invalid_argument("sync runs its own loop on the client's engine: "
+      .. "call it outside the client's tasks and callbacks")
+  end
   local db
   db, err = store.open(cfg.db)
   if not db then return nil, err end
