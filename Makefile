@@ -45,7 +45,8 @@ EMBED_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(WARNINGS) $(CFLAGS) $(CURL_C
 	$(shell $(PKG_CONFIG) --cflags $(EMBED_LUA) 2>/dev/null)
 EMBED_LIBS = $(shell $(PKG_CONFIG) --libs $(EMBED_LUA) 2>/dev/null) $(LDLIBS)
 
-.PHONY: all deps env test demo memcheck tsan embed docs bench fuzz clean help
+.PHONY: all deps env test demo memcheck embed docs bench bench-openresty openresty tsan fuzz clean help \
+	rock rock-install
 
 all: $(MODULE)
 
@@ -57,28 +58,52 @@ $(MODULE): $(OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) -shared -o $@ $(OBJ) $(LDFLAGS) $(LDLIBS)
 
+# For LuaRocks (the rockspec's `make` build), which passes CC, CFLAGS, LIBFLAG, LUA_INCDIR,
+# CURL_INCDIR, CURL_LIBDIR and INST_LIBDIR: one command compiles and links ravan.core straight
+# into the rock's tree, so nothing is written into the checkout.
+ROCK_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(CFLAGS) -I$(LUA_INCDIR) -I$(CURL_INCDIR)
+
+rock:
+	$(CC) $(ROCK_CFLAGS) -fsyntax-only $(TRANSPORT_SRC) $(BINDING_SRC)
+
+rock-install:
+	mkdir -p $(INST_LIBDIR)/ravan
+	$(CC) $(ROCK_CFLAGS) $(LIBFLAG) $(TRANSPORT_SRC) $(BINDING_SRC) -o $(INST_LIBDIR)/ravan/core.so \
+		-L$(CURL_LIBDIR) -lcurl -pthread -lm
+
 deps:
 	@bash .ci/deps
 
+# Each Lua finds its own build whatever `lua` is: 5.2, 5.3 and 5.4 read LUA_CPATH_5_x before
+# LUA_CPATH, which only 5.1 and LuaJIT (one ABI) read. bin/ravan-history knows the same layout.
+ifeq ($(LUA),luajit)
+ABI51 := build/luajit build/lua5.1
+else
+ABI51 := build/lua5.1 build/luajit
+endif
+
 env:
 	@echo 'export LUA_PATH="$(ROOT)/lua/?.lua;$(ROOT)/lua/?/init.lua;;"'
-	@echo 'export LUA_CPATH="$(ROOT)/$(OUT)/?.so;;"'
+	@echo 'export LUA_CPATH="$(ROOT)/$(word 1,$(ABI51))/?.so;$(ROOT)/$(word 2,$(ABI51))/?.so;;"'
+	@echo 'export LUA_CPATH_5_2="$(ROOT)/build/lua5.2/?.so;;"'
+	@echo 'export LUA_CPATH_5_3="$(ROOT)/build/lua5.3/?.so;;"'
+	@echo 'export LUA_CPATH_5_4="$(ROOT)/build/?.so;;"'
 	@echo 'export PATH="$(ROOT)/bin:$$PATH"'
 
 # LuaJIT's build is always made: the OpenResty spec loads it into nginx whichever Lua runs busted.
 test: deps
 	@for lua in $(LUAS) luajit; do $(MAKE) --no-print-directory all LUA=$$lua || exit 1; done
-	@$(MAKE) --no-print-directory embed
-	@LUAS="$(LUAS)" mock/server run spec/run
+	@$(MAKE) --no-print-directory $(EMBED_BIN)
+	@LUAS="$(LUAS)" spec/run
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) -s --no-print-directory all
 	@LUA=$(LUA) OUT=$(OUT) mock/server run examples/demo.sh
 
 memcheck:
 	@bash .ci/deps valgrind
 	@$(MAKE) --no-print-directory all
-	@LUA=$(LUA) OUT=$(OUT) MEMCHECK=1 mock/server run spec/run
+	@LUA=$(LUA) MEMCHECK=1 spec/run
 
 # ThreadSanitizer over the specs whose code crosses threads. The C host, built with the core in
 # build/tsan, runs busted in place of `lua`: the sanitizer is then in the executable itself, and
@@ -104,6 +129,9 @@ $(EMBED_BIN): examples/embed/host.c $(EMBED_LIB) $(HEADERS)
 		$(EMBED_LIB) $(LDFLAGS) $(EMBED_LIBS) -o $@
 
 embed: $(EMBED_BIN)
+	@echo 'Built $(EMBED_BIN): Lua 5.4 with ravan linked in. Run a script in it, e.g. against the local server:'
+	@echo '  mock/server run sh -c '"'"'RAVAN_BASE_URL=$$RAVAN_MOCK_URL RAVAN_API_KEY=rk_test_local \'
+	@echo '    $(EMBED_BIN) examples/embed/history.lua +919876543210'"'"
 
 # The raw libcurl floor of benchmark (a).
 BENCH_RAW := build/bench/raw_libcurl
@@ -124,6 +152,16 @@ bench-sync: deps
 	@$(MAKE) --no-print-directory all LUA=lua5.4
 	@bench/sync_run
 
+# Benchmark h: the OpenResty example under wrk at +100 ms, against nginx's own proxy_pass.
+bench-openresty: deps
+	@bash .ci/deps wrk
+	@bench/openresty
+
+# examples/openresty/nginx.conf from this checkout on http://127.0.0.1:8080, against the local
+# server, until Ctrl-C.
+openresty: deps
+	@examples/openresty/run
+
 # libFuzzer over the parsing of what servers send (Retry-After forms, retry decisions, the bounded
 # body buffer), with ASan and UBSan. Not part of `make test`: it runs for FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
@@ -142,21 +180,24 @@ fuzz:
 
 docs: deps
 	@ldoc -q .
-	@echo 'API reference: doc/index.html'
+	@echo 'The manual and the API reference: doc/index.html'
 
 clean:
-	rm -rf build
+	rm -rf build doc
 
 help:
-	@echo 'make            build $(MODULE)'
-	@echo 'make demo       start the local server and show a call history with the CLI'
-	@echo 'make test       install what is missing, build, run the specs against the local server'
+	@echo 'make            build ravan.core for $(LUA): $(MODULE)'
+	@echo 'make demo       start the local Ravan server and show call histories with the CLI'
+	@echo 'make test       install what is missing, build, run the specs on every Lua'
 	@echo 'make memcheck   the specs under valgrind (no errors, nothing definitely lost)'
 	@echo 'make tsan       the async and pager specs with the core under ThreadSanitizer'
 	@echo 'make embed      $(EMBED_BIN): a C host with Lua 5.4 and ravan linked in statically'
-	@echo 'make bench      the benchmarks of issue 4 against the local server (bench/RESULTS.md)'
+	@echo 'make bench      request overhead, decoding, the pager, memory, frame loop, async (bench/RESULTS.md)'
+	@echo 'make bench-openresty  wrk against examples/openresty at +100 ms, vs proxy_pass (bench/RESULTS.md)'
+	@echo 'make openresty  the OpenResty example on http://127.0.0.1:8080 against the local server'
 	@echo 'make bench-sync client:sync under a rate limit, and 100,000 calls into each database'
-	@echo 'make docs       the API reference in doc/ (LDoc)'
+	@echo 'make docs       the manual and the API reference in doc/ (LDoc)'
 	@echo 'make fuzz       libFuzzer (ASan, UBSan) over Retry-After parsing and the body buffer'
-	@echo 'eval "$$(make -s env)"   LUA_PATH/LUA_CPATH for using the checkout'
+	@echo 'make clean      remove build/ and doc/'
+	@echo 'eval "$$(make -s env)"   LUA_PATH, LUA_CPATH and PATH for using the checkout from any Lua'
 	@echo 'LUA=lua5.1|lua5.2|lua5.3|lua5.4|luajit selects the Lua (make test: all five unless given)'

@@ -33,41 +33,51 @@ external_dependencies = {
   },
 }
 
+-- Linux is where it is built and tested (POSIX threads and clocks, libcurl).
+supported_platforms = { "linux" }
+
 build = {
-  type = "builtin",
-  modules = {
-    ["ravan"] = "lua/ravan/init.lua",
-    ["ravan.async"] = "lua/ravan/async.lua",
-    ["ravan.cli"] = "lua/ravan/cli.lua",
-    ["ravan.cli_sync"] = "lua/ravan/cli_sync.lua",
-    ["ravan.client"] = "lua/ravan/client.lua",
-    ["ravan.db"] = "lua/ravan/db.lua",
-    ["ravan.decode"] = "lua/ravan/decode.lua",
-    ["ravan.errors"] = "lua/ravan/errors.lua",
-    ["ravan.idwindow"] = "lua/ravan/idwindow.lua",
-    ["ravan.loop"] = "lua/ravan/loop/init.lua",
-    ["ravan.loop.copas"] = "lua/ravan/loop/copas.lua",
-    ["ravan.loop.cqueues"] = "lua/ravan/loop/cqueues.lua",
-    ["ravan.loop.luv"] = "lua/ravan/loop/luv.lua",
-    ["ravan.openresty"] = "lua/ravan/openresty.lua",
-    ["ravan.pager"] = "lua/ravan/pager.lua",
-    ["ravan.rate"] = "lua/ravan/rate.lua",
-    ["ravan.surface"] = "lua/ravan/surface.lua",
-    ["ravan.sync"] = "lua/ravan/sync.lua",
-    ["ravan.sync_store"] = "lua/ravan/sync_store.lua",
-    ["ravan.validate"] = "lua/ravan/validate.lua",
-    ["ravan.core"] = {
-      sources = {
-        "src/rv_buf.c", "src/rv_time.c", "src/rv_policy.c", "src/rv_transport.c",
-        "src/rv_engine.c", "src/rv_core.c",
-      },
-      defines = { "_POSIX_C_SOURCE=200809L" },
-      incdirs = { "$(CURL_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)" },
-      libraries = { "curl", "pthread", "m" },
-    },
+  -- The Makefile's `rock-install` compiles and links the C module in one command, straight into
+  -- the tree, so `luarocks make` leaves no objects in the checkout (`rock` only checks that the
+  -- sources compile).
+  type = "make",
+  build_target = "rock",
+  install_target = "rock-install",
+  variables = {
+    CC = "$(CC)",
+    CFLAGS = "$(CFLAGS)",
+    LIBFLAG = "$(LIBFLAG)",
+    LUA_INCDIR = "$(LUA_INCDIR)",
+    CURL_INCDIR = "$(CURL_INCDIR)",
+    CURL_LIBDIR = "$(CURL_LIBDIR)",
+    INST_LIBDIR = "$(LIBDIR)",
   },
   install = {
+    lua = {
+      ["ravan.init"] = "lua/ravan/init.lua",
+      ["ravan.async"] = "lua/ravan/async.lua",
+      ["ravan.cli"] = "lua/ravan/cli.lua",
+      ["ravan.cli_sync"] = "lua/ravan/cli_sync.lua",
+      ["ravan.client"] = "lua/ravan/client.lua",
+      ["ravan.db"] = "lua/ravan/db.lua",
+      ["ravan.decode"] = "lua/ravan/decode.lua",
+      ["ravan.defaults"] = "lua/ravan/defaults.lua",
+      ["ravan.errors"] = "lua/ravan/errors.lua",
+      ["ravan.idwindow"] = "lua/ravan/idwindow.lua",
+      ["ravan.loop.init"] = "lua/ravan/loop/init.lua",
+      ["ravan.loop.copas"] = "lua/ravan/loop/copas.lua",
+      ["ravan.loop.cqueues"] = "lua/ravan/loop/cqueues.lua",
+      ["ravan.loop.luv"] = "lua/ravan/loop/luv.lua",
+      ["ravan.openresty"] = "lua/ravan/openresty.lua",
+      ["ravan.pager"] = "lua/ravan/pager.lua",
+      ["ravan.rate"] = "lua/ravan/rate.lua",
+      ["ravan.redact"] = "lua/ravan/redact.lua",
+      ["ravan.result"] = "lua/ravan/result.lua",
+      ["ravan.surface"] = "lua/ravan/surface.lua",
+      ["ravan.sync"] = "lua/ravan/sync.lua",
+      ["ravan.sync_store"] = "lua/ravan/sync_store.lua",
+      ["ravan.validate"] = "lua/ravan/validate.lua",
+    },
     bin = { ["ravan-history"] = "bin/ravan-history" },
   },
 }

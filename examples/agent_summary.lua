@@ -58,9 +58,13 @@ local function total_cost(costs)
 end
 
 table.sort(order, function(x, y) return agents[x].seconds > agents[y].seconds end)
-print(("%-24s %6s %10s %10s %10s"):format("agent", "calls", "minutes", "avg s", "cost"))
+-- The name column is as wide as the longest name.
+local name_width = #"agent"
+for _, name in ipairs(order) do name_width = math.max(name_width, #name) end
+local heading = "%-" .. name_width .. "s  %6s  %8s  %8s  %10s"
+local row = "%-" .. name_width .. "s  %6d  %8.1f  %8.1f  %10s"
+print(heading:format("agent", "calls", "minutes", "avg s", "cost"))
 for _, name in ipairs(order) do
   local a = agents[name]
-  print(("%-24s %6d %10.1f %10.1f %10s"):format(name, a.calls, a.seconds / 60,
-    a.seconds / a.calls, total_cost(a.costs)))
+  print(row:format(name, a.calls, a.seconds / 60, a.seconds / a.calls, total_cost(a.costs)))
 end

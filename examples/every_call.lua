@@ -13,7 +13,8 @@ local ok, err = pcall(function()
   local n = 0
   for call in ravan.calls { phone = phone, limit = limit } do
     n = n + 1
-    print(("%5d  %s  %-20s  %s -> %s"):format(n, call.id, call.started_at or "-",
+    -- Fixed widths, as the calls stream: an id has 36 characters, a time 20, a phone up to 16.
+    print(("%6d  %-36s  %-20s  %16s -> %s"):format(n, call.id, call.started_at or "-",
       call.caller_number or "-", call.callee_number or "-"))
   end
   print(("%d calls"):format(n))

@@ -185,6 +185,21 @@ describe("async requests", function()
       assert.are.same({ mine = 2 }, raised[1])
     end)
 
+    it("may wait for another request: it comes, and the others are delivered after", function()
+      mock.config { page_delays = { ["2"] = 200 } }
+      local c = client()
+      local order = {}
+      local slow = assert(c:start({ phone = P250, page = 2, page_size = 10 }, function()
+        order[#order + 1] = "slow"
+      end))
+      assert(c:start({ phone = P250, page = 1, page_size = 10 }, function()
+        local page = assert(slow:wait())
+        order[#order + 1] = "fast saw page " .. page.page
+      end))
+      poll_until(c, function() return #order == 2 end)
+      assert.are.same({ "fast saw page 2", "slow" }, order)
+    end)
+
     it("are never re-entered: a poll inside a callback delivers nothing itself", function()
       local c = client()
       local depth, max_depth, ran = 0, 0, 0
@@ -583,6 +598,11 @@ describe("tasks", function()
     local r, err = task:result()
     assert.is_nil(r)
     assert.are.same({ why = "mine" }, err)
+    local t_nil = assert(c:spawn(function() error(nil) end))
+    assert.is_true(t_nil:done())
+    -- error(nil): nil, and the raised nil as the error.
+    assert.are.equal(2, select("#", t_nil:result()))
+    assert.is_nil((t_nil:result()))
     local t2 = assert(c:spawn(function() coroutine.yield(1) end))
     local _, err2 = t2:result()
     assert.are.equal("invalid_argument", err2.kind)

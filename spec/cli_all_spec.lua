@@ -7,11 +7,14 @@ local mock = require "spec.support.mock"
 local h = require "spec.support.helpers"
 local proc = require "spec.support.proc"
 
-local ENV = { RAVAN_BASE_URL = mock.url, RAVAN_API_KEY = mock.api_key }
 local P250 = mock.phones.p250
 
+local function env()
+  return { RAVAN_BASE_URL = mock.url, RAVAN_API_KEY = mock.api_key }
+end
+
 local function cli(args)
-  return h.run_cli(args, ENV)
+  return h.run_cli(args, env())
 end
 
 local lines = h.lines
@@ -45,6 +48,7 @@ describe("ravan-history --all", function()
     assert.matches("^START%s+DIR%s+OTHER PARTY", out[2])
     assert.are.equal(250, table_rows(stdout))
     assert.are.equal(1, select(2, stdout:gsub("START%s+DIR", "")), "one heading")
+    assert.matches("^total of 250 calls%s", out[#out])
     assert.are.same({ 1, 2, 3 }, pages_requested())
     for _, rec in ipairs(mock.requests()) do
       assert.truthy(rec.query:find("page_size=100", 1, true))
@@ -102,13 +106,13 @@ describe("ravan-history --all", function()
     assert.are.equal(1, status)
     assert.are.equal(50, #lines(stdout))
     assert.are.equal(1, #lines(stderr))
-    assert.matches("^ravan%-history: ravan: bad_request %(HTTP 400%)", stderr)
+    assert.matches("^ravan%-history: bad_request %(HTTP 400%)", stderr)
   end)
 
   it("refuses bad --limit and --format values before any request", function()
     local cases = {
       { { P250, "--limit", "5" }, 2, "%-%-limit needs %-%-all" },
-      { { P250, "--all", "--limit", "0" }, 2, "limit must be an integer" },
+      { { P250, "--all", "--limit", "0" }, 2, "^ravan%-history: %-%-limit must be an integer" },
       { { P250, "--format", "xml" }, 2, "%-%-format needs one of" },
       { { P250, "--format" }, 2, "%-%-format needs one of" },
       { { P250, "--json", "--format", "csv" }, 2, "conflict" },
@@ -129,7 +133,7 @@ describe("ravan-history --all", function()
     local cmd = proc.lua .. " bin/ravan-history " .. P250 .. " --all --page-size 50 --format csv >"
       .. proc.quote(out)
     -- script(1) runs the command on a pseudo-terminal and copies what it writes there (stderr).
-    local tty, status = proc.run("script -qec " .. proc.quote(cmd) .. " /dev/null", ENV)
+    local tty, status = proc.run("script -qec " .. proc.quote(cmd) .. " /dev/null", env())
     local csv = h.read_file(out)
     os.remove(out)
     assert.are.equal(0, status, tty)
@@ -138,6 +142,58 @@ describe("ravan-history --all", function()
     assert.truthy(tty:find("\r\27[K", 1, true))
     assert.is_nil(csv:find("pages,", 1, true), "progress leaked into stdout")
     assert.are.equal(251, #lines(csv:gsub("\r\n", "\n")))
+  end)
+end)
+
+describe("ravan-history --all, interrupted", function()
+  before_each(mock.reset)
+
+  local why = proc.skip()
+  if why then
+    pending(why)
+    return
+  end
+
+  -- Runs `pipeline` (a shell line in which "CLI" stands for the command) in a session of its
+  -- own, so a signal can go to its whole process group as Ctrl-C's does, against a server that
+  -- answers each request after 100 ms. `and_then` runs once the output has its first line.
+  -- Returns what the shell printed (`exit=N`), the pipeline's stdout and its stderr.
+  local function slow_run(pipeline, and_then)
+    mock.config { latency_ms = 100 }
+    local out, err = os.tmpname(), os.tmpname()
+    local cli_cmd = proc.lua .. " bin/ravan-history " .. P250 .. " --all --page-size 5"
+    local script = table.concat({
+      "setsid sh -c " .. proc.quote("exec " .. pipeline:gsub("CLI", cli_cmd)) .. " >" .. out
+        .. " 2>" .. err .. " &",
+      "pid=$!",
+      "i=0; while [ ! -s " .. out .. " ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done",
+      and_then or ":",
+      "wait $pid; echo \"exit=$?\"",
+    }, "\n")
+    local text = proc.run(script, env())
+    local stdout, stderr = h.read_file(out), h.read_file(err)
+    os.remove(out)
+    os.remove(err)
+    return text, stdout, stderr
+  end
+
+  it("Ctrl-C ends it at once with exit status 130 and at most one line", function()
+    local text, stdout, stderr = slow_run("CLI --format ndjson", "kill -INT -$pid")
+    assert.are.equal("exit=130\n", text)
+    assert.is_true(#lines(stderr) <= 1, stderr)
+    assert.is_true(#lines(stdout) < 250, "it ran to the end")
+    assert.is_true(#pages_requested() < 50, #pages_requested() .. " of 50 pages requested")
+  end)
+
+  it("stops asking for pages when the reader has gone, SIGPIPE ignored", function()
+    local text, stdout, stderr = slow_run("sh -c "
+      .. proc.quote("trap '' PIPE; CLI --format ndjson | head -1"))
+    assert.are.equal("exit=0\n", text)
+    assert.are.equal(1, #lines(stdout))
+    assert.matches("^ravan%-history: cannot write the output: [^\n]+\n$", stderr)
+    -- head took one line and left; the next write failed and ended the run.
+    local requested = #pages_requested()
+    assert.is_true(requested < 10, requested .. " of 50 pages requested")
   end)
 end)
 

@@ -1,8 +1,117 @@
--- `make docs`: LDoc builds the API reference from the doc comments (config.ld) without a warning,
--- and it covers the public API.
+-- The docs: `make docs` builds the manual (docs/*.md) and the API reference from the doc
+-- comments (config.ld) without a warning, covering the public API and nothing internal; the
+-- README is a short front page whose quick start runs as written; the option tables show the
+-- defaults of ravan.defaults; code blocks fit the page.
+local defaults = require "ravan.defaults"
 local proc = require "spec.support.proc"
 
 local read = proc.read_file
+
+-- docs/*.md, as paths from the checkout.
+local function topics()
+  local out = proc.run("ls docs/*.md")
+  local list = {}
+  for path in out:gmatch("%S+") do list[#list + 1] = path end
+  return list
+end
+
+-- The fenced code blocks of a markdown text, each as its lines.
+local function code_blocks(text)
+  local blocks = {}
+  for body in text:gmatch("\n```[%w]*\n(.-)\n```") do
+    local lines = {}
+    for line in (body .. "\n"):gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
+    blocks[#blocks + 1] = lines
+  end
+  return blocks
+end
+
+-- Display width in code points (the docs have a few non-ASCII characters: "≥", "—").
+local function width(s)
+  local _, continuation = s:gsub("[\128-\191]", "")
+  return #s - continuation
+end
+
+describe("the README", function()
+  it("is a front page of at most 150 lines", function()
+    local _, lines = read("README.md"):gsub("\n", "")
+    assert.is_true(lines <= 150, "README.md has " .. lines .. " lines")
+  end)
+
+  it("links every topic of the manual", function()
+    local readme = read("README.md")
+    for _, path in ipairs(topics()) do
+      assert.truthy(readme:find("(" .. path .. ")", 1, true), path .. " is not linked")
+    end
+  end)
+end)
+
+describe("the README's quick start", function()
+  local why = proc.skip("it runs lua5.4 and the CLI whichever Lua runs busted")
+  if why then
+    pending(why)
+    return
+  end
+
+  it("runs as written against the local server", function()
+    local block = read("README.md"):match("\n## Quick start\n.-\n```sh\n(.-)\n```")
+    assert.truthy(block, "no sh block under Quick start")
+    assert.truthy(block:find("rk_test_local", 1, true))
+    assert.truthy(block:find("mock/server", 1, true))
+    -- A fresh shell: none of the checkout's or the server's variables. The trap only stops a
+    -- server the block started and did not stop because it failed half-way.
+    local script = table.concat({
+      "unset LUA LUA_PATH LUA_CPATH LUA_CPATH_5_2 LUA_CPATH_5_3 LUA_CPATH_5_4 RAVAN_API_KEY"
+        .. " RAVAN_TOKEN RAVAN_BASE_URL RAVAN_MOCK_URL RAVAN_MOCK_DIR",
+      "trap '[ -d \"${RAVAN_MOCK_DIR:-}\" ] && mock/server stop \"$RAVAN_MOCK_DIR\"' EXIT",
+      "set -e",
+      block,
+    }, "\n")
+    local out, status = proc.run("bash -c " .. proc.quote(script))
+    assert.are.equal(0, status, out)
+    assert.matches("%+919876543210: 3 calls, page 1 of 1\n", out)
+    assert.matches("\nid,started_at,", out)
+    assert.matches("%+919876543210: page 1, 3 of 3 calls\n", out)
+  end)
+end)
+
+describe("the docs' option tables", function()
+  it("show the defaults ravan.defaults has", function()
+    local checked = 0
+    local files = topics()
+    files[#files + 1] = "README.md"
+    for _, path in ipairs(files) do
+      local text = read(path)
+      for table_text in text:gmatch("| option | default |[^\n]*\n| [-| ]+|\n(.-)\n\n") do
+        for line in (table_text .. "\n"):gmatch("([^\n]*)\n") do
+          local name, default = line:match("^| `([%w_]+)` | (.-) |")
+          local want = name and (defaults.client[name] or defaults.pager[name])
+          if want ~= nil then
+            assert.are.equal(tostring(want), default:match("^`([^`]*)`") or default,
+              path .. ": " .. name)
+            checked = checked + 1
+          end
+        end
+      end
+    end
+    assert.is_true(checked > 0, "no option table found")
+  end)
+end)
+
+describe("code blocks in the docs", function()
+  it("fit the page: 100 columns at most", function()
+    local files = topics()
+    files[#files + 1] = "README.md"
+    for _, path in ipairs(files) do
+      for _, block in ipairs(code_blocks(read(path))) do
+        for _, line in ipairs(block) do
+          assert.is_true(width(line) <= 100, path .. ": a code line of " .. width(line)
+            .. " columns:\n" .. line)
+        end
+      end
+    end
+  end)
+end)
 
 describe("the API reference", function()
   local why = proc.skip("LDoc's output does not depend on the Lua running busted")
@@ -20,6 +129,35 @@ describe("the API reference", function()
 
   teardown(function()
     if tmp then proc.rmdir(tmp) end
+  end)
+
+  it("renders every topic of docs/, and an index that introduces ravan", function()
+    for _, path in ipairs(topics()) do
+      local html = tmp .. "/topics/" .. path:match("[^/]+$") .. ".html"
+      assert.truthy(proc.file_size(html), path .. " is not rendered: add it to config.ld's topics")
+    end
+    local index = read(tmp .. "/index.html")
+    assert.truthy(index:find("phone number", 1, true), "no introduction on the index")
+    assert.truthy(index:find('href="topics/usage.md.html', 1, true), index)
+  end)
+
+  it("uses its own stylesheet, which lets the page take the window's width", function()
+    local css = read(tmp .. "/ldoc.css")
+    assert.are.equal(read("docs/ldoc.css"), css)
+    assert.is_nil(css:find("%f[%w-]width:%s*%d+px"), "a fixed width in the stylesheet")
+  end)
+
+  it("shows no internal notes and no spec-only parameters", function()
+    local pages = { tmp .. "/index.html" }
+    for name in proc.run("ls " .. proc.quote(tmp .. "/modules")):gmatch("%S+") do
+      pages[#pages + 1] = tmp .. "/modules/" .. name
+    end
+    for _, page in ipairs(pages) do
+      local text = read(page):gsub("<[^>]*>", "")
+      for _, word in ipairs({ "getenv", "for specs", "Internally", "internal helper" }) do
+        assert.is_nil(text:find(word, 1, true), page .. " mentions '" .. word .. "'")
+      end
+    end
   end)
 
   it("builds without warnings", function()

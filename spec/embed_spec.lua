@@ -28,6 +28,10 @@ describe("the embedding C host", function()
     assert.truthy(out:find("+919876543210: 3 calls in all, page 1", 1, true), out)
     assert.truthy(out:find("Support Agent", 1, true), out)
     assert.truthy(out:find("12.50", 1, true), out)
+    local rows = {}
+    for line in out:gmatch("\n([^\n]+)") do rows[#rows + 1] = line end
+    assert.are.equal(3, #rows, out)
+    assert.is_true(#rows[1] == #rows[2] and #rows[2] == #rows[3], "misaligned:\n" .. out)
   end)
 
   it("resolves ravan.core from package.preload, with no core.so mapped", function()

@@ -4,12 +4,10 @@
 local mock = require "spec.support.mock"
 local proc = require "spec.support.proc"
 
-local ENV = { RAVAN_BASE_URL = mock.url, RAVAN_API_KEY = mock.api_key }
-
 local function example(script, ...)
   local args = { proc.lua, "examples/" .. script }
   for _, a in ipairs { ... } do args[#args + 1] = proc.quote(a) end
-  return proc.run(table.concat(args, " "), ENV)
+  return proc.run(table.concat(args, " "), { RAVAN_BASE_URL = mock.url, RAVAN_API_KEY = mock.api_key })
 end
 
 local function all_calls(phone)
@@ -71,8 +69,24 @@ describe("examples/", function()
     local l = lines(out)
     assert.are.equal("+919876543210: page 1, 3 of 3 calls", l[1])
     assert.are.equal(4, #l, out)
-    assert.truthy(l[2]:find("2026-06-11T09:30:00Z  completed   Support Agent        250 s     12.50",
-      1, true), out)
+    assert.are.equal("2026-06-11T09:30:00Z  completed  Support Agent  250 s  12.50", l[2])
+  end)
+
+  -- Every line of `lines` from `first` on is as long as the others: each column is padded to
+  -- one width, the last one aligned on the right.
+  local function assert_aligned(lines_, first)
+    for i = first + 1, #lines_ do
+      assert.are.equal(#lines_[first], #lines_[i], "misaligned:\n" .. table.concat(lines_, "\n"))
+    end
+  end
+
+  it("one_page.lua and agent_summary.lua align their columns", function()
+    local out, status = example("one_page.lua", mock.phones.p250)
+    assert.are.equal(0, status, out)
+    assert_aligned(lines(out), 2)
+    out, status = example("agent_summary.lua", mock.phones.p250)
+    assert.are.equal(0, status, out)
+    assert_aligned(lines(out), 1)
   end)
 
   it("one_page.lua reports an error on one line with a non-zero exit", function()

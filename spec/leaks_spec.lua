@@ -1,4 +1,4 @@
--- No leaks on failure paths (issue 3 §8): thousands of failing calls of mixed kinds, on
+-- No leaks on failure paths: thousands of failing calls of mixed kinds, on
 -- long-lived clients and on fresh ones, leave the Lua heap, the RSS and the open fds where a
 -- warm-up left them. (`make memcheck` runs this under valgrind too.)
 local ravan = require "ravan"

@@ -150,9 +150,24 @@ for _, name in ipairs({ "luv", "cqueues", "copas" }) do
       assert.is_false(ran)
     end)
 
-    it("refuses a closed client and a bad on_error", function()
+    it("refuses a closed client, a bad on_error and what is not a client, never raising", function()
       local ctx = adapter.setup and adapter.setup()
       local c = mock.fast_client()
+      local hostile = setmetatable({}, { __index = function() error("no") end })
+      for _, bad in ipairs({ "x", 1, {}, hostile }) do
+        local w, err = adapter.attach(lib, bad, nil, ctx)
+        assert.is_nil(w)
+        assert.are.equal("invalid_argument", err.kind)
+        w, err = adapter.attach(lib, c, bad, ctx)
+        if type(bad) == "table" then
+          assert(w).detach()
+          -- libuv finishes closing a handle only when its loop runs again.
+          run(1, ctx)
+        else
+          assert.is_nil(w)
+          assert.are.equal("invalid_argument", err.kind)
+        end
+      end
       local w, err = adapter.attach(lib, c, { on_error = 1 }, ctx)
       assert.is_nil(w)
       assert.are.equal("invalid_argument", err.kind)

@@ -70,7 +70,7 @@ describe("TLS", function()
       PYTHONHTTPSVERIFY = "0", NODE_TLS_REJECT_UNAUTHORIZED = "0",
     })
     assert.are.equal(1, status)
-    assert.matches("ravan: tls", stderr)
+    assert.matches("^ravan%-history: tls", stderr)
   end)
 end)
 

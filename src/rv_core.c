@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rv_compat.h"
@@ -66,6 +67,15 @@ static double need_number(lua_State *L, int t, const char *key)
     return value;
 }
 
+/* The retry options of a client's table: the C client's and core.decide's. */
+static void check_policy(lua_State *L, int t, rv_retry_policy *policy)
+{
+    policy->max_retries = (int)need_number(L, t, "max_retries");
+    policy->base = need_number(L, t, "retry_base");
+    policy->cap = need_number(L, t, "retry_cap");
+    policy->max_retry_after = need_number(L, t, "max_retry_after");
+}
+
 static int core_new(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -96,10 +106,7 @@ static int core_new(lua_State *L)
     cfg.low_speed_limit = (long)need_number(L, 1, "low_speed_limit");
     cfg.low_speed_time = (long)need_number(L, 1, "low_speed_time");
     cfg.max_response_bytes = (size_t)need_number(L, 1, "max_response_bytes");
-    cfg.retry.max_retries = (int)need_number(L, 1, "max_retries");
-    cfg.retry.base = need_number(L, 1, "retry_base");
-    cfg.retry.cap = need_number(L, 1, "retry_cap");
-    cfg.retry.max_retry_after = need_number(L, 1, "max_retry_after");
+    check_policy(L, 1, &cfg.retry);
 
     int max_concurrency = (int)need_number(L, 1, "max_concurrency");
     if (max_concurrency < 1 || max_concurrency > RV_MAX_CONCURRENCY)
@@ -510,6 +517,150 @@ static int core_parse_url(lua_State *L)
     return 1;
 }
 
+/* What a transport written in Lua (ravan.openresty's cosockets) needs of the core, so the
+ * request it sends, the redirects it follows and its retry decisions are the C client's own. */
+
+/* The box also holds strings of ours (malloc'd): its curl_free is free() as long as libcurl's
+ * allocator is the default one, and ravan never calls curl_global_init_mem. */
+static url_box *new_url_box(lua_State *L)
+{
+    url_box *box = lua_newuserdata(L, sizeof *box);
+    memset(box, 0, sizeof *box);
+    luaL_getmetatable(L, URL_MT);
+    lua_setmetatable(L, -2);
+    return box;
+}
+
+/* core.endpoint(base_url): the API endpoint's URL under base_url, as the C client requests it
+ * (without the query); nil and a message when base_url is not a URL. */
+static int core_endpoint(lua_State *L)
+{
+    const char *base_url = luaL_checkstring(L, 1);
+    url_box *box = new_url_box(L);
+    char err[256];
+    box->url = rv_endpoint_new(base_url, err, sizeof err);
+    if (!box->url)
+        return fail_url(L, err);
+    if (curl_url_get(box->url, CURLUPART_URL, &box->parts[0], 0) != CURLUE_OK)
+        return fail_url(L, "base_url has no scheme or host");
+    lua_pushstring(L, box->parts[0]);
+    return 1;
+}
+
+/* core.query_string(query): the query string exactly as the C transport sends it. */
+static int core_query_string(lua_State *L)
+{
+    rv_query query;
+    check_query(L, 1, &query);
+    url_box *box = new_url_box(L);
+    box->parts[0] = rv_query_string(&query);
+    if (!box->parts[0])
+        return luaL_error(L, "ravan.core: out of memory");
+    lua_pushstring(L, box->parts[0]);
+    return 1;
+}
+
+/* core.redirect(url, location, home, redirects, status): rv_redirect_decide. true and the
+ * target to follow; or false, why not, and the other origin it pointed at (when it did). */
+static int core_redirect(lua_State *L)
+{
+    const char *url = luaL_checkstring(L, 1);
+    const char *location = luaL_optstring(L, 2, NULL);
+    const char *home = luaL_checkstring(L, 3);
+    int redirects = (int)luaL_checkinteger(L, 4);
+    long status = (long)luaL_checkinteger(L, 5);
+    url_box *box = new_url_box(L);
+    char message[CURL_ERROR_SIZE];
+    int follow = rv_redirect_decide(url, location, home, redirects, status, &box->parts[0],
+                                    &box->parts[1], message, sizeof message);
+    lua_pushboolean(L, follow);
+    if (follow) {
+        lua_pushstring(L, box->parts[0]);
+        return 2;
+    }
+    lua_pushstring(L, message);
+    if (box->parts[1])
+        lua_pushstring(L, box->parts[1]);
+    else
+        lua_pushnil(L);
+    return 3;
+}
+
+/* core.is_redirect(status): whether core.redirect has to decide about this answer. */
+static int core_is_redirect(lua_State *L)
+{
+    lua_pushboolean(L, rv_is_redirect((long)luaL_checkinteger(L, 1)));
+    return 1;
+}
+
+/* An outcome as Lua names it: an HTTP status (a number) or an error kind (a string). */
+static void check_outcome(lua_State *L, int i, rv_error *error, long *status)
+{
+    *error = RV_OK;
+    *status = 0;
+    if (lua_type(L, i) == LUA_TNUMBER) {
+        *status = (long)lua_tonumber(L, i);
+        return;
+    }
+    const char *name = luaL_checkstring(L, i);
+    for (int e = RV_OK + 1; e < RV_ERR_COUNT; e++) {
+        if (strcmp(rv_error_name((rv_error)e), name) == 0) {
+            *error = (rv_error)e;
+            return;
+        }
+    }
+    luaL_argerror(L, i, "not a status or an error kind");
+}
+
+/* core.is_transient(status_or_kind): whether that outcome is ever retried. */
+static int core_is_transient(lua_State *L)
+{
+    rv_error error;
+    long status;
+    check_outcome(L, 1, &error, &status);
+    lua_pushboolean(L, rv_is_transient(error, status));
+    return 1;
+}
+
+/* core.parse_retry_after(retry_after_ms, retry_after[, now]): seconds, or nil. */
+static int core_parse_retry_after(lua_State *L)
+{
+    const char *ms = luaL_optstring(L, 1, NULL);
+    const char *text = luaL_optstring(L, 2, NULL);
+    time_t now = lua_isnoneornil(L, 3) ? time(NULL) : (time_t)luaL_checknumber(L, 3);
+    double wait = rv_parse_retry_after(ms, text, now);
+    if (wait < 0)
+        return 0;
+    lua_pushnumber(L, wait);
+    return 1;
+}
+
+/* core.decide(policy, attempt, status_or_kind, server_wait, time_left) -> retry, wait,
+ * refused_wait: rv_decide. `policy` holds the client options max_retries, retry_base,
+ * retry_cap, max_retry_after (validated, defaults filled in); a nil wait or time left means none. The jitter's state is this
+ * function's upvalue: one per Lua state, which only one thread runs. */
+static int core_decide(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    rv_retry_policy policy;
+    check_policy(L, 1, &policy);
+    int attempt = (int)luaL_checkinteger(L, 2);
+    rv_error error;
+    long status;
+    check_outcome(L, 3, &error, &status);
+    double server_wait = luaL_optnumber(L, 4, -1);
+    double time_left = luaL_optnumber(L, 5, -1);
+    uint64_t *rng = lua_touserdata(L, lua_upvalueindex(1));
+    rv_verdict verdict = rv_decide(&policy, attempt, error, status, server_wait, time_left, rng);
+    lua_pushboolean(L, verdict.retry);
+    lua_pushnumber(L, verdict.wait);
+    if (verdict.refused_wait >= 0)
+        lua_pushnumber(L, verdict.refused_wait);
+    else
+        lua_pushnil(L);
+    return 3;
+}
+
 static int core_now(lua_State *L)
 {
     lua_pushnumber(L, rv_now());
@@ -557,6 +708,16 @@ static int core_isatty(lua_State *L)
     return 1;
 }
 
+/* core.default_sigint(): the CLI dies at once on Ctrl-C, as the shell expects (status 130, no
+ * output). lua.c's own handler only raises "interrupted!" at the next Lua instruction: after the
+ * request in flight has ended, with a traceback. */
+static int core_default_sigint(lua_State *L)
+{
+    (void)L;
+    signal(SIGINT, SIG_DFL);
+    return 0;
+}
+
 static const luaL_Reg client_methods[] = {
     {"request", client_request},
     {"start", client_start},
@@ -591,6 +752,13 @@ static const luaL_Reg core_functions[] = {
     {"isatty", core_isatty},
     {"trap_signals", core_trap_signals},
     {"signalled", core_signalled},
+    {"default_sigint", core_default_sigint},
+    {"endpoint", core_endpoint},
+    {"query_string", core_query_string},
+    {"redirect", core_redirect},
+    {"is_redirect", core_is_redirect},
+    {"is_transient", core_is_transient},
+    {"parse_retry_after", core_parse_retry_after},
     {NULL, NULL},
 };
 
@@ -632,6 +800,21 @@ int luaopen_ravan_core(lua_State *L)
         lua_rawseti(L, -2, kind);
     }
     lua_setfield(L, -2, "KINDS");
+    /* The request id headers, lower-cased: as a Lua transport's header table has them. */
+    lua_newtable(L);
+    for (int i = 0; rv_request_id_headers[i]; i++) {
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        for (const char *c = rv_request_id_headers[i]; *c; c++)
+            luaL_addchar(&b, (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c));
+        luaL_pushresult(&b);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "REQUEST_ID_HEADERS");
+    uint64_t *rng = lua_newuserdata(L, sizeof *rng);
+    *rng = rv_seed(rng);
+    lua_pushcclosure(L, core_decide, 1);
+    lua_setfield(L, -2, "decide");
     lua_pushliteral(L, RV_VERSION);
     lua_setfield(L, -2, "VERSION");
     lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);

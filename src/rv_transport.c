@@ -86,16 +86,22 @@ size_t rv_path_trimmed_len(const char *path)
     return len;
 }
 
-static int build_endpoint(rv_client *c, char *err, size_t errlen)
+CURLU *rv_endpoint_new(const char *base_url, char *err, size_t errlen)
 {
-    c->endpoint = curl_url();
-    if (!c->endpoint)
-        return set_error(err, errlen, "out of memory");
-    if (curl_url_set(c->endpoint, CURLUPART_URL, c->base_url, 0) != CURLUE_OK)
-        return set_error(err, errlen, "base_url is not a valid URL");
+    CURLU *endpoint = curl_url();
+    if (!endpoint) {
+        set_error(err, errlen, "out of memory");
+        return NULL;
+    }
     char *path = NULL;
-    if (curl_url_get(c->endpoint, CURLUPART_PATH, &path, 0) != CURLUE_OK)
-        return set_error(err, errlen, "base_url has no usable path");
+    if (curl_url_set(endpoint, CURLUPART_URL, base_url, 0) != CURLUE_OK) {
+        set_error(err, errlen, "base_url is not a valid URL");
+        goto fail;
+    }
+    if (curl_url_get(endpoint, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
+        set_error(err, errlen, "base_url has no usable path");
+        goto fail;
+    }
     size_t len = rv_path_trimmed_len(path);
     char *full = malloc(len + sizeof RV_ENDPOINT_PATH);
     if (full) {
@@ -103,14 +109,28 @@ static int build_endpoint(rv_client *c, char *err, size_t errlen)
         memcpy(full + len, RV_ENDPOINT_PATH, sizeof RV_ENDPOINT_PATH);
     }
     curl_free(path);
-    if (!full)
-        return set_error(err, errlen, "out of memory");
-    CURLUcode rc = curl_url_set(c->endpoint, CURLUPART_PATH, full, 0);
+    if (!full) {
+        set_error(err, errlen, "out of memory");
+        goto fail;
+    }
+    CURLUcode rc = curl_url_set(endpoint, CURLUPART_PATH, full, 0);
     free(full);
-    if (rc != CURLUE_OK
-        || curl_url_set(c->endpoint, CURLUPART_QUERY, NULL, 0) != CURLUE_OK
-        || curl_url_set(c->endpoint, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK)
-        return set_error(err, errlen, "base_url could not take the endpoint path");
+    if (rc != CURLUE_OK || curl_url_set(endpoint, CURLUPART_QUERY, NULL, 0) != CURLUE_OK
+        || curl_url_set(endpoint, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK) {
+        set_error(err, errlen, "base_url could not take the endpoint path");
+        goto fail;
+    }
+    return endpoint;
+fail:
+    curl_url_cleanup(endpoint);
+    return NULL;
+}
+
+static int build_endpoint(rv_client *c, char *err, size_t errlen)
+{
+    c->endpoint = rv_endpoint_new(c->base_url, err, errlen);
+    if (!c->endpoint)
+        return -1;
     if (curl_url_get(c->endpoint, CURLUPART_SCHEME, &c->scheme, 0) != CURLUE_OK
         || curl_url_get(c->endpoint, CURLUPART_HOST, &c->host, 0) != CURLUE_OK
         || curl_url_get(c->endpoint, CURLUPART_PORT, &c->port, CURLU_DEFAULT_PORT) != CURLUE_OK
@@ -314,27 +334,36 @@ static int append_number(rv_buf *query, const char *name, long value)
     return append_param(query, name, digits);
 }
 
-static char *build_url(const rv_client *c, const rv_query *q)
+char *rv_query_string(const rv_query *q)
 {
     rv_buf query = {NULL, 0, 0, (size_t)-1};
-    char *url = NULL;
     int failed = append_param(&query, "phone", q->phone)
                  || (q->page > 0 && append_number(&query, "page", q->page))
                  || (q->page_size > 0 && append_number(&query, "page_size", q->page_size))
                  || (q->include_transcripts >= 0
                      && append_param(&query, "include_transcripts",
-                                     q->include_transcripts ? "true" : "false"));
-    if (!failed) {
-        size_t base = strlen(c->endpoint_url);
-        url = malloc(base + 1 + query.len + 1);
-        if (url) {
-            memcpy(url, c->endpoint_url, base);
-            url[base] = '?';
-            memcpy(url + base + 1, query.data, query.len);
-            url[base + 1 + query.len] = '\0';
-        }
+                                     q->include_transcripts ? "true" : "false"))
+                 || rv_buf_append(&query, "", 1);
+    if (failed) {
+        rv_buf_free(&query);
+        return NULL;
     }
-    rv_buf_free(&query);
+    return query.data;
+}
+
+static char *build_url(const rv_client *c, const rv_query *q)
+{
+    char *query = rv_query_string(q);
+    if (!query)
+        return NULL;
+    size_t base = strlen(c->endpoint_url), len = strlen(query);
+    char *url = malloc(base + 1 + len + 1);
+    if (url) {
+        memcpy(url, c->endpoint_url, base);
+        url[base] = '?';
+        memcpy(url + base + 1, query, len + 1);
+    }
+    free(query);
     return url;
 }
 
@@ -413,12 +442,13 @@ static void replace(char **slot, char *value)
     *slot = value;
 }
 
+const char *const rv_request_id_headers[] = {"X-Request-Id", "Request-Id", "X-Amzn-RequestId",
+                                              "X-Correlation-Id", NULL};
+
 static char *request_id_header(CURL *easy)
 {
-    static const char *const names[] = {"X-Request-Id", "Request-Id", "X-Amzn-RequestId",
-                                        "X-Correlation-Id"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        char *value = header_copy(easy, names[i]);
+    for (size_t i = 0; rv_request_id_headers[i]; i++) {
+        char *value = header_copy(easy, rv_request_id_headers[i]);
         if (value)
             return value;
     }
@@ -435,16 +465,18 @@ static void push_event(rv_response *resp, const rv_event *event)
     resp->events[resp->n_events++] = *event;
 }
 
-static int is_redirect(long status)
+int rv_is_redirect(long status)
 {
     return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
-static int same_part(CURLU *url, CURLUPart part, const char *expected, unsigned flags)
+static int same_part(CURLU *a, CURLU *b, CURLUPart part, unsigned flags)
 {
-    char *value = NULL;
-    int same = curl_url_get(url, part, &value, flags) == CURLUE_OK && strcmp(value, expected) == 0;
-    curl_free(value);
+    char *x = NULL, *y = NULL;
+    int same = curl_url_get(a, part, &x, flags) == CURLUE_OK
+               && curl_url_get(b, part, &y, flags) == CURLUE_OK && strcmp(x, y) == 0;
+    curl_free(x);
+    curl_free(y);
     return same;
 }
 
@@ -467,33 +499,42 @@ static char *origin_of(CURLU *url)
     return origin;
 }
 
-/* The absolute target of a Location header, or NULL when it is not a URL; `*origin` is set to
- * the target's origin when that is not the client's own, and left NULL when it is. */
-static char *redirect_target(const rv_call *call, const char *location, char **origin)
+int rv_redirect_decide(const char *url, const char *location, const char *home, int redirects,
+                       long status, char **target, char **origin, char *message, size_t len)
 {
+    *target = NULL;
     *origin = NULL;
-    CURLU *url = curl_url();
-    char *target = NULL;
-    if (url && curl_url_set(url, CURLUPART_URL, call->resp->url, 0) == CURLUE_OK
-        && curl_url_set(url, CURLUPART_URL, location, 0) == CURLUE_OK
-        && curl_url_get(url, CURLUPART_URL, &target, 0) == CURLUE_OK) {
-        const rv_client *c = call->client;
-        int same_origin = same_part(url, CURLUPART_SCHEME, c->scheme, 0)
-                          && same_part(url, CURLUPART_HOST, c->host, 0)
-                          && same_part(url, CURLUPART_PORT, c->port, CURLU_DEFAULT_PORT);
-        char *copy = strdup(target);
-        curl_free(target);
-        target = copy;
-        if (target && !same_origin) {
-            *origin = origin_of(url);
-            if (!*origin) {
-                free(target);
-                target = NULL;
-            }
-        }
+    if (!location) {
+        snprintf(message, len, "HTTP %ld redirect without a Location header", status);
+        return 0;
     }
-    curl_url_cleanup(url);
-    return target;
+    CURLU *to = curl_url(), *base = curl_url();
+    char *absolute = NULL;
+    int follow = 0;
+    if (!to || !base || curl_url_set(base, CURLUPART_URL, home, 0) != CURLUE_OK
+        || curl_url_set(to, CURLUPART_URL, url, 0) != CURLUE_OK
+        || curl_url_set(to, CURLUPART_URL, location, 0) != CURLUE_OK
+        || curl_url_get(to, CURLUPART_URL, &absolute, 0) != CURLUE_OK) {
+        snprintf(message, len, "HTTP %ld redirect to a Location that is not a URL", status);
+    } else if (!same_part(to, base, CURLUPART_SCHEME, 0) || !same_part(to, base, CURLUPART_HOST, 0)
+               || !same_part(to, base, CURLUPART_PORT, CURLU_DEFAULT_PORT)) {
+        *origin = origin_of(to);
+        snprintf(message, len, "redirect to another origin refused (%s): the credential stays home",
+                 *origin ? *origin : "an origin too long to show");
+    } else if (redirects >= RV_MAX_REDIRECTS) {
+        snprintf(message, len,
+                 "more than %d redirects within the server's own origin (a redirect loop?)",
+                 RV_MAX_REDIRECTS);
+    } else {
+        *target = strdup(absolute);
+        follow = *target != NULL;
+        if (!follow)
+            snprintf(message, len, "out of memory following a redirect");
+    }
+    curl_free(absolute);
+    curl_url_cleanup(to);
+    curl_url_cleanup(base);
+    return follow;
 }
 
 /* A 3xx: AGAIN with resp->url moved on when it is followed, DONE (kind server) when not. */
@@ -502,33 +543,19 @@ static rv_step redirect(rv_call *call, long status, double *wait)
     rv_response *resp = call->resp;
     char message[CURL_ERROR_SIZE];
     char *location = header_copy(call->easy, "Location");
-    if (!location) {
-        snprintf(message, sizeof message, "HTTP %ld redirect without a Location header", status);
-        finish(call, status, RV_ERR_SERVER, 0, message);
-        return RV_STEP_DONE;
-    }
-    char *origin;
-    char *target = redirect_target(call, location, &origin);
+    char *target, *origin;
+    int follow = rv_redirect_decide(resp->url, location, call->client->endpoint_url,
+                                    call->redirects, status, &target, &origin, message,
+                                    sizeof message);
     free(location);
-    if (!target) {
-        snprintf(message, sizeof message, "HTTP %ld redirect to a Location that is not a URL",
-                 status);
-    } else if (origin) {
-        free(target);
-        snprintf(message, sizeof message,
-                 "redirect to another origin refused (%s): the credential stays home", origin);
-        replace(&resp->origin, origin);
-    } else if (call->redirects < RV_MAX_REDIRECTS) {
+    if (follow) {
         replace(&resp->url, target);
         call->redirects++;
         *wait = 0;
         return RV_STEP_AGAIN;
-    } else {
-        free(target);
-        snprintf(message, sizeof message,
-                 "more than %d redirects within the server's own origin (a redirect loop?)",
-                 RV_MAX_REDIRECTS);
     }
+    if (origin)
+        replace(&resp->origin, origin);
     finish(call, status, RV_ERR_SERVER, 0, message);
     return RV_STEP_DONE;
 }
@@ -572,7 +599,7 @@ rv_step rv_call_end(rv_call *call, CURLcode code, double *wait)
     rv_event event = {call->attempt, error == RV_OK ? status : 0, error, (int)code,
                       (now - call->attempt_started) * 1000.0, 0, server_wait};
 
-    if (error == RV_OK && is_redirect(status)) {
+    if (error == RV_OK && rv_is_redirect(status)) {
         push_event(resp, &event);
         return redirect(call, status, wait);
     }

@@ -90,6 +90,27 @@ const char *rv_client_base_url(const rv_client *client);
 void rv_response_init(rv_response *resp);
 void rv_response_free(rv_response *resp);
 
+/* The API endpoint under `base_url` (its path, trailing slashes dropped, plus the endpoint's),
+ * with no query; NULL with `err` filled on failure. The caller frees it with curl_url_cleanup. */
+CURLU *rv_endpoint_new(const char *base_url, char *err, size_t errlen);
+
+/* The query string of a request, escaped as it goes on the wire ("phone=%2B1415..."); NULL when
+ * out of memory. The caller frees it. Every transport builds its request from these two. */
+char *rv_query_string(const rv_query *query);
+
+/* The headers a request id is taken from, in order of preference; NULL-terminated. */
+extern const char *const rv_request_id_headers[];
+
+/* Whether an answer with this status is a redirect (and goes to rv_redirect_decide). */
+int rv_is_redirect(long status);
+
+/* What to do with a 3xx answer to a request for `url` by a client whose endpoint is `home`:
+ * 1 to follow it to `*target` (same origin, fewer than the most redirects); 0 not to, with
+ * `message` saying why, and `*origin` (scheme://host[:port], never more) when it pointed away
+ * from home. `*target` and `*origin` are the caller's to free. */
+int rv_redirect_decide(const char *url, const char *location, const char *home, int redirects,
+                       long status, char **target, char **origin, char *message, size_t len);
+
 /* Blocking: runs the request with every retry and sleep it needs; the outcome is in `resp`. */
 void rv_client_fetch(rv_client *client, const rv_query *query, rv_response *resp);
 

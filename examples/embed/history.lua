@@ -21,8 +21,9 @@ if not res then
 end
 
 print(("%s: %d calls in all, page %d"):format(res.phone, res.total_count, res.page))
+-- Fixed widths that fit the data (a status has at most 9 characters); numbers on the right.
 for _, call in ipairs(res.calls) do
-  print(("%-20s  %-8s  %-16s  %5ss  %s"):format(call.started_at or "-", call.status or "-",
+  print(("%-20s  %-9s  %-24s  %5s s  %8s"):format(call.started_at or "-", call.status or "-",
     call.agent_name or "-", tostring(call.duration_sec or "-"), call.cost_total or "-"))
 end
 client:close()

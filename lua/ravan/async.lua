@@ -71,8 +71,18 @@ local function settle(req, page, err)
   req._done, req._page, req._err = true, page, err
 end
 
+-- A core result made final: a page through the client's result path, or,
+-- for the pager's own requests, the core result it turns into a page itself.
+local function settle_with(client, req, res)
+  if req._raw then return settle(req, res) end
+  settle(req, client:_page_of(res))
+end
+
 -- Moves every finished request from the core into `ready`, its page made
 -- on the way; returns an error only when the engine cannot be used here.
+-- Outside poll, the fd is kept readable while `ready` holds anything; during
+-- poll's delivery it shows the core's queue only, so a `wait` inside a
+-- callback sleeps on it instead of spinning.
 local function collect(client, st)
   local handle = client._handle
   if not handle then return nil end
@@ -85,11 +95,11 @@ local function collect(client, st)
     local req = st.kept[id] or st.live[id]
     if req then
       st.kept[id], st.live[id] = nil, nil
-      if not req._done then settle(req, client:_page_of(res)) end
+      if not req._done then settle_with(client, req, res) end
       st.ready[#st.ready + 1] = req
     end
   end
-  handle:set_ready(#st.ready > 0)
+  if not st.delivering then handle:set_ready(#st.ready > 0) end
 end
 
 local function finish_task(task, ok, ...)
@@ -98,7 +108,7 @@ local function finish_task(task, ok, ...)
   if ok then
     task._results = { n = select("#", ...), ... }
   else
-    task._err = ...
+    task._failed, task._err = true, ...
   end
 end
 
@@ -135,26 +145,29 @@ end
 -- already delivering) it only collects: the outer poll delivers, in order.
 local function pump(client, st, seconds)
   local handle = client._handle
-  -- Nothing undelivered, nothing to wait for: no wait at all.
-  if #st.ready == 0 and seconds ~= 0 and (next(st.kept) or next(st.live)) then
+  -- No wait with something to deliver, or with nothing to wait for.
+  local nested = st.delivering
+  if (nested or #st.ready == 0) and seconds ~= 0 and (next(st.kept) or next(st.live)) then
     local _, msg = handle:wait(seconds)
     if msg then return nil, invalid(msg) end
   end
   local err = collect(client, st)
   if err then return nil, err end
-  if st.delivering then return 0 end
+  if nested then return 0 end
   st.delivering = true
+  handle:set_ready(false)
   local n = 0
   while #st.ready > 0 and client._handle do
     local batch = st.ready
     st.ready = {}
     for i = 1, #batch do
-      n = n + 1
-      deliver(st, batch[i])
+      local req = batch[i]
+      -- The pager's own requests are not the caller's to count.
+      if not req._raw then n = n + 1 end
+      deliver(st, req)
     end
   end
   st.delivering = false
-  if client._handle then client._handle:set_ready(false) end
   local errs = st.errs
   if #errs > 0 then
     st.errs = {}
@@ -179,12 +192,14 @@ function M.current_task(client)
 end
 
 -- Starts a prepared query on the engine; a request, or nil and an error.
-function M.start(client, query, callback)
+-- A `raw` request settles with the core result itself (the pager's).
+function M.start(client, query, callback, raw)
   local handle = client._handle
   local job, id = handle:start(query)
   if not job then return nil, invalid(id) end
   local st = state(client)
-  local req = setmetatable({ _client = client, _job = job, _callback = callback }, Request)
+  local req = setmetatable({ _client = client, _job = job, _callback = callback, _raw = raw },
+    Request)
   if callback then st.kept[id] = req else st.live[id] = req end
   return req
 end
@@ -270,7 +285,7 @@ function Request:cancel()
   if self._done then return false end
   local res = self._job:cancel()
   if not res then return false end
-  settle(self, self._client:_page_of(res))
+  settle_with(self._client, self, res)
   return true
 end
 
@@ -288,7 +303,7 @@ end
 function Task:result()
   if not is(self, Task) then return nil, misuse("task", "result") end
   if not self._done then return nil end
-  if self._err ~= nil then return nil, self._err end
+  if self._failed then return nil, self._err end
   local r = self._results
   return unpack(r, 1, r.n)
 end
@@ -384,9 +399,12 @@ function M.add_methods(Client)
     if not is(self, Client) then return nil, misuse("client", "pending") end
     local st = self._async
     if not st then return 0 end
-    local n = #st.ready
-    for _ in pairs(st.kept) do n = n + 1 end
-    for _ in pairs(st.live) do n = n + 1 end
+    local n = 0
+    for _, list in ipairs { st.ready, st.kept, st.live } do
+      for _, req in pairs(list) do
+        if not req._raw then n = n + 1 end
+      end
+    end
     return n
   end
 
@@ -403,11 +421,61 @@ function M.add_methods(Client)
     local err = unusable(self, "spawn")
     if err then return nil, err end
     if type(fn) ~= "function" then return nil, invalid("spawn needs a function") end
-    local task = setmetatable({ _client = self, _co = coroutine.create(fn) }, Task)
+    -- Wrapped: Lua 5.1 makes coroutines of Lua functions only.
+    local co = coroutine.create(function(...) return fn(...) end)
+    local task = setmetatable({ _client = self, _co = co }, Task)
     state(self).tasks[task._co] = task
     step(task, ...)
     return task
   end
+end
+
+-- The pager's prefetcher (want, take, pending, close: see ravan.pager) on
+-- the engine. Each wanted page is a request of its own; `take` waits for it
+-- (suspending a task of the client) and hands the pager the core result,
+-- which the pager turns into a page in page order.
+local Prefetcher = {}
+Prefetcher.__index = Prefetcher
+
+function M.prefetcher(client, query, window)
+  return setmetatable({ client = client, query = query, window = window, reqs = {}, n = 0 },
+    Prefetcher)
+end
+
+function Prefetcher:want(page)
+  if self.reqs[page] then return true end
+  if self.n >= self.window or not self.client._handle then return false end
+  self.query.page = page   -- the core copies the query at once
+  local req = M.start(self.client, self.query, nil, true)
+  if not req then return false end
+  self.reqs[page] = req
+  self.n = self.n + 1
+  return true
+end
+
+function Prefetcher:take(page)
+  local req = self.reqs[page]
+  if not req then
+    -- Never wanted (the engine refused it): fetched here, as the pager would without one. The
+    -- pager takes only from the prefetcher of an open client.
+    self.query.page = page
+    return self.client._handle:request(self.query)
+  end
+  self.reqs[page] = nil
+  self.n = self.n - 1
+  return (M.await(req))
+end
+
+function Prefetcher:pending()
+  return self.n
+end
+
+function Prefetcher:close()
+  for page, req in pairs(self.reqs) do
+    self.reqs[page] = nil
+    req:cancel()
+  end
+  self.n = 0
 end
 
 -- Closing a client cancels what is in flight: every undelivered request

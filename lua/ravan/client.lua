@@ -1,14 +1,13 @@
 --- Clients: validated options around one libcurl handle, reused across
 -- calls (keep-alive, TLS session reuse).
---
--- Internally each call goes validate -> core request -> classify -> decode.
 -- @module ravan.client
+
+-- Each call goes validate -> core request -> classify -> decode.
 
 local core = require "ravan.core"
 local errors = require "ravan.errors"
-local redact = require "ravan.redact"
 local validate = require "ravan.validate"
-local decode = require "ravan.decode"
+local result = require "ravan.result"
 local surface = require "ravan.surface"
 local async = require "ravan.async"
 
@@ -38,49 +37,12 @@ local function lua_token()
   return (v:gsub(" ", "/", 1))
 end
 
-function M.user_agent(prefix)
-  local ua = "ravan-lua/" .. core.VERSION .. " libcurl/" .. core.CURL_VERSION
-    .. " " .. lua_token()
+-- `transport` is the product token of what carries the request: libcurl's by default.
+function M.user_agent(prefix, transport)
+  local ua = "ravan-lua/" .. core.VERSION .. " "
+    .. (transport or ("libcurl/" .. core.CURL_VERSION)) .. " " .. lua_token()
   if prefix then return prefix .. " " .. ua end
   return ua
-end
-
--- A logger that raises must not turn a good call into a failed one, and
--- no string in an event may carry the credential.
-local function emit(log, secret, ev)
-  pcall(log, redact.fields(ev, secret))
-end
-
--- Events are built after the fact from the core's per-attempt record: the
--- core runs the attempts and sleeps in C without calling back into Lua.
-local function log_events(log, secret, res, err)
-  local url = res.url
-  local events = res.events or {}
-  for i = 1, #events do
-    local e = events[i]
-    emit(log, secret, { event = "request", method = "GET", url = url, attempt = e.attempt })
-    if e.wait_ms then
-      emit(log, secret, {
-        event = "retry", method = "GET", url = url, attempt = e.attempt,
-        status = e.status, kind = errors.kind_for(e.status, e.error),
-        elapsed_ms = e.elapsed_ms, wait_ms = e.wait_ms,
-        retry_after = e.retry_after,
-      })
-    elseif e.status then
-      emit(log, secret, {
-        event = "response", method = "GET", url = url, attempt = e.attempt,
-        status = e.status, elapsed_ms = e.elapsed_ms,
-      })
-    end
-  end
-  if err then
-    emit(log, secret, {
-      event = "error", method = "GET", url = url, attempt = res.attempts,
-      status = err.status, kind = err.kind, message = err.message,
-      request_id = err.request_id,
-      elapsed_ms = res.elapsed and math.floor(res.elapsed * 1000 + 0.5),
-    })
-  end
 end
 
 --- Makes a client (also `ravan.new`).
@@ -108,10 +70,12 @@ end
 --   pager's prefetch in flight at once; more wait in start order
 -- * `log`: a function called with one table per event (`request`, `retry`,
 --   `response`, `error`), never with the credential
--- @param getenv for specs: a stand-in for `os.getenv`
 -- @treturn[1] Client
 -- @treturn[2] nil
 -- @treturn[2] ravan.errors.Error kind `invalid_argument`
+-- @function new
+
+-- `getenv` stands in for `os.getenv` in specs; it is not part of the API.
 function M.new(opts, getenv)
   local cfg, err = validate.options(opts, getenv)
   if not cfg then return nil, err end
@@ -148,21 +112,12 @@ function Client:_prepare(q, schema)
 end
 
 -- One core result -> the page, or nil and an error: the single path from
--- the wire to the user, for phone_history and for every request the
--- engine finishes (start, tasks, the pager's prefetch).
+-- the wire to the user (ravan.result), for phone_history, for every request
+-- the engine finishes and every page the pager takes from its prefetcher.
 function Client:_page_of(res)
-  local secret = secrets[self]
-  local err = errors.from_response(res, secret)
-  local page
-  if not err then
-    page, err = decode.page(res.body, res.content_type)
-    if err then errors.with_response(err, res, secret) end
-  end
-  if self._log then log_events(self._log, secret, res, err) end
   -- client:sync watches every response of its client for its rate budget.
   if self._observer then self._observer(res) end
-  if err then return nil, err end
-  return page
+  return result.page(res, secrets[self], self._log)
 end
 
 -- A request for a prepared query: blocking, except inside a task of this
@@ -174,17 +129,11 @@ function Client:_fetch(query)
   return self:_page_of(handle:request(query))
 end
 
--- A prepared query started on the engine (the pager's prefetch), or nil
--- when the client is closed or the engine cannot run it; the pager then
--- fetches sequentially.
-function Client:_start(query)
+-- The pager's prefetcher: pages started ahead on the client's engine, or
+-- nil when the client is closed; the pager then fetches sequentially.
+function Client:_prefetcher(query, window)
   if not self._handle then return nil end
-  return (async.start(self, query))
-end
-
--- A started request's page, suspending a task of this client or blocking.
-function Client._await(_, req)
-  return async.await(req)
+  return async.prefetcher(self, query, window)
 end
 
 --- A client, as `ravan.new` makes it.

@@ -5,12 +5,12 @@
 --      if err.kind == "rate_limited" then ... end
 --      print(tostring(err))  -- one line, never the credential
 --    end
---
--- Internally: the mapping from a core response (HTTP status or transport
--- class) to an error kind. All errors share one metatable so `is_error` is a
--- single comparison and cannot be fooled by a plain table that happens to
--- have a `kind` field.
 -- @module ravan.errors
+
+-- The mapping from a core response (HTTP status or transport class) to an
+-- error kind. All errors share one metatable so `is_error` is a single
+-- comparison and cannot be fooled by a plain table that happens to have a
+-- `kind` field.
 
 local cjson = require "cjson.safe"
 local core = require "ravan.core"

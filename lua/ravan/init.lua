@@ -10,7 +10,26 @@
 -- except by the `for` loops of the iterators.
 -- @module ravan
 
-local core = require "ravan.core"
+-- A ravan.core that is missing, or built for another Lua (the loader then says "undefined
+-- symbol: lua_newuserdatauv"), is reported on one line that says what to run. lua.c prints an
+-- error object's __tostring without a traceback; Lua 5.1's prints only strings.
+local loaded, core = pcall(require, "ravan.core")
+if not loaded then
+  local this = rawget(_G, "jit") and "luajit" or "lua" .. _VERSION:match("%d+%.%d+")
+  local file, symbol = tostring(core):match("from file '([^']*)'.-undefined symbol: ([%w_]+)")
+  local message
+  if symbol then
+    message = ("ravan.core (%s) is built for another Lua, not %s (undefined symbol %s): "
+      .. "run `make LUA=%s`"):format(file, this, symbol, this)
+  elseif tostring(core):find("module 'ravan.core' not found", 1, true) then
+    message = ("ravan.core is not built for %s: run `make LUA=%s` in the checkout")
+      :format(this, this)
+  else
+    message = tostring(core):gsub("%s+", " ")
+  end
+  if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then error(message, 0) end
+  error(setmetatable({ message = message }, { __tostring = function(e) return e.message end }), 0)
+end
 local client = require "ravan.client"
 local errors = require "ravan.errors"
 local surface = require "ravan.surface"

@@ -1,187 +1,640 @@
---- Ravan from OpenResty / nginx without blocking the event loop.
+--- Ravan from OpenResty / nginx, on nginx's own sockets.
 --
--- A libcurl call made straight from a request handler stops the whole nginx
--- worker, and every client it serves, until the API answers. This module runs
--- each call on a thread of an nginx `thread_pool` through
--- `ngx.run_worker_thread`; the request's coroutine yields meanwhile, so the
--- worker keeps serving other requests. Results and errors are the same as the
--- plain API's.
+-- Requests go out on cosockets (`ngx.socket.tcp`): the request handler yields while the API
+-- answers and the worker serves everyone else, so one worker keeps thousands of calls in flight.
+-- Connections are kept alive in nginx's per-worker pool, one pool per origin and credential.
+-- Everything else is the plain API's: the same options, validation, query encoding, retry
+-- decisions (taken by the C core's policy), results, errors and log events.
 --
---    # nginx.conf (main context)
+--    # nginx.conf
 --    env RAVAN_API_KEY;
---    thread_pool ravan threads=16;
+--    http {
+--        resolver 127.0.0.53;   # cosockets resolve names through nginx only
+--        lua_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;
+--        lua_ssl_verify_depth 5;
+--    }
 --
---    -- in a content_by_lua_block
+--    -- in a content_by_lua_block (also rewrite, access, and ngx.timer.at callbacks)
 --    local ravan = require "ravan.openresty"
 --    local res, err = ravan.phone_history { phone = ngx.req.get_uri_args().phone }
 --
--- (`ngx.var.arg_phone` would be the raw `%2B...`; a phone's `+` must travel as
--- `%2B` in a query string, where a bare `+` means a space.)
+-- (`ngx.var.arg_phone` would be the raw `%2B...`; a phone's `+` must travel as `%2B` in a
+-- query string, where a bare `+` means a space.)
 --
--- The thread pool's Lua VMs are separate from the request's: each keeps its
--- own clients (one per distinct set of options) for the life of the worker, so
--- connections and TLS sessions are reused across requests. Only plain data
--- crosses between the VMs, which is why the `log` option's events are
--- collected in the thread and replayed here, and why errors are rebuilt here.
---
--- Requires lua-nginx-module 0.10.21 or later (Debian bookworm has 0.10.23)
--- and nginx built with threads (Debian's is).
+-- Where nginx has no cosockets (init, init_worker, set, header and body filters, log,
+-- balancer), and outside nginx, a call returns an `invalid_argument` error saying so.
+-- Keep-alive follows nginx's `lua_socket_pool_size` and `lua_socket_keepalive_timeout`.
+-- See docs/openresty.md for the whole setup.
 -- @module ravan.openresty
 
+local core = require "ravan.core"
+local client = require "ravan.client"
 local errors = require "ravan.errors"
+local result = require "ravan.result"
 local surface = require "ravan.surface"
 local validate = require "ravan.validate"
 
 local M = {}
 
---- The `thread_pool` used when a client names none.
-M.DEFAULT_POOL = "ravan"
+local ngx = rawget(_G, "ngx")
+local now, decide, parse_retry_after = core.now, core.decide, core.parse_retry_after
+local max, floor = math.max, math.floor
+local concat = table.concat
+local tonumber, type, pairs, setmetatable = tonumber, type, pairs, setmetatable
 
-local MODULE = "ravan.openresty"
+local REQUEST_ID = core.REQUEST_ID_HEADERS
 
--- Thread side: runs in the thread pool's VMs, which have no `ngx`. A VM runs
--- one call at a time, so the module-level event buffer is never shared.
+-- The phases whose handlers may use cosockets.
+local COSOCKET_PHASES = {
+  rewrite = true, access = true, content = true, timer = true,
+  ssl_cert = true, ssl_session_fetch = true, ssl_client_hello = true, preread = true,
+}
 
---- How many clients (distinct option sets) each thread VM keeps; past it
--- the least recently used one is closed. Bounds memory when options vary per
--- request (one API key per tenant, say): VMs x this x ~40 KiB at most.
-M.MAX_CLIENTS_PER_VM = 16
+-- Credentials (and the request head that carries one) live here, keyed weakly by client, not in
+-- the client table: a debug dump of the client must not show them.
+local secrets = setmetatable({}, { __mode = "k" })
 
-local clients, n_clients, uses = {}, 0, 0
-local events
-
-local function collect(ev)
-  if events then events[#events + 1] = ev end
+-- nil when this call may use cosockets, else why not.
+local function no_cosocket()
+  if not ngx then
+    return "ravan.openresty runs inside nginx (lua-nginx-module); elsewhere use require \"ravan\""
+  end
+  local phase = ngx.get_phase()
+  if COSOCKET_PHASES[phase] then return nil end
+  return "ravan.openresty: nginx has no cosockets in the " .. phase .. " phase; call from a"
+    .. " rewrite, access or content handler, or from ngx.timer.at"
 end
 
-local function evict_lru()
-  local oldest_key, oldest
-  for key, entry in pairs(clients) do
-    if not oldest or entry.used < oldest.used then oldest_key, oldest = key, entry end
-  end
-  clients[oldest_key] = nil
-  n_clients = n_clients - 1
-  oldest.client:close()
+local function lua_nginx_token()
+  local v = ngx and ngx.config and ngx.config.ngx_lua_version
+  if not v then return "ngx_lua" end
+  return ("ngx_lua/%d.%d.%d"):format(floor(v / 1000000), floor(v / 1000) % 1000, v % 1000)
 end
 
--- Not part of the API: the function `ngx.run_worker_thread` calls by name.
--- Returns the page, or nil and the error (a plain table once copied out), and
--- the log events when asked for.
-function M.thread_phone_history(key, opts, query, want_log)
-  local entry = clients[key]
-  if not entry then
-    if want_log then opts.log = collect end
-    local client, err = require("ravan").new(opts)
-    if not client then return nil, err end
-    if n_clients >= M.MAX_CLIENTS_PER_VM then evict_lru() end
-    entry = { client = client }
-    clients[key] = entry
-    n_clients = n_clients + 1
-  end
-  uses = uses + 1
-  entry.used = uses
-  events = want_log and {} or nil
-  local res, err = entry.client:phone_history(query)
-  local evs = events
-  events = nil
-  return res, err, evs
-end
+-- Options of this flavour only, checked here and removed before validate.options sees the rest.
+local RATE_LIMIT = {
+  { "dict", function(name, v)
+    if type(v) == "string" and v ~= "" then return v end
+    return nil, "rate_limit." .. name .. " must name a lua_shared_dict"
+  end },
+  { "per_second", validate.integer_in(1, 1000000) },
+}
 
--- nginx side.
-
--- A stable text for an options table: equal options share a thread-side
--- client. Values are strings, numbers and booleans once validated.
-local function options_key(opts)
-  local keys = {}
-  for k in pairs(opts) do keys[#keys + 1] = k end
-  table.sort(keys)
-  local parts = {}
-  for i = 1, #keys do
-    local v = opts[keys[i]]
-    parts[i] = keys[i] .. "=" .. (type(v) == "string" and ("%q"):format(v) or tostring(v))
+local function rate_limit_option(v)
+  if type(v) ~= "table" then
+    return nil, errors.invalid_argument("rate_limit must be a table { dict = ..., per_second = ... }")
   end
-  return table.concat(parts, ",")
+  local ok, err = validate.keys(v, RATE_LIMIT, "rate_limit option")
+  if not ok then return nil, err end
+  local rate
+  rate, err = validate.fields(v, RATE_LIMIT, {})
+  if not rate then return nil, errors.invalid_argument("rate_limit." .. err.message) end
+  if not (rate.dict and rate.per_second) then
+    return nil, errors.invalid_argument("rate_limit needs both dict and per_second")
+  end
+  return rate
 end
 
 local Client = {}
 Client.__index = Client
 
---- A client whose calls run on an nginx thread pool.
--- @tparam[opt] table opts the options of `ravan.new`, plus `pool`: the name of
--- the `thread_pool` to run on (default `"ravan"`). Defaults come from the
+--- Makes a client.
+-- @tparam[opt] table opts the options of `ravan.new`, except `ca_file` and `ca_path` (nginx
+-- verifies against its `lua_ssl_trusted_certificate`), plus `rate_limit = { dict = NAME,
+-- per_second = N }`: at most N requests (retries included) per second, counted in one-second
+-- windows in the `lua_shared_dict` NAME, so all workers together keep to one API rate limit.
+-- A call waits for room in the budget as long as its `deadline` (else its `timeout`) allows,
+-- and otherwise fails with a retryable `rate_limited` error. Defaults come from the
 -- environment, which nginx clears except for variables named by `env`.
 -- @treturn[1] table the client
 -- @treturn[2] nil
 -- @treturn[2] ravan.errors.Error kind `invalid_argument`
-function M.new(opts)
+-- @function new
+
+-- `getenv` stands in for `os.getenv` in specs; it is not part of the API.
+function M.new(opts, getenv)
   if opts ~= nil and type(opts) ~= "table" then
     return nil, errors.invalid_argument("options must be a table or nil")
   end
-  local plain, pool = {}, M.DEFAULT_POOL
+  local plain, rate, err = {}, nil, nil
   for k, v in pairs(opts or {}) do
-    if k == "pool" then pool = v else plain[k] = v end
+    if k == "rate_limit" then
+      rate, err = rate_limit_option(v)
+      if not rate then return nil, err end
+    else
+      plain[k] = v
+    end
   end
-  if type(pool) ~= "string" or pool == "" then
-    return nil, errors.invalid_argument("pool must be the name of a thread_pool")
+  local cfg
+  cfg, err = validate.options(plain, getenv)
+  if not cfg then return nil, err end
+  if cfg.ca_file or cfg.ca_path then
+    return nil, errors.invalid_argument("ca_file and ca_path do not apply in nginx: cosockets"
+      .. " verify against the lua_ssl_trusted_certificate directive")
   end
-  -- Checked here as well as in the thread, so bad options fail at once and
-  -- the same way as with ravan.new.
-  local _, err = validate.options(plain)
-  if err then return nil, err end
-  local log = plain.log
-  plain.log = nil
-  return setmetatable({
-    _pool = pool,
-    _opts = plain,
-    _key = options_key(plain) .. (log and ",log" or ""),
-    _log = log,
+  -- The endpoint as the C client builds it, in parts by the core's own URL parser.
+  local endpoint, msg = core.endpoint(cfg.base_url)
+  local ep
+  if endpoint then ep, msg = core.parse_url(endpoint) end
+  if not ep then return nil, errors.invalid_argument("base_url: " .. tostring(msg)) end
+  local https = ep.scheme == "https"
+  local port = ep.port or (https and 443 or 80)
+  local authority = ep.host
+  if port ~= (https and 443 or 80) then authority = authority .. ":" .. port end
+  local secret = cfg.api_key or cfg.token
+  local head = {
+    " HTTP/1.1\r\nHost: ", authority,
+    "\r\nUser-Agent: ", client.user_agent(cfg.user_agent, lua_nginx_token()),
+    "\r\nAccept: application/json\r\n",
+  }
+  if cfg.api_key then head[#head + 1] = "X-Api-Key: " .. cfg.api_key .. "\r\n" end
+  if cfg.token then head[#head + 1] = "Authorization: Bearer " .. cfg.token .. "\r\n" end
+  head[#head + 1] = "\r\n"
+  -- Connections to different origins, with different credentials or TLS settings never share a
+  -- pool; the credential enters the pool's name only as a hash.
+  local pool = ep.scheme .. "://" .. ep.host .. ":" .. port
+    .. (cfg.insecure and ":insecure" or "")
+    .. (secret and ngx and (":" .. ngx.encode_base64(ngx.sha1_bin(secret))) or "")
+  local self = setmetatable({
+    _cfg = cfg,
+    _endpoint = endpoint,
+    _path = ep.path,
+    _https = https,
+    _host = ep.host:gsub("^%[(.*)%]$", "%1"),
+    _port = port,
+    -- SNI names a host, never an address.
+    _sni = not ep.host:find("^[%d.]+$") and not ep.host:find(":", 1, true) and ep.host or nil,
+    _connect_opts = { pool = "ravan " .. pool },
+    _budget_key = rate and ("ravan " .. pool .. " "),
+    _rate = rate,
+    _log = cfg.log,
+    _prefetchers = setmetatable({}, { __mode = "k" }),
+    _auth = cfg.api_key and "X-Api-Key" or "Bearer token",
   }, Client)
+  secrets[self] = { secret = secret, head = concat(head) }
+  cfg.api_key, cfg.token = nil, nil
+  return self
 end
 
--- The pager's hooks (see ravan.pager): a validated query, and one blocking
--- fetch of it. The thread-side client applies its own default deadline.
-function Client._prepare(_, q, schema)
-  return validate.query(q, schema)
+-- The wire. An exchange returns status, headers (lower-case names, first value) and body; or
+-- nil, the transport's error kind, a message and whether retrying cannot help.
+
+local function connect_error(self, err)
+  local where = self._host .. ":" .. self._port
+  if err:find("no resolver defined", 1, true) then
+    return nil, "network", "cannot resolve " .. self._host .. ": nginx resolves names only"
+      .. " through its resolver directive (e.g. `resolver 127.0.0.53;`)", true
+  end
+  if err == "timeout" then return nil, "timeout", "connect to " .. where .. " timed out" end
+  return nil, "network", "connect to " .. where .. " failed: " .. err
 end
 
-function Client:_fetch(query)
-  local ngx = rawget(_G, "ngx")
-  if not (ngx and ngx.run_worker_thread) then
-    error("ravan.openresty: ngx.run_worker_thread is missing (needs lua-nginx-module >= 0.10.21)", 3)
+local function handshake_error(self, err)
+  -- OpenSSL's verify codes come as "NN: text"; anything else broke off during the handshake.
+  if err:find("^%d+: ") or err:find("certificate", 1, true) then
+    return nil, "tls", "TLS certificate verification failed for " .. self._host .. " (" .. err
+      .. "); nginx verifies against the CAs of its lua_ssl_trusted_certificate directive", true
   end
-  local ok, res, plain_err, evs = ngx.run_worker_thread(self._pool, MODULE,
-    "thread_phone_history", self._key, self._opts, query, self._log ~= nil)
-  if not ok then error("ravan.openresty: " .. tostring(res), 3) end
-  if evs then
-    for i = 1, #evs do pcall(self._log, evs[i]) end
+  if err == "timeout" then return nil, "timeout", "TLS handshake timed out" end
+  return nil, "network", "TLS handshake failed: " .. err
+end
+
+local function read_error(err, what)
+  if err == "timeout" then return nil, "timeout", "timed out reading the " .. what end
+  return nil, "network", (err == "closed" and "connection closed" or err)
+    .. " while reading the " .. what
+end
+
+-- Sets the socket's timeout for the next step: the time left, and for reads also the stall
+-- limit (curl's low_speed_time in spirit: no byte for that long means the link is dead).
+-- A cosocket's timeout bounds each wait for data, not an operation, so a server dribbling
+-- bytes would outlast it: reads go in pieces, and each piece checks the clock again.
+local function arm(sock, until_t, cap)
+  local left = until_t - now()
+  if left <= 0 then return false end
+  if cap and cap < left then left = cap end
+  sock:settimeout(max(1, floor(left * 1000)))
+  return true
+end
+
+-- Responses are read through a buffer: the head in blocks of whatever has arrived (one read
+-- usually brings the head and a small body together), the rest of the body after it.
+local BLOCK = 16384
+
+-- A server's status line and headers may take this much; more is not an API answering.
+local MAX_HEAD = 65536
+
+local TOO_LARGE = "response body larger than max_response_bytes"
+
+local function new_reader(sock, until_t, stall)
+  return { sock = sock, buf = "", until_t = until_t, stall = stall }
+end
+
+-- Appends what arrives next (at most `n` bytes) to the buffer; nil and the error when nothing.
+local function fill(r, n)
+  if not arm(r.sock, r.until_t, r.stall) then return nil, "timeout" end
+  local data, err = r.sock:receiveany(n or BLOCK)
+  if not data then return nil, err end
+  r.buf = r.buf .. data
+  return true
+end
+
+-- Up to the next CRLF (taken off), or nil and the error.
+local function read_line(r)
+  while true do
+    local i = r.buf:find("\r\n", 1, true)
+    if i then
+      local line = r.buf:sub(1, i - 1)
+      r.buf = r.buf:sub(i + 2)
+      return line
+    end
+    if #r.buf > MAX_HEAD then return nil, "a line over 64 KiB" end
+    local ok, err = fill(r)
+    if not ok then return nil, err end
   end
-  if plain_err then
-    return nil, errors.new(plain_err.kind, plain_err.message, plain_err)
+end
+
+-- Exactly n bytes, or nil, the error and how many came.
+local function read_bytes(r, n)
+  local buf = r.buf
+  if #buf >= n then
+    r.buf = buf:sub(n + 1)
+    return buf:sub(1, n)
   end
+  local parts, got = { buf }, #buf
+  r.buf = ""
+  while got < n do
+    if not arm(r.sock, r.until_t, r.stall) then return nil, "timeout", got end
+    local data, err = r.sock:receiveany(n - got)
+    if not data then return nil, err, got end
+    parts[#parts + 1] = data
+    got = got + #data
+  end
+  return concat(parts)
+end
+
+-- The status line and headers up to the blank line: status, the HTTP/1.x minor version and the
+-- headers (lower-case names, first value); or nil, an error kind, a message and whether
+-- nothing at all came.
+local function read_head(r)
+  local i
+  while true do
+    i = r.buf:find("\r\n\r\n", 1, true)
+    if i then break end
+    if #r.buf > MAX_HEAD then return nil, "network", "response headers over 64 KiB" end
+    local ok, err = fill(r)
+    if not ok then
+      if r.buf == "" and err ~= "timeout" then
+        return nil, "network", "empty reply from server (" .. err .. ")", true
+      end
+      return read_error(err, "headers")
+    end
+  end
+  local head = r.buf:sub(1, i + 1)
+  r.buf = r.buf:sub(i + 4)
+  local version, status = head:match("^HTTP/1%.(%d) (%d%d%d)")
+  if not status then return nil, "network", "not an HTTP/1.x response" end
+  local headers = {}
+  for name, value in head:gmatch("\n([^:\r\n]+):[ \t]*([^\r\n]-)[ \t]*\r") do
+    name = name:lower()
+    if headers[name] == nil then headers[name] = value end
+  end
+  return tonumber(status), version, headers
+end
+
+-- The body by Content-Length, chunks or the connection's end; body, whether the connection may be
+-- reused, or nil and an error (kind, message).
+local function read_body(r, headers, limit)
+  local te = headers["transfer-encoding"]
+  if te and te:lower():find("chunked", 1, true) then
+    local parts, total = {}, 0
+    while true do
+      local line, err = read_line(r)
+      if not line then return read_error(err, "chunked body") end
+      local size = tonumber(line:match("^%s*(%x+)"), 16)
+      if not size then return nil, "network", "malformed chunk size in the response" end
+      if size == 0 then
+        repeat
+          line, err = read_line(r)
+          if not line then return read_error(err, "chunked body") end
+        until line == ""
+        return concat(parts), r.buf == ""
+      end
+      total = total + size
+      if total > limit then return nil, "too_large", TOO_LARGE end
+      local data
+      data, err = read_bytes(r, size + 2)
+      if not data then return read_error(err, "chunked body") end
+      if data:sub(-2) ~= "\r\n" then return nil, "network", "malformed chunk in the response" end
+      parts[#parts + 1] = data:sub(1, -3)
+    end
+  end
+  local length = headers["content-length"]
+  if length then
+    local n = tonumber(length:match("^%d+$"))
+    if not n then return nil, "network", "malformed Content-Length in the response" end
+    if n > limit then return nil, "too_large", TOO_LARGE end
+    local data, err, got = read_bytes(r, n)
+    if not data then
+      if err == "closed" then
+        return nil, "network", "transfer closed with " .. (n - got) .. " bytes remaining to read"
+      end
+      return read_error(err, "body")
+    end
+    -- Bytes past the body answer nothing we asked: the connection is not reused.
+    return data, r.buf == ""
+  end
+  -- Neither: the body ends when the server closes the connection.
+  local parts, total = { r.buf }, #r.buf
+  while true do
+    if total > limit then return nil, "too_large", TOO_LARGE end
+    if not arm(r.sock, r.until_t, r.stall) then return read_error("timeout", "body") end
+    local data, err = r.sock:receiveany(limit - total + 1)
+    if not data then
+      if err == "closed" then return concat(parts), false end
+      return read_error(err, "body")
+    end
+    total = total + #data
+    parts[#parts + 1] = data
+  end
+end
+
+-- Marks a kept-alive connection that the server had closed before this request's first byte.
+local STALE = {}
+
+local function exchange_on(self, head, target, until_t)
+  local cfg = self._cfg
+  local sock = ngx.socket.tcp()
+  if not arm(sock, until_t, cfg.connect_timeout) then return nil, "timeout", "deadline reached" end
+  local ok, err = sock:connect(self._host, self._port, self._connect_opts)
+  if not ok then return connect_error(self, err) end
+  local reused = sock:getreusedtimes() > 0
+  if self._https and not reused then
+    ok, err = nil, "timeout"
+    if arm(sock, until_t, cfg.connect_timeout) then
+      ok, err = sock:sslhandshake(false, self._sni, not cfg.insecure)
+    end
+    if not ok then
+      sock:close()
+      return handshake_error(self, err)
+    end
+  end
+  ok, err = nil, "timeout"
+  if arm(sock, until_t) then ok, err = sock:send { "GET ", target, head } end
+  if not ok then
+    sock:close()
+    if err == "timeout" then return nil, "timeout", "timed out sending the request" end
+    if reused then return nil, STALE end
+    return nil, "network", (err == "closed" and "connection closed" or err)
+      .. " while sending the request"
+  end
+  local r = new_reader(sock, until_t, cfg.low_speed_time)
+  local status, version, headers
+  repeat
+    local nothing
+    status, version, headers, nothing = read_head(r)
+    if not status then
+      sock:close()
+      if nothing and reused then return nil, STALE end
+      return nil, version, headers
+    end
+  until status >= 200 or status == 101
+  local body, reusable, msg
+  if status == 204 or status == 304 then
+    body, reusable = "", true
+  else
+    body, reusable, msg = read_body(r, headers, cfg.max_response_bytes)
+  end
+  if not body then
+    sock:close()
+    return nil, reusable, msg
+  end
+  local conn = headers.connection
+  conn = conn and conn:lower()
+  if reusable and conn ~= "close" and (version == "1" or conn == "keep-alive") then
+    sock:setkeepalive()
+  else
+    sock:close()
+  end
+  return status, headers, body
+end
+
+-- A kept-alive connection the server closed meanwhile says nothing
+-- about the server (as with curl, it costs no attempt): the request goes again on another one.
+-- Each such failure takes a dead connection out of the pool, so the loop ends on a fresh one.
+local function exchange(self, head, target, until_t)
+  while true do
+    local status, a, b, c = exchange_on(self, head, target, until_t)
+    if a ~= STALE then return status, a, b, c end
+  end
+end
+
+-- Waits for room in the shared rate budget until `until_t` (monotonic); nil and why on failure.
+local function take_budget(self, until_t)
+  local rate = self._rate
+  local dict = ngx.shared[rate.dict]
+  if not dict then
+    return nil, "invalid_argument", "rate_limit.dict: no lua_shared_dict named " .. rate.dict
+  end
+  while true do
+    ngx.update_time()
+    local t = ngx.now()
+    local window = floor(t)
+    -- The window's counter expires with it; every worker counts in the same one.
+    local n, err = dict:incr(self._budget_key .. window, 1, 0, 2)
+    if not n then
+      return nil, "invalid_argument", "rate_limit.dict " .. rate.dict .. ": " .. tostring(err)
+    end
+    if n <= rate.per_second then return true end
+    local wait = window + 1 - t
+    if now() + wait >= until_t then
+      return nil, "rate_limited", ("the shared rate budget (%d requests/s in lua_shared_dict %s)"
+        .. " has no room before the deadline"):format(rate.per_second, rate.dict)
+    end
+    -- At least a millisecond: ngx.now() has that resolution, and a shorter sleep would spin.
+    ngx.sleep(max(wait, 0.001))
+  end
+end
+
+-- One call with its retries and redirects; returns a response as ravan.result takes it (the
+-- shape of the core's client:request).
+local function request(self, query)
+  local sec = secrets[self]
+  -- A prefetch thread may start after its client was closed.
+  if not sec then
+    return { error = "invalid_argument", curl_message = errors.closed().message, attempts = 0 }
+  end
+  local cfg = self._cfg
+  local started = now()
+  local deadline = query.deadline or cfg.deadline
+  deadline = deadline and started + deadline
+  local qs = core.query_string(query)
+  local events = {}
+  local res = { url = self._endpoint .. "?" .. qs, events = events }
+  local target = self._path .. "?" .. qs
+  local attempt, redirects = 1, 0
+  while true do
+    local t0 = now()
+    local until_t = t0 + cfg.timeout
+    if deadline and deadline < until_t then until_t = deadline end
+    -- An attempt that cannot start is no attempt: no event, as in the C transport.
+    local ok, kind, msg = true, nil, nil
+    if deadline and t0 >= deadline then
+      ok, kind, msg = false, "timeout", "deadline reached"
+    elseif self._rate then
+      ok, kind, msg = take_budget(self, until_t)
+    end
+    if not ok then
+      res.error, res.curl_message = kind, msg
+      break
+    end
+    local status, headers, body, final = exchange(self, sec.head, target, until_t)
+    local t1 = now()
+    local ev = { attempt = attempt, elapsed_ms = (t1 - t0) * 1000 }
+    events[#events + 1] = ev
+    local server_wait
+    if status then
+      ev.status = status
+      server_wait = parse_retry_after(headers["retry-after-ms"], headers["retry-after"])
+      ev.retry_after = server_wait
+      res.content_type = headers["content-type"]
+      local id
+      for i = 1, #REQUEST_ID do
+        id = id or headers[REQUEST_ID[i]]
+      end
+      res.request_id = id
+    else
+      kind = headers
+      ev.error = kind
+    end
+    if status and core.is_redirect(status) then
+      local follow, to, origin = core.redirect(res.url, headers.location, self._endpoint,
+        redirects, status)
+      local parts = follow and core.parse_url(to)
+      if parts then
+        redirects = redirects + 1
+        res.url = to
+        target = parts.path .. (parts.query and ("?" .. parts.query) or "")
+      else
+        res.status, res.error, res.body = status, "server", body
+        res.curl_message = follow and "redirect to a Location that is not a URL" or to
+        res.origin = origin
+        break
+      end
+    else
+      local retry, wait, refused = false, 0, nil
+      if not final then
+        local time_left = deadline and max(0, deadline - t1)
+        retry, wait, refused = decide(cfg, attempt, status or kind, server_wait, time_left)
+      end
+      if not retry then
+        res.status, res.error, res.retry_after = status, kind, refused
+        if status then res.body = body else res.curl_message = body end
+        break
+      end
+      ev.wait_ms = wait * 1000
+      attempt = attempt + 1
+      ngx.sleep(wait)
+    end
+  end
+  res.attempts = attempt
+  res.elapsed = now() - started
+  -- A full budget is this side's own word: worth trying again later, unlike a 429 the core
+  -- would not retry at once.
+  res.retryable = res.error == "rate_limited" or core.is_transient(res.error or res.status)
   return res
 end
 
--- No engine here (the pager's prefetch starts nothing): each page is one
--- call on the pool, in turn.
-function Client._start()
-  return nil
+-- The pager's hooks (see ravan.pager): a validated query, one fetch, and the result path.
+function Client:_prepare(q, schema)
+  if not secrets[self] then return nil, errors.closed() end
+  return validate.query(q, schema)
 end
 
---- One page of a phone's call history, fetched on the thread pool.
--- Takes and returns what `client:phone_history` does; the calling request
--- handler yields until the page is there.
--- @tparam table q `phone`, and optionally `page`, `page_size`,
--- `include_transcripts`, `deadline`
+function Client:_page_of(res)
+  local sec = secrets[self]
+  return result.page(res, sec and sec.secret, self._log)
+end
+
+function Client:_fetch(query)
+  if not secrets[self] then return nil, errors.closed() end
+  local why = no_cosocket()
+  if why then return nil, errors.invalid_argument(why) end
+  return self:_page_of(request(self, query))
+end
+
+-- Prefetch on light threads: each wanted page is one `ngx.thread.spawn`ed request of this
+-- client; pages are taken in the pager's order, and close kills whatever is still in flight.
+local Prefetcher = {}
+Prefetcher.__index = Prefetcher
+
+local function fetch_page(self, query, page)
+  local q = {}
+  for k, v in pairs(query) do q[k] = v end
+  q.page = page
+  return request(self, q)
+end
+
+function Client:_prefetcher(query, window)
+  if not secrets[self] or no_cosocket() then return nil end
+  local pf = setmetatable({ client = self, query = query, window = window, threads = {}, n = 0 },
+    Prefetcher)
+  self._prefetchers[pf] = true
+  return pf
+end
+
+function Prefetcher:want(page)
+  if self.threads[page] then return true end
+  if self.n >= self.window then return false end
+  local spawned, thread = pcall(ngx.thread.spawn, fetch_page, self.client, self.query, page)
+  if not (spawned and thread) then return false end
+  self.threads[page] = thread
+  self.n = self.n + 1
+  return true
+end
+
+function Prefetcher:take(page)
+  local thread = self.threads[page]
+  if not thread then return fetch_page(self.client, self.query, page) end
+  self.threads[page] = nil
+  self.n = self.n - 1
+  -- Only the coroutine that spawned a thread may wait for it: a pager stepped from another one
+  -- fetches the page itself.
+  local waited, ok, res = pcall(ngx.thread.wait, thread)
+  if not waited then
+    pcall(ngx.thread.kill, thread)
+    return fetch_page(self.client, self.query, page)
+  end
+  if ok then return res end
+  return { error = "internal", curl_message = "prefetch failed: " .. tostring(res), attempts = 0 }
+end
+
+function Prefetcher:pending()
+  return self.n
+end
+
+function Prefetcher:close()
+  for page, thread in pairs(self.threads) do
+    pcall(ngx.thread.kill, thread)
+    self.threads[page] = nil
+  end
+  self.n = 0
+end
+
+--- One page of a phone's call history, as `client:phone_history` returns it.
+-- The calling handler yields until the page is there.
+-- @tparam table q `phone`, and optionally `page`, `page_size`, `include_transcripts`,
+-- `deadline`
 -- @treturn[1] table the page
 -- @treturn[2] nil
--- @treturn[2] ravan.errors.Error the error, as the plain API gives it
--- @raise when the call cannot be handed to a thread at all: no `thread_pool`
--- of that name, no free thread VM (`lua_worker_thread_vm_pool_size`), or not
--- inside a request handler that may yield
+-- @treturn[2] ravan.errors.Error the error, as the plain API gives it; also `invalid_argument`
+-- where nginx has no cosockets
 -- @function Client:phone_history
 
---- Every page of a phone's history, as `client:pages` iterates them; each
--- page is one call on the thread pool (`prefetch` is accepted and ignored).
+--- Every page of a phone's history, as `client:pages` iterates them; with `prefetch = N` the
+-- next N pages are fetched on light threads (`ngx.thread.spawn`) while the loop works. On
+-- LuaJIT a `break` does not close the pager: call `pager:close()` (or end the request) to stop
+-- the pages in flight.
 -- @tparam table q the query, plus `limit` and `prefetch`
 -- @return the iterator, for a generic `for`
 -- @function Client:pages
@@ -191,19 +644,28 @@ end
 -- @return the iterator, for a generic `for`
 -- @function Client:calls
 
-surface.add_methods(Client)
-
---- Nothing to free on this side: the thread VMs own the connections and keep
--- them for the life of the worker. Present so code written for the plain
--- client runs unchanged.
-function Client.close() end
-
-function Client:__tostring()
-  return "ravan.openresty client (thread_pool " .. self._pool .. ")"
+function Client:_closed()
+  return secrets[self] == nil
 end
 
---- `phone_history` on a default client made from the environment
--- (`RAVAN_API_KEY` or `RAVAN_TOKEN`, `RAVAN_BASE_URL`) and the pool `"ravan"`.
+surface.add_methods(Client)
+
+--- Forgets the credential and kills the pagers' pages in flight; later calls return an
+-- `invalid_argument` error. Idle connections stay in nginx's pool until its
+-- `lua_socket_keepalive_timeout`. Idempotent.
+function Client:close()
+  if not rawequal(getmetatable(self), Client) then return nil, surface.misuse("close") end
+  secrets[self] = nil
+  for pf in next, self._prefetchers do pf:close() end
+end
+
+function Client:__tostring()
+  if not secrets[self] then return "ravan.openresty client (closed)" end
+  return "ravan.openresty client (" .. self._cfg.base_url .. ", " .. self._auth .. ")"
+end
+
+--- `phone_history` on a default client made from the environment (`RAVAN_API_KEY` or
+-- `RAVAN_TOKEN`, `RAVAN_BASE_URL`) at its first use in the worker.
 -- @tparam table q as for `Client:phone_history`
 -- @treturn[1] table the page
 -- @treturn[2] nil

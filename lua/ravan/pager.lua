@@ -1,12 +1,12 @@
 --- The lazy pager behind `client:pages` and `client:calls`.
 --
 -- A page is requested only when the loop needs it, except that with
--- `prefetch = N` up to N following pages are started on the client's
--- engine once total_count is known. Pages are awaited in order, so they are
--- yielded in order whatever order they arrive in, and at most N+1 are held:
--- the one the loop works on and N started ahead. Every page goes through
--- the client's own result -> page path. Inside a task of the client,
--- waiting for a page suspends the task instead of blocking.
+-- `prefetch = N` the client's prefetcher (on the plain client, its engine)
+-- keeps up to N following pages in flight once total_count is known. Pages
+-- are taken back in order, so they are yielded in order whatever order they
+-- arrive in, and at most N+1 are held: the one the loop works on and N in
+-- flight. Every page goes through the client's own result -> page path.
+-- Inside a task of the client, waiting for a page suspends the task.
 --
 -- Iteration ends when the pages cover total_count, on an empty or short
 -- page, at `limit`, or on a page with nothing new (a server ignoring
@@ -69,54 +69,50 @@ local function last_needed(self)
   return last
 end
 
--- The requests started ahead, unless the client was closed: closing a
--- client cancels them, and the pager then goes on (to the closed error)
--- without.
-local function live_ahead(self)
-  local ahead = self._ahead
-  if ahead and self._client:_closed() then
-    self._ahead = nil
+-- The prefetcher, unless the client was closed: closing a client closes
+-- its prefetchers, and the pager then goes on (to the closed error) without.
+local function live_prefetcher(self)
+  local pf = self._pf
+  if pf and self._client:_closed() then
+    self._pf = nil
+    pf:close()
     return nil
   end
-  return ahead
+  return pf
 end
 
--- Keeps pages current+1 .. current+N started, within what is needed.
+-- Keeps pages current+1 .. current+N wanted, within what is needed.
 local function want_ahead(self, current)
-  local ahead = live_ahead(self)
-  if not ahead then return end
+  local pf = live_prefetcher(self)
+  if not pf then return end
   local stop = current + self._prefetch
   local last = last_needed(self)
   if last < stop then stop = last end
-  local query = self._query
-  while self._next_want <= stop do
-    query.page = self._next_want
-    local req = self._client:_start(query)
-    if not req then return end
-    ahead[self._next_want] = req
+  while self._next_want <= stop and pf:want(self._next_want) do
     self._next_want = self._next_want + 1
   end
 end
 
-local function cancel_ahead(self)
-  local ahead = self._ahead
-  if ahead then
-    self._ahead = nil
-    for _, req in pairs(ahead) do req:cancel() end
+local function close_prefetcher(self)
+  local pf = self._pf
+  if pf then
+    self._pf = nil
+    pf:close()
   end
 end
 
 local function fetch(self, p)
-  local ahead = live_ahead(self)
-  local req = ahead and ahead[p]
-  if not req then
+  local pf = live_prefetcher(self)
+  if not pf then
     self._query.page = p
     return self._client:_fetch(self._query)
   end
-  ahead[p] = nil
-  -- Refill the window first, so the next transfers overlap this wait.
+  -- A want refused earlier (no free slot) is made now: a take freed one.
+  if self._next_want <= p then want_ahead(self, p - 1) end
+  local res = pf:take(p)
+  -- Refill the window before decoding, so transfers overlap the decode.
   want_ahead(self, p)
-  return self._client:_await(req)
+  return self._client:_page_of(res)
 end
 
 local function mismatch(page, field, asked)
@@ -180,11 +176,11 @@ local function next_page(self)
   if self._done then
     -- Pages wanted past the end (a lying total_count) are cancelled now.
     self:close()
-  elseif self._ahead then
+  elseif self._pf then
     -- Duplicates dropped or a grown total_count may have moved the end.
     want_ahead(self, p)
   elseif self._prefetch > 0 and page.total_count then
-    self._ahead = {}
+    self._pf = self._client:_prefetcher(self._query, self._prefetch)
     self._next_want = p + 1
     want_ahead(self, p)
   end
@@ -244,20 +240,19 @@ function Pager:close()
   self._closed = true
   self._done = true
   self._current = nil
-  cancel_ahead(self)
+  close_prefetcher(self)
 end
 Pager.__close = Pager.close
 
 --- Progress so far: pages received, calls accepted from them, the latest
--- total_count (nil before the first page) and pages started ahead.
+-- total_count (nil before the first page) and pages held in the core.
 -- @treturn table `pages`, `calls`, `total_count`, `pending`
 function Pager:stats()
   if not rawequal(getmetatable(self), Pager) then return nil, misuse("stats") end
-  local pending = 0
-  for _ in pairs(live_ahead(self) or {}) do pending = pending + 1 end
+  local pf = live_prefetcher(self)
   return {
     pages = self._pages, calls = self._accepted, total_count = self._total,
-    pending = pending,
+    pending = pf and pf:pending() or 0,
   }
 end
 

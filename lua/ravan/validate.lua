@@ -56,14 +56,17 @@ local function names_of(schema)
   return set, list
 end
 
-local function nearest(key, list)
+-- The name of `list` nearest to `key`, or nil when even that one is a few edits away (a
+-- far-off "nearest" name is noise). The CLI words its did-you-mean with it too.
+local function suggestion(key, list)
   local best, best_d
   for i = 1, #list do
     local d = levenshtein(key, list[i])
     if not best_d or d < best_d then best, best_d = list[i], d end
   end
-  return best, best_d
+  if best_d and best_d <= math.max(2, floor(#key / 3)) then return best end
 end
+M.suggestion = suggestion
 
 local function unknown_key_message(key, list, what)
   if type(key) ~= "string" then
@@ -71,9 +74,8 @@ local function unknown_key_message(key, list, what)
       .. " was expected (valid: " .. table.concat(list, ", ") .. ")"
   end
   local shown = key:sub(1, 40):gsub("%c", "?")
-  local best, d = nearest(key, list)
-  -- A far-off "nearest" key is noise, so past a few edits list them all.
-  if d <= math.max(2, floor(#key / 3)) then
+  local best = suggestion(key, list)
+  if best then
     return "unknown " .. what .. " '" .. shown .. "' (did you mean '" .. best .. "'?)"
   end
   return "unknown " .. what .. " '" .. shown .. "' (valid: "
@@ -218,7 +220,7 @@ local function check_all(t, schema, out)
   end
   return out
 end
--- For modules with option tables of their own (sync).
+-- For option tables of other modules (ravan.openresty's rate_limit, sync's).
 M.fields = check_all
 
 -- `schema` (default QUERY) lets the pager check its own options in the same

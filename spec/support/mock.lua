@@ -1,16 +1,50 @@
 -- The local Ravan server as the specs see it: its URLs, its test credentials, and its control
 -- API (records of what it received, fault injection, persistent config). Control calls go
 -- through luasocket, so they never share a connection or a code path with the client under test.
+--
+-- The server is started on first use, so specs that need none run without one: `url`,
+-- `tls_url`, `other_url` and `ca_file` are those of `mock/server run` when it exported them
+-- (RAVAN_MOCK_*), else of a server this process starts when one of them is first read, and
+-- which is stopped when the process ends.
 local http = require "socket.http"
 local ltn12 = require "ltn12"
 local cjson = require "cjson"
 
 local M = {}
 
-M.url = assert(os.getenv("RAVAN_MOCK_URL"), "no RAVAN_MOCK_URL: run the specs with `make test`")
-M.tls_url = os.getenv("RAVAN_MOCK_TLS_URL")
-M.other_url = os.getenv("RAVAN_MOCK_OTHER_URL")
-M.ca_file = os.getenv("RAVAN_MOCK_CA")
+local SERVER_VARS = {
+  url = "RAVAN_MOCK_URL", tls_url = "RAVAN_MOCK_TLS_URL", other_url = "RAVAN_MOCK_OTHER_URL",
+  ca_file = "RAVAN_MOCK_CA",
+}
+
+-- A stopper is a shell whose stdin is a pipe from this process: it reads to the end of it,
+-- which comes when this process exits however it exits, then stops the server. Kept here so
+-- the pipe stays open until then.
+local stopper
+
+local function own_server()
+  local p = assert(io.popen("mock/server start"))
+  local out = p:read("*a")
+  p:close()
+  local vars = {}
+  for name, value in out:gmatch("(RAVAN_MOCK_[%w_]+)=([^\n]*)") do vars[name] = value end
+  assert(vars.RAVAN_MOCK_URL and vars.RAVAN_MOCK_DIR, "mock/server start failed:\n" .. out)
+  stopper = assert(io.popen("cat >/dev/null; exec mock/server stop '" .. vars.RAVAN_MOCK_DIR
+    .. "'", "w"))
+  return vars
+end
+
+setmetatable(M, {
+  __index = function(_, key)
+    if not SERVER_VARS[key] then return nil end
+    local vars = os.getenv("RAVAN_MOCK_URL") and {} or own_server()
+    for field, name in pairs(SERVER_VARS) do
+      rawset(M, field, vars[name] or os.getenv(name))
+    end
+    return rawget(M, key)
+  end,
+})
+
 M.api_key = "rk_test_local"
 M.token = "tok_test_local"
 

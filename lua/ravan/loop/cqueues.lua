@@ -14,6 +14,7 @@
 local cqueues = require "cqueues"
 local condition = require "cqueues.condition"
 local loop = require "ravan.loop"
+local errors = require "ravan.errors"
 
 local M = {}
 
@@ -29,12 +30,15 @@ function M.attach(client, cq, opts)
   local pollable = { pollfd = fd, events = "r" }
   local stop = condition.new()
   local active = true
-  cq:wrap(function()
-    while active do
-      cqueues.poll(pollable, stop)
-      if not active or not loop.step(client, on_error) then break end
-    end
+  local ok = pcall(function()
+    cq:wrap(function()
+      while active do
+        cqueues.poll(pollable, stop)
+        if not active or not loop.step(client, on_error) then break end
+      end
+    end)
   end)
+  if not ok then return nil, errors.invalid_argument("cq must be a cqueues controller") end
   local watch = {}
   function watch.detach()
     active = false

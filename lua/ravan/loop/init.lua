@@ -19,11 +19,16 @@ end
 -- What every attach starts with: the error handler and the client's fd, or
 -- nil and the error to return.
 function M.prepare(client, opts)
-  local on_error = opts and opts.on_error
+  if opts ~= nil and type(opts) ~= "table" then
+    return nil, errors.invalid_argument("opts must be a table or nil")
+  end
+  local on_error = opts and rawget(opts, "on_error")
   if on_error ~= nil and type(on_error) ~= "function" then
     return nil, errors.invalid_argument("on_error must be a function")
   end
-  local fd, err = client:fd()
+  -- Anything but a ravan client answers an error here rather than raising.
+  local ok, fd, err = pcall(function() return client:fd() end)
+  if not ok then return nil, errors.invalid_argument("attach needs a ravan client") end
   if not fd then return nil, err end
   return on_error or M.report, fd
 end

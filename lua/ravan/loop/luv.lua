@@ -7,7 +7,8 @@
 --    uv.run()
 --
 -- The watcher keeps `uv.run()` going until `watch:detach()` or until the
--- client is closed.
+-- client is closed. As with any libuv handle, the loop must run once more
+-- after `detach()` for libuv to finish closing the watcher.
 -- @module ravan.loop.luv
 
 local uv = require "luv"
