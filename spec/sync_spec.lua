@@ -452,6 +452,19 @@ describe("sync options", function()
     assert_exact(url, P.example)
   end)
 
+  it("takes its defaults from ravan.defaults, as docs/sync.md shows them", function()
+    local defaults = require "ravan.defaults"
+    local text = helpers.read_file("docs/sync.md")
+    local rows = {}
+    for name, default in text:gmatch("\n| `([%w_]+)` | `([^`]*)` |") do rows[name] = default end
+    local n = 0
+    for name, default in pairs(defaults.sync) do
+      assert.are.equal(tostring(default), rows[name], name)
+      n = n + 1
+    end
+    assert.are.equal(4, n)
+  end)
+
   it("returns a database that cannot be opened as nil, err", function()
     local c = mock.client()
     local s, err = c:sync { phone = P.p30, db = "sqlite:/nonexistent/dir/x.db" }

@@ -20,11 +20,10 @@ local store = require "ravan.sync_store"
 local rate = require "ravan.rate"
 local idwindow = require "ravan.idwindow"
 local async = require "ravan.async"
+local defaults = require "ravan.defaults"
 
 local M = {}
 
-M.DEFAULT_INTERVAL = 60
-M.DEFAULT_PAGE_SIZE = 100
 -- A page answered 429 after the core's own retries is tried again after the
 -- pause, this many times, before the phone counts as failed.
 M.MAX_LIMITED_ROUNDS = 8
@@ -42,6 +41,7 @@ M.MAX_STALE_PAGES = 3
 M.STOP_CHECK = 0.2
 
 local checks = validate.checks
+local D = defaults.sync
 local floor = math.floor
 
 -- Option tables are read with rawget and next only: a metamethod is the
@@ -83,11 +83,11 @@ local OPTIONS = {
   { "phones", phone_list },
   { "phone", checks.phone },
   { "db", checks.text },
-  { "include_transcripts", checks.boolean, false },
-  { "follow", checks.boolean, false },
-  { "interval", checks.positive, M.DEFAULT_INTERVAL },
+  { "include_transcripts", checks.boolean, D.include_transcripts },
+  { "follow", checks.boolean, D.follow },
+  { "interval", checks.positive, D.interval },
   { "rate_limit", rate_limit },
-  { "page_size", validate.integer_in(1, 100), M.DEFAULT_PAGE_SIZE },
+  { "page_size", validate.integer_in(1, 100), D.page_size },
   { "progress", checks.func },
   { "stop", checks.func },
 }
