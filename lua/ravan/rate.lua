@@ -20,7 +20,7 @@ local M = {}
 M.WINDOW = 2
 -- Requests per second added back per second without a 429, as a fraction
 -- of the current rate (at least MIN_STEP).
-M.INCREASE = 0.01
+M.INCREASE = 0.0075
 M.MIN_STEP = 0.1
 -- After a 429 the rate is this share of what the server let through (or
 -- of the rate, when that is lower): a little under, so the climb back
