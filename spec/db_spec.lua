@@ -86,3 +86,26 @@ describe("ravan.db", function()
     assert.are.equal("database", err.kind)
   end)
 end)
+
+describe("sync's pure parts", function()
+  local sync = require "ravan.sync"
+  local store = require "ravan.sync_store"
+
+  it("reads RFC 3339 times with fractions and offsets, and nothing else", function()
+    assert.are.equal(1781170200, sync.epoch("2026-06-11T09:30:00Z"))
+    assert.are.equal(1781170200.25, sync.epoch("2026-06-11T09:30:00.25Z"))
+    assert.are.equal(1781170200, sync.epoch("2026-06-11T11:30:00+02:00"))
+    assert.are.equal(1781170200, sync.epoch("2026-06-11 04:00:00-0530"))
+    assert.are.equal(951782400, sync.epoch("2000-02-29T00:00:00Z"))
+    for _, bad in ipairs { "2026-06-11", "yesterday", "2026-06-11T09:30:00+2", 1781170200 } do
+      assert.is_nil(sync.epoch(bad), tostring(bad))
+    end
+  end)
+
+  it("writes JSON with sorted keys, so an unchanged value is byte-identical", function()
+    assert.are.equal('{"a":[1,2.5,"x"],"b":{"c":true,"d":"q\\"\\\\\\u000a"}}',
+      store.json({ b = { d = 'q"\\\n', c = true }, a = { 1, 2.5, "x" } }))
+    assert.are.equal("4", store.json(4.0))
+    assert.are.equal("null", store.json(0 / 0))
+  end)
+end)

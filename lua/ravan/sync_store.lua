@@ -63,7 +63,6 @@ local function names(fields)
   return out
 end
 local CALL_COLS, TRANSCRIPT_COLS = names(CALL_FIELDS), names(TRANSCRIPT_FIELDS)
-M.CALL_COLUMNS = CALL_COLS
 
 local DOCUMENTED = {}
 for i = 1, #CALL_COLS do DOCUMENTED[CALL_COLS[i]] = true end
