@@ -344,6 +344,32 @@ describe("sync follow mode", function()
     assert_exact(url, P.p30)
   end)
 
+  it("backs off after rounds with errors, and waits out a long Retry-After", function()
+    mock.fault { kind = "status", status = 500, count = 6, phone = P.p30 }
+    local waits = {}
+    local s = assert(sync(sqlite_url(), {
+      phones = { P.p30, P.example }, follow = true, interval = 0.05,
+      progress = function(sum)
+        if sum.next_round_in then waits[sum.rounds] = sum.next_round_in end
+      end,
+      stop = function() return #waits >= 3 end,
+    }))
+    assert.are.equal(3, s.rounds)
+    -- Two failed rounds (3 attempts each), then a clean one: 2x, 4x, then 1x the interval,
+    -- each within the jitter.
+    for i, factor in ipairs { 2, 4, 1 } do
+      local want = 0.05 * factor
+      assert.is_true(math.abs(waits[i] - want) <= want * 0.1 + 1e-9, i .. ": " .. waits[i])
+    end
+    mock.reset()
+    mock.fault { kind = "status", status = 429, retry_after = "3600", count = 1, phone = P.p30 }
+    local next_in
+    s = assert(sync(sqlite_url(), { phone = P.p30, follow = true, interval = 0.05,
+      progress = function(sum) next_in = sum.next_round_in end,
+      stop = function() return next_in ~= nil end }))
+    assert.are.equal(3600, next_in)
+  end)
+
   it("ends when the client is closed mid-sync, losing nothing", function()
     local url = sqlite_url()
     local c = mock.fast_client()

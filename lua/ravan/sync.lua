@@ -457,7 +457,7 @@ local function run(client, cfg, db, summary)
   end
   local backoff = 1
   repeat
-    summary.errors, summary.phones_done = {}, 0
+    summary.errors, summary.phones_done, summary.next_round_in = {}, 0, nil
     round(ctx, cfg.phones, summary)
     summary.rounds = summary.rounds + 1
     ctx.report()
@@ -473,6 +473,8 @@ local function run(client, cfg, db, summary)
       local ra = e.error.retry_after
       if type(ra) == "number" and ra > wait then wait = ra end
     end
+    summary.next_round_in = wait
+    ctx.report()
     idle(ctx, wait)
   until ctx.stopping()
   summary.stopped = stopped
@@ -493,7 +495,8 @@ end
 --   `stop` (a function: true ends the sync after the page in hand)
 -- @treturn[1] table summary: `phones`, `requests`, `inserted`, `updated`,
 -- `unchanged`, `full_passes`, `rate_limited` (429s seen), `rounds`,
--- `stopped`, and `errors` (an array of `{ phone, error }`)
+-- `stopped`, `next_round_in` (follow mode: seconds to the next round) and
+-- `errors` (an array of `{ phone, error }`)
 -- @treturn[2] nil
 -- @treturn[2] ravan.errors.Error kind `invalid_argument` or `database`
 function M.sync(client, o)
