@@ -146,6 +146,12 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BENCH_RAW) LUA=lua5.4
 	@bench/run
 
+# client:sync's benchmarks (i: many phones under a rate limit, j: 100,000 calls into SQLite and
+# PostgreSQL). Not part of `make test`: it takes a few minutes.
+bench-sync: deps
+	@$(MAKE) --no-print-directory all LUA=lua5.4
+	@bench/sync_run
+
 # Benchmark h: the OpenResty example under wrk at +100 ms, against nginx's own proxy_pass.
 bench-openresty: deps
 	@bash .ci/deps wrk
@@ -189,6 +195,7 @@ help:
 	@echo 'make bench      request overhead, decoding, the pager, memory, frame loop, async (bench/RESULTS.md)'
 	@echo 'make bench-openresty  wrk against examples/openresty at +100 ms, vs proxy_pass (bench/RESULTS.md)'
 	@echo 'make openresty  the OpenResty example on http://127.0.0.1:8080 against the local server'
+	@echo 'make bench-sync client:sync under a rate limit, and 100,000 calls into each database'
 	@echo 'make docs       the manual and the API reference in doc/ (LDoc)'
 	@echo 'make fuzz       libFuzzer (ASan, UBSan) over Retry-After parsing and the body buffer'
 	@echo 'make clean      remove build/ and doc/'

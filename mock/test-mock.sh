@@ -50,6 +50,9 @@ local cjson = require "cjson"
 local f = assert(io.open(arg[2], "rb"))
 d, null = cjson.decode(f:read("*a")), cjson.null
 f:close()
+-- $T/before, when a check saved a response there to compare with (`b`).
+local before = io.open((arg[2]:match("^(.*/)") or "./") .. "before", "rb")
+if before then b = cjson.decode(before:read("*a")) before:close() end
 print(tostring(assert(loadstring("return " .. arg[1]))()))
 EOF
 j() {
@@ -266,6 +269,32 @@ fault '{"kind":"truncate"}'
 check "truncate on TLS" "$(req "$RAVAN_MOCK_TLS_URL$API?$Q" -H "$KEY" --cacert "$RAVAN_MOCK_CA" | cut -d' ' -f2)" 18
 fault '{"kind":"reset"}'
 check "reset on TLS" "$(req "$RAVAN_MOCK_TLS_URL$API?$Q" -H "$KEY" --cacert "$RAVAN_MOCK_CA" | cut -d' ' -f2)" 56
+
+# --- what a syncing client meets: rate limit, arrivals, changes, order --------
+post reset '{}' >/dev/null
+check "rate_limit config" "$(post config '{"rate_limit":{"requests":2,"per":60,"headers":true}}')" 200
+api 'phone=%2B15550000003' >/dev/null
+check "rate limit headers" "$(header ratelimit-limit) $(header ratelimit-remaining) $(header ratelimit-policy)" "2 1 2;w=60"
+api 'phone=%2B15550000003' >/dev/null
+check "rate limited" "$(api 'phone=%2B15550000003' | cut -d' ' -f1) $(header retry-after)" "429 30"
+check "rate limit is per credential" "$(req "$RAVAN_MOCK_URL$API?phone=%2B15550000003" -H "$BEARER" | cut -d' ' -f1)" 200
+post config '{"rate_limit":null}' >/dev/null
+check "rate limit undone" "$(api 'phone=%2B15550000003' | cut -d' ' -f1)" 200
+post config '{"arrivals":{"phone":"+15550000003","every_requests":2}}' >/dev/null
+api 'phone=%2B15550000003' >/dev/null
+api 'phone=%2B15550000003' >/dev/null
+check "arrivals land at the head" "$(j 'd.total_count .. " " .. d.calls[1].started_at')" "4 2026-06-11T09:45:00Z"
+post config '{"arrivals":{"phone":"+15550000003","every_requests":0},"shift":{"phone":"+15550000003","add":0}}' >/dev/null
+api 'phone=%2B15550000003' >/dev/null
+cp "$T/body" "$T/before"
+post config '{"changes":{"phone":"+15550000003","newest":1,"version":3}}' >/dev/null
+api 'phone=%2B15550000003' >/dev/null
+check "changed call" "$(j 'd.calls[1].status .. " " .. d.calls[1].summary:match("%(update 3%)$")')" "completed (update 3)"
+check "changed cost" "$(j 'string.format("%.2f", tonumber(d.calls[1].cost_total) - tonumber(b.calls[1].cost_total))')" 0.03
+check "older calls unchanged" "$(j 'd.calls[2].summary == b.calls[2].summary')" true
+post config '{"unordered":["+15550000003"]}' >/dev/null
+api 'phone=%2B15550000003' >/dev/null
+check "unordered page" "$(j 'd.calls[1].started_at < d.calls[3].started_at')" true
 
 echo "mock self-check: $pass passed, $fail failed"
 ((fail == 0))

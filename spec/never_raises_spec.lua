@@ -147,7 +147,7 @@ describe("nothing raises", function()
     local c = client()
     local names = methods(c)
     assert.are.same({ "calls", "close", "fd", "pages", "pending", "phone_history", "poll", "spawn",
-      "start" }, names)
+      "start", "sync" }, names)
     names = { "calls", "pages", "phone_history", "start" }
     local keys = { "phone", "page", "page_size", "include_transcripts", "deadline", "limit",
       "prefetch", "bogus", 1 }
@@ -173,6 +173,31 @@ describe("nothing raises", function()
     for i = 1, N do never_raises("close with a dot", c.close, value(i)) end
     never_raises("close", c.close, c)
     never_raises("phone_history after close", c.phone_history, c, { phone = "+14155550100" })
+  end)
+
+  it("client:sync, with any value for each option, colon or dot", function()
+    local c = client()
+    local path = os.tmpname()
+    -- stop() is true from the start, so no value can make it follow forever.
+    local base = { phone = "+14155550100", db = "sqlite:" .. path, stop = function() return true end }
+    local keys = { "phones", "phone", "db", "include_transcripts", "follow", "interval",
+      "rate_limit", "page_size", "progress", "stop", "bogus", 1 }
+    for _, key in ipairs(keys) do
+      for i = 1, N do
+        local o = {}
+        for k, v in pairs(base) do o[k] = v end
+        o[key] = value(i)
+        if key ~= "stop" or type(o.stop) ~= "function" then
+          value_or_error("client:sync " .. tostring(key), never_raises("client:sync", c.sync, c, o))
+        end
+      end
+    end
+    for i = 1, N do
+      value_or_error("client:sync(value)", never_raises("client:sync(value)", c.sync, c, value(i)))
+      value_or_error("client.sync", never_raises("client.sync", c.sync, value(i), value(i)))
+    end
+    c:close()
+    for _, suffix in ipairs { "", "-wal", "-shm" } do os.remove(path .. suffix) end
   end)
 
   it("every async method of clients, requests and tasks, with any arguments, colon or dot", function()

@@ -198,6 +198,15 @@ static void push_response(lua_State *L, const rv_response *resp)
     set_string(L, "url", resp->url);
     if (resp->retry_after >= 0)
         set_number(L, "retry_after", resp->retry_after);
+    int has_ratelimit = 0;
+    for (int i = 0; i < RV_RATELIMIT_FIELDS; i++)
+        has_ratelimit |= resp->ratelimit[i] != NULL;
+    if (has_ratelimit) {
+        lua_createtable(L, 0, RV_RATELIMIT_FIELDS);
+        for (int i = 0; i < RV_RATELIMIT_FIELDS; i++)
+            set_string(L, rv_ratelimit_names[i], resp->ratelimit[i]);
+        lua_setfield(L, -2, "ratelimit");
+    }
     lua_pushboolean(L, rv_is_transient(resp->error, resp->status));
     lua_setfield(L, -2, "retryable");
     set_integer(L, "attempts", resp->attempts);
@@ -664,6 +673,34 @@ static int core_sleep(lua_State *L)
     return 0;
 }
 
+/* core.trap_signals() makes SIGINT and SIGTERM set a flag instead of ending the process, and
+ * core.signalled() reads it (the signal number, or nil): the CLI's sync stops after the page in
+ * hand, with its summary. A second signal of either kind ends the process as usual. */
+static volatile sig_atomic_t caught_signal;
+
+static void on_signal(int sig)
+{
+    caught_signal = sig;
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+}
+
+static int core_trap_signals(lua_State *L)
+{
+    (void)L;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    return 0;
+}
+
+static int core_signalled(lua_State *L)
+{
+    if (!caught_signal)
+        return 0;
+    lua_pushinteger(L, caught_signal);
+    return 1;
+}
+
 /* core.isatty(fd): lets the CLI show progress on a terminal only, without a shell round trip. */
 static int core_isatty(lua_State *L)
 {
@@ -713,6 +750,8 @@ static const luaL_Reg core_functions[] = {
     {"now", core_now},
     {"sleep", core_sleep},
     {"isatty", core_isatty},
+    {"trap_signals", core_trap_signals},
+    {"signalled", core_signalled},
     {"default_sigint", core_default_sigint},
     {"endpoint", core_endpoint},
     {"query_string", core_query_string},

@@ -294,8 +294,13 @@ void rv_response_init(rv_response *resp)
     resp->body.limit = (size_t)-1;
 }
 
+const char *const rv_ratelimit_names[RV_RATELIMIT_FIELDS] = {"limit", "remaining", "reset",
+                                                             "policy"};
+
 void rv_response_free(rv_response *resp)
 {
+    for (int i = 0; i < RV_RATELIMIT_FIELDS; i++)
+        free(resp->ratelimit[i]);
     rv_buf_free(&resp->body);
     free(resp->content_type);
     free(resp->request_id);
@@ -576,6 +581,15 @@ rv_step rv_call_end(rv_call *call, CURLcode code, double *wait)
     if (error == RV_OK) {
         replace(&resp->content_type, header_copy(e, "Content-Type"));
         replace(&resp->request_id, request_id_header(e));
+        static const char *const rl[RV_RATELIMIT_FIELDS][2] = {
+            {"RateLimit-Limit", "X-RateLimit-Limit"},
+            {"RateLimit-Remaining", "X-RateLimit-Remaining"},
+            {"RateLimit-Reset", "X-RateLimit-Reset"},
+            {"RateLimit-Policy", "X-RateLimit-Policy"}};
+        for (int i = 0; i < RV_RATELIMIT_FIELDS; i++) {
+            char *value = header_copy(e, rl[i][0]);
+            replace(&resp->ratelimit[i], value ? value : header_copy(e, rl[i][1]));
+        }
         char *retry_after = header_copy(e, "Retry-After");
         char *retry_after_ms = header_copy(e, "Retry-After-Ms");
         server_wait = rv_parse_retry_after(retry_after_ms, retry_after, time(NULL));

@@ -49,6 +49,11 @@ typedef struct rv_event {
     double retry_after;         /* what the server asked for, seconds; -1 when it did not */
 } rv_event;
 
+/* The rate-limit headers a response may carry, in rv_response.ratelimit's order; each is read
+ * from its IETF draft name or, failing that, its X-RateLimit-* name. */
+#define RV_RATELIMIT_FIELDS 4
+extern const char *const rv_ratelimit_names[RV_RATELIMIT_FIELDS];
+
 typedef struct rv_response {
     long status;                /* the final HTTP status; 0 when no usable response came */
     rv_error error;
@@ -59,6 +64,7 @@ typedef struct rv_response {
     char *request_id;
     char *origin;               /* a refused redirect's target origin: scheme://host[:port] */
     char *url;
+    char *ratelimit[RV_RATELIMIT_FIELDS]; /* RateLimit-Limit, -Remaining, -Reset, -Policy */
     double retry_after;         /* a server-requested wait that was not slept; -1 when none */
     double elapsed;
     int attempts;

@@ -176,6 +176,13 @@ local function pump(client, st, seconds)
   return n
 end
 
+-- Whether `client`'s results are being delivered right now (its code runs
+-- inside a callback or a task, from poll or wait).
+function M.delivering(client)
+  local st = client._async
+  return st ~= nil and st.delivering == true
+end
+
 -- The task of `client` running right now, if any.
 function M.current_task(client)
   local st = client._async

@@ -17,6 +17,7 @@ local M = {}
 M.USAGE = [=[
 Usage: ravan-history PHONE [--page N] [--page-size N] [--transcripts]
                            [--all [--limit N]] [--format FORMAT] [--json]
+       ravan-history sync PHONE... --db URL ...  (see ravan-history sync --help)
 
 Shows the calls where PHONE (E.164, e.g. +14155550100) was caller or
 callee, from the Ravan.ai API.
@@ -641,6 +642,11 @@ end
 -- JSON is indented when stdout is one.
 function M.main(args, stdout, stderr, tty)
   stdout, stderr = stdout or io.stdout, stderr or io.stderr
+  if args[1] == "sync" then
+    local rest = {}
+    for i = 2, #args do rest[i - 1] = args[i] end
+    return require("ravan.cli_sync").main(rest, stdout, stderr, tty)
+  end
   local o, msg = M.parse(args)
   if not o then
     stderr:write("ravan-history: ", msg, "\nTry 'ravan-history --help'.\n")

@@ -94,6 +94,7 @@ function M.new(opts, getenv)
     _auth = cfg.api_key and "X-Api-Key" or "Bearer token",
     _log = cfg.log,
     _deadline = cfg.deadline,
+    _max_concurrency = cfg.max_concurrency,
   }, Client)
   secrets[self] = cfg.api_key or cfg.token
   return self
@@ -114,6 +115,8 @@ end
 -- the wire to the user (ravan.result), for phone_history, for every request
 -- the engine finishes and every page the pager takes from its prefetcher.
 function Client:_page_of(res)
+  -- client:sync watches every response of its client for its rate budget.
+  if self._observer then self._observer(res) end
   return result.page(res, secrets[self], self._log)
 end
 
@@ -175,6 +178,18 @@ end
 
 surface.add_methods(Client)
 async.add_methods(Client)
+
+--- Keeps a database in step with phones' call histories: incremental,
+-- exactly once, many phones under one rate budget. See `ravan.sync.sync`
+-- for the options and the summary, and docs/sync.md.
+-- @tparam table opts `phones` or `phone`, `db`, ...
+-- @treturn[1] table the summary
+-- @treturn[2] nil
+-- @treturn[2] ravan.errors.Error
+function Client:sync(opts)
+  if not rawequal(getmetatable(self), Client) then return nil, surface.misuse("sync") end
+  return require("ravan.sync").sync(self, opts)
+end
 
 --- Frees the connections and libcurl's handles now, cancelling what is in
 -- flight: undelivered requests end as `cancelled` without their callbacks,

@@ -1,5 +1,5 @@
 --- Every default value ravan has, in one place: the client options, the
--- pager's and the engine's. Validation, the C core (which receives every
+-- pager's, the engine's and sync's. Validation, the C core (which receives every
 -- value explicitly), the docs and the CLI all read them from here; a spec
 -- checks the documentation's tables against this module.
 -- @module ravan.defaults
@@ -30,6 +30,14 @@ M.client = {
 M.pager = {
   page_size = 100,
   prefetch = 2,
+}
+
+--- Sync options (`client:sync`).
+M.sync = {
+  include_transcripts = false,
+  follow = false,
+  interval = 60,
+  page_size = 100,
 }
 
 return M

@@ -26,8 +26,9 @@ local M = {}
 -- redirect not followed), `timeout`, `network`, `tls` (certificate
 -- verification), `decode` (not JSON, or not the documented shape),
 -- `too_large` (over `max_response_bytes`, or a header line over libcurl's
--- limit), `cancelled` (the caller gave the request up) or `internal` (out
--- of memory, or a handle libcurl would not take)
+-- limit), `cancelled` (the caller gave the request up), `database` (a
+-- `sync` store refused a connection or a statement) or `internal` (out of
+-- memory, or a handle libcurl would not take)
 -- @tfield string message the server's own message when its body has one
 -- @tfield[opt] number status the HTTP status, when there was an answer
 -- @tfield[opt] string request_id from `X-Request-Id` or a similar header

@@ -16,6 +16,7 @@
 local defaults = require "ravan.defaults"
 local validate = require "ravan.validate"
 local errors = require "ravan.errors"
+local idwindow = require "ravan.idwindow"
 
 local M = {}
 
@@ -54,18 +55,6 @@ local function parse(client, q)
   query.limit, query.prefetch = nil, nil
   if query.page_size == nil then query.page_size = defaults.pager.page_size end
   return query, opts
-end
-
-local function seen(self, id)
-  return self._seen[id] or self._seen_old[id]
-end
-
-local function remember(self, id)
-  if self._seen_n >= M.SEEN_WINDOW then
-    self._seen_old, self._seen, self._seen_n = self._seen, {}, 0
-  end
-  self._seen[id] = true
-  self._seen_n = self._seen_n + 1
 end
 
 -- The last page worth requesting: the one total_count implies, or fewer
@@ -153,8 +142,8 @@ local function accept(self, page, p)
     -- (cjson also reads NaN, objects, arrays) de-duplicates nothing.
     local kind = type(id)
     if not (kind == "string" or (kind == "number" and id == id)) then id = nil end
-    if id == nil or not seen(self, id) then
-      if id ~= nil then remember(self, id) end
+    if id == nil or not self._seen:has(id) then
+      if id ~= nil then self._seen:add(id) end
       n = n + 1
       calls[n] = call
     end
@@ -282,7 +271,7 @@ function M.new(client, q, mode)
     _mode = mode, _client = client, _query = query, _size = query.page_size,
     _page = query.page or 1, _limit = opts.limit, _prefetch = opts.prefetch,
     _pages = 0, _accepted = 0, _last = huge,
-    _seen = {}, _seen_old = {}, _seen_n = 0,
+    _seen = idwindow.new(M.SEEN_WINDOW),
   }, Pager)
   return self, nil, nil, self
 end

@@ -166,6 +166,11 @@ local function phone(name, v)
     .. "1-9 (e.g. +14155550100); got " .. shown
 end
 
+-- For modules with option tables of their own (sync).
+M.checks = {
+  phone = phone, boolean = boolean, positive = positive, func = func, text = text,
+}
+
 local QUERY = {
   { "phone", phone },
   { "page", integer_in(1, INT_MAX) },
@@ -215,7 +220,7 @@ local function check_all(t, schema, out)
   end
   return out
 end
--- For option tables of other modules (ravan.openresty's rate_limit).
+-- For option tables of other modules (ravan.openresty's rate_limit, sync's).
 M.fields = check_all
 
 -- `schema` (default QUERY) lets the pager check its own options in the same

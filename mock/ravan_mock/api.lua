@@ -6,6 +6,7 @@ local recorder = require "ravan_mock.recorder"
 local config = require "ravan_mock.config"
 local faults = require "ravan_mock.faults"
 local response = require "ravan_mock.response"
+local ratelimit = require "ravan_mock.ratelimit"
 
 local fmt, concat, type, tonumber = string.format, table.concat, type, tonumber
 
@@ -94,6 +95,7 @@ local function answer(args, cfg)
 
     local added = cfg.shift[phone] or 0
     local total = dataset.count(phone) + added
+    local changes = cfg.changes[phone]
     local calls, n = {}, 0
     for pos = (page - 1) * size + 1, math.min(page * size, total) do
         n = n + 1
@@ -101,6 +103,14 @@ local function answer(args, cfg)
             calls[n] = dataset.inserted_call(phone, added - pos + 1, transcripts)
         else
             calls[n] = dataset.call(phone, pos - added, transcripts)
+        end
+        if changes and pos <= changes.newest then
+            calls[n] = dataset.changed(calls[n], changes.version)
+        end
+    end
+    if cfg.unordered[phone] then
+        for i = 1, math.floor(n / 2) do
+            calls[i], calls[n - i + 1] = calls[n - i + 1], calls[i]
         end
     end
     return 200, '{"success":true,"message":"call history retrieved successfully","phone":'
@@ -119,6 +129,19 @@ function M.handle()
     -- Faults and page_delays match the page the API would serve (default 1).
     local page = page_arg == nil and 1 or int_in(page_arg, 1, MAX_PAGE)
     local cfg = config.get()
+    local rl_headers
+    if cfg.rate_limit then
+        local headers = ngx.req.get_headers()
+        local credential = header(headers, "x-api-key") or header(headers, "authorization") or ""
+        local retry, tokens = ratelimit.take(cfg.rate_limit, credential)
+        rl_headers = cfg.rate_limit.headers and ratelimit.headers(cfg.rate_limit, tokens, {}) or {}
+        if retry then
+            rl_headers["Retry-After"] = tostring(math.max(1, math.ceil(retry)))
+            rl_headers["retry-after-ms"] = tostring(math.ceil(retry * 1000))
+            return response.error(429, "rate limit exceeded", rl_headers)
+        end
+    end
+    cfg = config.arrive(cfg)
     local wait = cfg.latency_ms + (page and cfg.page_delays[tostring(page)] or 0)
     if wait > 0 then
         ngx.sleep(wait / 1000)
@@ -133,6 +156,12 @@ function M.handle()
         })
     end
     local status, body, headers = normal()
+    if rl_headers then
+        for k, v in pairs(headers or {}) do
+            rl_headers[k] = v
+        end
+        headers = rl_headers
+    end
     response.send(status, body, { headers = headers })
 end
 

@@ -9,12 +9,22 @@ local KEY = "config"
 local M = {}
 
 local function empty()
-    return { latency_ms = 0, page_delays = {}, shift = {}, total_count = {} }
+    return {
+        latency_ms = 0, page_delays = {}, shift = {}, total_count = {},
+        arrivals = {}, changes = {}, unordered = {},
+    }
 end
 
 function M.get()
     local text = dict:get(KEY)
-    return text and json.decode(text) or empty()
+    local cfg = text and json.decode(text) or empty()
+    -- Configs stored before a key existed read as if it were empty.
+    for k, v in pairs(empty()) do
+        if cfg[k] == nil then
+            cfg[k] = v
+        end
+    end
+    return cfg
 end
 
 local function nonneg_int(v)
@@ -68,12 +78,91 @@ function M.update(patch)
             end
         end
     end
+    local err = M.update_sync(cfg, patch)
+    if err then
+        return nil, err
+    end
     dict:set(KEY, json.encode(cfg))
+    return cfg
+end
+
+local function list_of(v)
+    return (type(v) == "table" and v[1] ~= nil) and v or { v }
+end
+
+-- The settings that exercise a syncing client: a per-credential rate limit,
+-- calls arriving at a phone's head as requests come in, the newest calls
+-- changing after they were first served, and pages out of order.
+function M.update_sync(cfg, patch)
+    local rl = patch.rate_limit
+    if rl == json.null then
+        cfg.rate_limit = nil
+    elseif rl ~= nil then
+        if type(rl) ~= "table" or not nonneg_int(rl.requests) or rl.requests < 1 then
+            return "rate_limit needs requests: an integer >= 1"
+        end
+        local per = rl.per == nil and 1 or rl.per
+        if type(per) ~= "number" or per <= 0 then
+            return "rate_limit.per must be a number of seconds > 0"
+        end
+        cfg.rate_limit = { requests = rl.requests, per = per, headers = rl.headers == true }
+    end
+    if patch.arrivals ~= nil then
+        for _, item in ipairs(list_of(patch.arrivals)) do
+            if type(item) ~= "table" or not dataset.is_e164(item.phone) or not nonneg_int(item.every_requests) then
+                return "arrivals needs {phone, every_requests: integer >= 0}"
+            end
+            cfg.arrivals[item.phone] = item.every_requests > 0 and item.every_requests or nil
+        end
+    end
+    if patch.changes ~= nil then
+        for _, item in ipairs(list_of(patch.changes)) do
+            if type(item) ~= "table" or not dataset.is_e164(item.phone) or not nonneg_int(item.newest)
+                or not nonneg_int(item.version or 0) then
+                return "changes needs {phone, newest: integer >= 0, version: integer >= 0}"
+            end
+            cfg.changes[item.phone] = item.newest > 0 and { newest = item.newest, version = item.version or 1 } or nil
+        end
+    end
+    if patch.unordered ~= nil then
+        if type(patch.unordered) ~= "table" then
+            return "unordered must be a list of phones"
+        end
+        local set = {}
+        for _, phone in ipairs(patch.unordered) do
+            if not dataset.is_e164(phone) then
+                return "unordered must be a list of E.164 phones"
+            end
+            set[phone] = true
+        end
+        cfg.unordered = set
+    end
+end
+
+-- Counts an API request and lands the calls that `arrivals` says arrive
+-- with it (one at a phone's head every `every_requests` requests). Returns
+-- the config the request is answered with.
+function M.arrive(cfg)
+    if next(cfg.arrivals) == nil then
+        return cfg
+    end
+    local n = dict:incr("arrivals_n", 1, 0)
+    local landed = false
+    for phone, every in pairs(cfg.arrivals) do
+        if n % every == 0 then
+            cfg.shift[phone] = (cfg.shift[phone] or 0) + 1
+            landed = true
+        end
+    end
+    if landed then
+        dict:set(KEY, json.encode(cfg))
+    end
     return cfg
 end
 
 function M.clear()
     dict:delete(KEY)
+    dict:delete("arrivals_n")
 end
 
 return M

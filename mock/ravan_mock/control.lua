@@ -4,6 +4,7 @@ local recorder = require "ravan_mock.recorder"
 local config = require "ravan_mock.config"
 local faults = require "ravan_mock.faults"
 local response = require "ravan_mock.response"
+local ratelimit = require "ravan_mock.ratelimit"
 
 local M = {}
 
@@ -55,6 +56,7 @@ function M.handle()
         recorder.clear()
         faults.clear()
         config.clear()
+        ratelimit.clear()
         return response.send(200, OK)
     elseif uri == "/__mock/faults" and method == "POST" then
         return post_faults()

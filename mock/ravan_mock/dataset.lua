@@ -219,6 +219,22 @@ local function generate(phone, i, seed, started, with_transcripts)
     return text
 end
 
+-- A call's JSON text as it reads after `version` later updates: the summary
+-- filled in, the cost grown by version cents, the status settled. Version 0
+-- is the call as first served.
+function M.changed(text, version)
+    if version == 0 then
+        return text
+    end
+    text = text:gsub('"status":"[^"]*"', '"status":"completed"', 1)
+    text = text:gsub('"cost_total":"([%d.]+)"', function(cost)
+        return fmt('"cost_total":"%.2f"', tonumber(cost) + version / 100)
+    end, 1)
+    return (text:gsub('"summary":"([^"]*)"', function(s)
+        return '"summary":"' .. s .. ' (update ' .. version .. ')"'
+    end, 1))
+end
+
 -- E.164 as the API checks it: ^\+[1-9][0-9]{1,14}$
 function M.is_e164(phone)
     return type(phone) == "string" and #phone >= 3 and #phone <= 16 and phone:find("^%+[1-9]%d+$") ~= nil
@@ -236,6 +252,11 @@ function M.count(phone)
         return 5
     end
     local n = phone:match("^%+1555(%d%d%d%d%d%d%d)$")
+    if n then
+        return tonumber(n)
+    end
+    -- +1557 PPPP CCC: CCC calls, PPPP telling apart many phones of one size.
+    n = phone:match("^%+1557%d%d%d%d(%d%d%d)$")
     return n and tonumber(n) or 0
 end
 

@@ -1,0 +1,524 @@
+--- Keeps a database in step with phones' call histories: `client:sync`.
+--
+--    local summary, err = client:sync{
+--      phones = { "+14155550100", "+919876543210" },
+--      db = "sqlite:calls.db",        -- or "postgresql://user@host/dbname"
+--    }
+--
+-- Incremental: each phone's first page is always read and upserted (the
+-- newest calls change after the call: status, cost, summary), then paging
+-- goes on until it reaches the newest call of the phone's last completed
+-- sync. Calls are upserted by id and the phone's progress is committed in
+-- the same transaction as each page's rows, so a sync killed at any instant
+-- and run again ends with every call present once. See docs/sync.md.
+-- @module ravan.sync
+
+local core = require "ravan.core"
+local errors = require "ravan.errors"
+local validate = require "ravan.validate"
+local store = require "ravan.sync_store"
+local rate = require "ravan.rate"
+local idwindow = require "ravan.idwindow"
+local async = require "ravan.async"
+local defaults = require "ravan.defaults"
+
+local M = {}
+
+-- A page answered 429 after the core's own retries is tried again after the
+-- pause, this many times, before the phone counts as failed.
+M.MAX_LIMITED_ROUNDS = 8
+-- Follow mode: the wait after a round with errors doubles up to this many
+-- intervals; each wait varies by up to JITTER of itself.
+M.MAX_BACKOFF = 8
+M.JITTER = 0.1
+-- Ids remembered per pass, in two generations, to tell calls pushed down a
+-- page by new arrivals from calls out of order.
+M.SEEN_WINDOW = 2048
+-- Consecutive full pages with nothing new that end a pass with an error.
+M.MAX_STALE_PAGES = 3
+-- Seconds between looks at `stop` while waiting (for answers, the budget,
+-- or the next round).
+M.STOP_CHECK = 0.2
+
+local checks = validate.checks
+local D = defaults.sync
+local floor = math.floor
+
+-- Option tables are read with rawget and next only: a metamethod is the
+-- caller's code and may raise.
+local function phone_list(name, v)
+  local msg = name .. " must be an array of E.164 phone numbers"
+  if type(v) ~= "table" then return nil, msg end
+  local n = 0
+  for _ in next, v do n = n + 1 end
+  local out, seen = {}, {}
+  for i = 1, n do
+    local p = rawget(v, i)
+    if p == nil then return nil, msg end
+    local ok, why = checks.phone(name .. "[" .. i .. "]", p)
+    if not ok then return nil, why end
+    if not seen[ok] then
+      seen[ok] = true
+      out[#out + 1] = ok
+    end
+  end
+  return out
+end
+
+local function rate_limit(name, v)
+  if type(v) ~= "table" then
+    return nil, name .. " must be a table { requests = N, per = seconds }"
+  end
+  local ok, err = validate.keys(v, { { "requests" }, { "per" } }, name .. " key")
+  if not ok then return nil, err.message end
+  local n, msg = validate.integer_in(1, 1000000)(name .. ".requests", rawget(v, "requests"))
+  if not n then return nil, msg end
+  local per = rawget(v, "per")
+  per, msg = checks.positive(name .. ".per", per == nil and 1 or per)
+  if not per then return nil, msg end
+  return { requests = n, per = per }
+end
+
+local OPTIONS = {
+  { "phones", phone_list },
+  { "phone", checks.phone },
+  { "db", checks.text },
+  { "include_transcripts", checks.boolean, D.include_transcripts },
+  { "follow", checks.boolean, D.follow },
+  { "interval", checks.positive, D.interval },
+  { "rate_limit", rate_limit },
+  { "page_size", validate.integer_in(1, 100), D.page_size },
+  { "progress", checks.func },
+  { "stop", checks.func },
+}
+
+local function options(o)
+  if type(o) ~= "table" then
+    return nil, errors.invalid_argument("sync needs a table of options, e.g. "
+      .. "{ phone = \"+14155550100\", db = \"sqlite:calls.db\" }")
+  end
+  local ok, err = validate.keys(o, OPTIONS, "sync option")
+  if not ok then return nil, err end
+  local cfg
+  cfg, err = validate.fields(o, OPTIONS, {})
+  if not cfg then return nil, err end
+  if cfg.phones and cfg.phone then
+    return nil, errors.invalid_argument("give phones or phone, not both")
+  end
+  cfg.phones = cfg.phones or (cfg.phone and { cfg.phone })
+  if not cfg.phones or #cfg.phones == 0 then
+    return nil, errors.invalid_argument("sync needs phone or a non-empty phones list")
+  end
+  if not cfg.db then
+    return nil, errors.invalid_argument("sync needs db: \"sqlite:PATH\" or a postgresql:// URL")
+  end
+  return cfg
+end
+
+-- Seconds since the epoch of an RFC 3339 time, or nil; only used to compare
+-- calls, so a precision of seconds plus the fraction is enough.
+local function epoch(s)
+  if type(s) ~= "string" then return nil end
+  local y, mo, d, h, mi, sec, frac, zone = s:match(
+    "^(%d%d%d%d)%-(%d%d)%-(%d%d)[Tt ](%d%d):(%d%d):(%d%d)(%.?%d*)(.*)$")
+  if not y then return nil end
+  y, mo = tonumber(y), tonumber(mo)
+  -- Days from civil (proleptic Gregorian), as in Howard Hinnant's algorithm.
+  if mo <= 2 then y = y - 1 end
+  local era = floor(y / 400)
+  local yoe = y - era * 400
+  local mp = (mo + 9) % 12
+  local doy = floor((153 * mp + 2) / 5) + tonumber(d) - 1
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
+  local t = days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
+    + (tonumber("0" .. frac) or 0)
+  if zone == "" or zone == "Z" or zone == "z" then return t end
+  local sign, zh, zm = zone:match("^([+-])(%d%d):?(%d%d)$")
+  if not sign then return nil end
+  local off = tonumber(zh) * 3600 + tonumber(zm) * 60
+  return sign == "+" and t - off or t + off
+end
+M.epoch = epoch
+
+local function call_time(call)
+  return epoch(call.started_at) or epoch(call.created_at)
+end
+
+-- Whether the page keeps the newest-first order, against itself and the
+-- pages before it in this pass, and how many of its calls are new to the
+-- pass. Calls seen earlier in the pass (pushed down by calls that arrived
+-- at the head meanwhile) are skipped.
+local function in_order(pass, calls)
+  local ok, fresh = true, 0
+  for i = 1, #calls do
+    local call = calls[i]
+    local id = call.id
+    if id == nil or not pass.seen:has(id) then
+      fresh = fresh + 1
+      local t = call_time(call)
+      if t then
+        if pass.oldest and t > pass.oldest then ok = false end
+        if not pass.oldest or t < pass.oldest then pass.oldest = t end
+      end
+      if id ~= nil then pass.seen:add(id) end
+    end
+  end
+  return ok, fresh
+end
+
+local function new_pass()
+  return { seen = idwindow.new(M.SEEN_WINDOW) }
+end
+
+local function add_counts(st, counts)
+  st.inserted = st.inserted + counts.inserted
+  st.updated = st.updated + counts.updated
+  st.unchanged = st.unchanged + counts.unchanged
+end
+
+local function mismatch(page, field, asked)
+  return errors.new("decode", "asked for " .. field .. " " .. asked
+    .. ", the server answered " .. field .. " " .. tostring(page[field]))
+end
+
+-- Reads pages from state.pass_page (a pass begun earlier, when `resuming`)
+-- or from page 1, writing each page with the progress it makes, until the
+-- phone's last completed head, or the end of its history.
+local function run_pass(ctx, phone, state, st, resuming)
+  -- A resumed pass keeps the page size its page number counts in.
+  if not resuming or not state.pass_page_size then
+    state.pass_page_size = ctx.page_size
+  end
+  local size = state.pass_page_size
+  if not resuming then
+    state.pass_head_id, state.pass_page, state.pass_full = nil, 1, false
+  end
+  local pass = new_pass()
+  while true do
+    if ctx.stopping() then return nil, "stopped" end
+    local p = state.pass_page
+    local page, err = ctx.fetch({
+      phone = phone, page = p, page_size = size,
+      include_transcripts = ctx.include_transcripts or nil,
+    })
+    if not page then return nil, err end
+    if page.page ~= nil and page.page ~= p then return nil, mismatch(page, "page", p) end
+    if page.page_size ~= nil and page.page_size ~= size then
+      return nil, mismatch(page, "page_size", size)
+    end
+    local calls = page.calls
+    if p == 1 and not resuming and not state.pass_full then
+      state.pass_head_id = calls[1] and calls[1].id
+    end
+    local ordered, fresh = in_order(pass, calls)
+    -- Full pages of calls already read, again and again: a server that
+    -- ignores `page` would otherwise be paged forever.
+    pass.stale = (#calls == size and fresh == 0) and (pass.stale or 0) + 1 or 0
+    if pass.stale >= M.MAX_STALE_PAGES then
+      return nil, errors.new("decode", "the server answered " .. pass.stale
+        .. " full pages with no call not already read (does it ignore page?)")
+    end
+    local restart = false
+    if not ordered and not state.pass_full then
+      -- Paging to the last head assumes newest-first order; without it only
+      -- reading everything is sure to miss nothing.
+      state.pass_full, state.full_passes = true, state.full_passes + 1
+      st.full_passes = st.full_passes + 1
+      restart = true
+    end
+    local found_head = false
+    if not state.pass_full and state.head_id then
+      for i = 1, #calls do
+        if calls[i].id == state.head_id then
+          found_head = true
+          break
+        end
+      end
+    end
+    -- The end is a short page, never total_count alone: a count that is
+    -- low (or stale while calls arrive) would end the pass before its end.
+    local last = not restart and (#calls < size or found_head)
+    if restart then
+      state.pass_page = 1
+    elseif last then
+      if state.pass_head_id then state.head_id = state.pass_head_id end
+      state.pass_head_id, state.pass_page, state.pass_full = nil, nil, false
+      state.pass_page_size = nil
+      state.passes = state.passes + 1
+      state.completed_at = store.now_text()
+    else
+      state.pass_page = p + 1
+    end
+    local counts
+    counts, err = store.save_page(ctx.db, phone, calls, state, ctx.include_transcripts)
+    if not counts then return nil, err end
+    add_counts(st, counts)
+    ctx.report(st)
+    if last then return true end
+    if restart then pass = new_pass() end
+    resuming = resuming or restart
+  end
+end
+
+-- One phone: finish a pass a killed run left behind (it began before calls
+-- that came meanwhile), then an incremental pass from page 1.
+local function run_phone(ctx, phone, st)
+  local state, err = store.get_state(ctx.db, phone)
+  if not state then return nil, err end
+  if state.pass_page then
+    local ok
+    ok, err = run_pass(ctx, phone, state, st, true)
+    if not ok then return nil, err end
+  end
+  return run_pass(ctx, phone, state, st, false)
+end
+
+-- What one response tells the budget; `res` is the core's result table.
+local function outcome_of(res)
+  local limited, retry_after = 0, nil
+  local events = res.events or {}
+  for i = 1, #events do
+    if events[i].status == 429 then
+      limited = limited + 1
+      retry_after = events[i].retry_after
+    end
+  end
+  return {
+    ok = res.status ~= nil and res.status >= 200 and res.status < 300,
+    limited = limited, retry_after = res.retry_after or retry_after,
+    headers = res.ratelimit,
+  }
+end
+
+-- The transport: the one place that sends queries, on the client's engine.
+-- start() never blocks; poll(wait) returns what finished, waiting at most
+-- `wait` seconds for the first, as { token, page, err } entries.
+local function engine_transport(client)
+  local done, pending = {}, {}
+  local function finish(token, page, err)
+    pending[token] = nil
+    done[#done + 1] = { token, page, err }
+  end
+  return {
+    max_in_flight = client._max_concurrency or 1,
+    start = function(query, token)
+      pending[token] = true
+      local req, err = client:start(query, function(page, e) finish(token, page, e) end)
+      if not req then finish(token, nil, err) end
+    end,
+    poll = function(wait)
+      if #done == 0 then
+        if client._handle then
+          client:poll(wait)
+        else
+          -- Closing the client cancelled these without their callbacks.
+          for token in pairs(pending) do
+            finish(token, nil, errors.invalid_argument("this ravan client is closed"))
+          end
+        end
+      end
+      local out = done
+      done = {}
+      return out
+    end,
+  }
+end
+
+local function new_summary(n)
+  return {
+    phones = n, requests = 0, inserted = 0, updated = 0, unchanged = 0,
+    full_passes = 0, rate_limited = 0, errors = {}, phones_done = 0, rounds = 0,
+  }
+end
+
+-- Runs every phone once as a coroutine: a phone's code calls ctx.fetch,
+-- which yields its query to this loop; the loop spends the budget, starts
+-- requests on the engine and resumes phones with their pages.
+local function round(ctx, phones, summary)
+  local transport, budget = ctx.transport, ctx.budget
+  -- A queue of phones waiting to send their next request.
+  local ready, head, tail, in_flight = {}, 1, 0, 0
+  local co_yield = coroutine.yield
+  ctx.fetch = function(query)
+    local tries = 0
+    while true do
+      local page, err = co_yield(query)
+      if page or type(err) ~= "table" or err.kind ~= "rate_limited" then return page, err end
+      -- The core gave up on 429s: wait out the pause and ask again, unless
+      -- the server asks for longer than a pause lasts.
+      tries = tries + 1
+      if tries >= M.MAX_LIMITED_ROUNDS or (err.retry_after or 0) > rate.MAX_PAUSE then
+        return nil, err
+      end
+    end
+  end
+  local function step(task, ...)
+    local ok, query_or_err, err = coroutine.resume(task.co, ...)
+    local finished = not ok or coroutine.status(task.co) == "dead"
+    if not finished then
+      task.query = query_or_err
+      tail = tail + 1
+      ready[tail] = task
+      return
+    end
+    if not ok then err = errors.new("internal", "sync failed: " .. tostring(query_or_err)) end
+    summary.phones_done = summary.phones_done + 1
+    if err and err ~= "stopped" and not ctx.stopping() then
+      summary.errors[#summary.errors + 1] = { phone = task.phone, error = err }
+    end
+    ctx.report()
+  end
+  for i = 1, #phones do
+    local phone = phones[i]
+    local task = { phone = phone }
+    task.co = coroutine.create(function()
+      local ok, err = run_phone(ctx, phone, summary)
+      if not ok then return nil, err end
+      return true
+    end)
+    step(task)
+  end
+  while head <= tail or in_flight > 0 do
+    local wait = 0
+    while head <= tail and in_flight < transport.max_in_flight do
+      local now = core.now()
+      wait = budget:delay(now)
+      if wait > 0 then break end
+      local task = ready[head]
+      ready[head] = nil
+      head = head + 1
+      budget:spend(now)
+      in_flight = in_flight + 1
+      transport.start(task.query, task)
+    end
+    -- Short polls while waiting, so a stop is seen within one.
+    if wait == 0 or wait > M.STOP_CHECK then wait = M.STOP_CHECK end
+    local finished = transport.poll(wait)
+    if ctx.stopping() then
+      -- Phones waiting for the budget end now, as stopped; those in flight
+      -- end when their answers come.
+      while head <= tail do
+        local task = ready[head]
+        ready[head] = nil
+        head = head + 1
+        step(task, nil, "stopped")
+      end
+    end
+    for i = 1, #finished do
+      local f = finished[i]
+      in_flight = in_flight - 1
+      step(f[1], f[2], f[3])
+    end
+  end
+end
+
+local function jittered(seconds)
+  return seconds * (1 + M.JITTER * (2 * math.random() - 1))
+end
+
+-- Sleeps up to `seconds` in short slices, returning early once stopping.
+local function idle(ctx, seconds)
+  local stop_at = core.now() + seconds
+  while not ctx.stopping() do
+    local left = stop_at - core.now()
+    if left <= 0 then return end
+    core.sleep(left < M.STOP_CHECK and left or M.STOP_CHECK)
+  end
+end
+
+-- The rounds of one sync: one, or in follow mode until stopped.
+local function run(client, cfg, db, summary)
+  local stop_fn, progress = cfg.stop, cfg.progress
+  local stopped = false
+  local ctx = {
+    db = db, page_size = cfg.page_size, include_transcripts = cfg.include_transcripts,
+    transport = engine_transport(client),
+    budget = rate.new(cfg.rate_limit, core.now()),
+  }
+  -- A stop() that raises asks for a stop as well as one returning true.
+  function ctx.stopping()
+    if not stopped then
+      local ok, want = true, false
+      if stop_fn then ok, want = pcall(stop_fn) end
+      stopped = not ok or want == true or not client._handle
+    end
+    return stopped
+  end
+  function ctx.report()
+    summary.rate_limited = ctx.budget.limited
+    if progress then pcall(progress, summary) end
+  end
+  -- Every response of this client, whichever request it answers, counts
+  -- and teaches the budget.
+  client._observer = function(res)
+    summary.requests = summary.requests + (res.attempts or 0)
+    ctx.budget:observe(core.now(), outcome_of(res))
+  end
+  local backoff = 1
+  repeat
+    summary.errors, summary.phones_done, summary.next_round_in = {}, 0, nil
+    round(ctx, cfg.phones, summary)
+    summary.rounds = summary.rounds + 1
+    ctx.report()
+    if not cfg.follow or ctx.stopping() then break end
+    backoff = #summary.errors > 0 and math.min(backoff * 2, M.MAX_BACKOFF) or 1
+    local wait = jittered(cfg.interval * backoff)
+    local now = core.now()
+    local paused = ctx.budget:paused_until(now)
+    if paused and paused - now > wait then wait = paused - now end
+    -- A Retry-After longer than a pause (the phone failed on it) is honoured
+    -- here, between rounds.
+    for _, e in ipairs(summary.errors) do
+      local ra = e.error.retry_after
+      if type(ra) == "number" and ra > wait then wait = ra end
+    end
+    summary.next_round_in = wait
+    ctx.report()
+    idle(ctx, wait)
+  until ctx.stopping()
+  summary.stopped = stopped
+end
+
+--- Syncs phones' call histories into a database (`client:sync`).
+-- @param client the `ravan.client.Client` whose requests it makes
+-- @tparam table o the options
+--
+-- * `phones` (an array) or `phone`: E.164 numbers
+-- * `db`: `"sqlite:PATH"` or a `postgresql://` URL
+-- * `include_transcripts` (false): also store transcripts
+-- * `follow` (false): sync again every `interval` seconds (60, with jitter)
+--   until `stop()` returns true or the client is closed
+-- * `rate_limit`: `{ requests = N, per = S }`; without it the rate is
+--   learnt from 429s and rate-limit headers
+-- * `page_size` (100), `progress` (called with the running summary),
+--   `stop` (a function: true ends the sync after the page in hand)
+-- @treturn[1] table summary: `phones`, `requests`, `inserted`, `updated`,
+-- `unchanged`, `full_passes`, `rate_limited` (429s seen), `rounds`,
+-- `stopped`, `next_round_in` (follow mode: seconds to the next round) and
+-- `errors` (an array of `{ phone, error }`)
+-- @treturn[2] nil
+-- @treturn[2] ravan.errors.Error kind `invalid_argument` or `database`
+function M.sync(client, o)
+  local cfg, err = options(o)
+  if not cfg then return nil, err end
+  if not client._handle then return nil, errors.invalid_argument("this ravan client is closed") end
+  if async.current_task(client) or async.delivering(client) then
+    return nil, errors.invalid_argument("sync runs its own loop on the client's engine: "
+      .. "call it outside the client's tasks and callbacks")
+  end
+  local db
+  db, err = store.open(cfg.db)
+  if not db then return nil, err end
+  local summary = new_summary(#cfg.phones)
+  -- Nothing may raise out of here: a bug below still ends as nil, err, with
+  -- the client and the database left as they should be.
+  local ok, raised = pcall(run, client, cfg, db, summary)
+  client._observer = nil
+  db:close()
+  if not ok then return nil, errors.new("internal", "sync failed: " .. tostring(raised)) end
+  summary.phones_done = nil
+  return summary
+end
+
+return M

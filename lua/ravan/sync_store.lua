@@ -1,0 +1,372 @@
+-- What `client:sync` keeps in its database: the schema (made on first use),
+-- one page of calls written together with the phone's progress, and that
+-- progress read back. The SQL runs through `ravan.db`, the same for SQLite
+-- and PostgreSQL; only column types differ.
+
+local db_mod = require "ravan.db"
+local errors = require "ravan.errors"
+local decode = require "ravan.decode"
+
+local M = {}
+
+M.SCHEMA_VERSION = 1
+
+local concat, sort, format = table.concat, table.sort, string.format
+local tointeger = math.tointeger
+
+-- Every documented call field, in the contract's order, with its column
+-- type per database. cost_total is exact (TEXT / NUMERIC, never a float).
+local CALL_FIELDS = {
+  { "id", "TEXT PRIMARY KEY", "TEXT PRIMARY KEY" },
+  { "agent_id", "TEXT", "TEXT" },
+  { "agent_name", "TEXT", "TEXT" },
+  { "organization_id", "TEXT", "TEXT" },
+  { "caller_number", "TEXT", "TEXT" },
+  { "callee_number", "TEXT", "TEXT" },
+  { "caller_name", "TEXT", "TEXT" },
+  { "caller_email", "TEXT", "TEXT" },
+  { "channel", "TEXT", "TEXT" },
+  { "status", "TEXT", "TEXT" },
+  { "summary", "TEXT", "TEXT" },
+  { "recording_url", "TEXT", "TEXT" },
+  { "duration_sec", "INTEGER", "BIGINT", "integer" },
+  { "cost_total", "TEXT", "NUMERIC", "decimal" },
+  { "twilio_cost", "REAL", "DOUBLE PRECISION", "number" },
+  { "model_cost", "REAL", "DOUBLE PRECISION", "number" },
+  { "credit_breakdown", "TEXT", "JSONB", "json" },
+  { "disconnect_reason", "TEXT", "TEXT" },
+  { "call_latency_ms", "INTEGER", "BIGINT", "integer" },
+  { "error_message", "TEXT", "TEXT" },
+  { "post_call_analysis_result", "TEXT", "JSONB", "json" },
+  { "metadata", "TEXT", "JSONB", "json" },
+  { "started_at", "TEXT", "TIMESTAMPTZ", "time" },
+  { "ended_at", "TEXT", "TIMESTAMPTZ", "time" },
+  { "created_at", "TEXT", "TIMESTAMPTZ", "time" },
+  -- Fields the contract does not document, and documented ones whose value
+  -- did not fit the column's type, as a JSON object; NULL when none.
+  { "extra", "TEXT", "JSONB", "json" },
+}
+
+local TRANSCRIPT_FIELDS = {
+  { "id", "TEXT PRIMARY KEY", "TEXT PRIMARY KEY" },
+  { "call_id", "TEXT NOT NULL", "TEXT NOT NULL" },
+  { "role", "TEXT", "TEXT" },
+  { "content", "TEXT", "TEXT" },
+  { "timestamp_ms", "INTEGER", "BIGINT", "integer" },
+  { "created_at", "TEXT", "TIMESTAMPTZ", "time" },
+  { "extra", "TEXT", "JSONB", "json" },
+}
+
+local function names(fields)
+  local out = {}
+  for i = 1, #fields do out[i] = fields[i][1] end
+  return out
+end
+local CALL_COLS, TRANSCRIPT_COLS = names(CALL_FIELDS), names(TRANSCRIPT_FIELDS)
+
+local DOCUMENTED = {}
+for i = 1, #CALL_COLS do DOCUMENTED[CALL_COLS[i]] = true end
+DOCUMENTED.extra, DOCUMENTED.transcripts = nil, true
+
+local function create_table(kind, name, fields, tail)
+  local cols = {}
+  for i = 1, #fields do
+    cols[i] = fields[i][1] .. " " .. (kind == "sqlite" and fields[i][2] or fields[i][3])
+  end
+  if tail then cols[#cols + 1] = tail end
+  return "CREATE TABLE IF NOT EXISTS " .. name .. " (" .. concat(cols, ", ") .. ")"
+end
+
+-- head_id: the newest call of the last completed sync, where incremental
+-- paging stops. pass_*: a pass in progress (its head when it began, the
+-- next page to read and the page size it counts in, whether it is a full
+-- pass), so a killed sync resumes where it stopped.
+local STATE_SQL = [[CREATE TABLE IF NOT EXISTS sync_state (
+  phone TEXT PRIMARY KEY,
+  head_id TEXT,
+  pass_head_id TEXT,
+  pass_page INTEGER,
+  pass_page_size INTEGER,
+  pass_full INTEGER NOT NULL DEFAULT 0,
+  passes INTEGER NOT NULL DEFAULT 0,
+  full_passes INTEGER NOT NULL DEFAULT 0,
+  completed_at TEXT,
+  updated_at TEXT)]]
+
+local function schema_sql(kind)
+  return {
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+    create_table(kind, "calls", CALL_FIELDS),
+    "CREATE TABLE IF NOT EXISTS phone_calls (phone TEXT NOT NULL, call_id TEXT NOT NULL, "
+      .. "PRIMARY KEY (phone, call_id))",
+    "CREATE INDEX IF NOT EXISTS phone_calls_call ON phone_calls (call_id)",
+    create_table(kind, "transcripts", TRANSCRIPT_FIELDS),
+    "CREATE INDEX IF NOT EXISTS transcripts_call ON transcripts (call_id)",
+    "CREATE INDEX IF NOT EXISTS calls_started ON calls (started_at)",
+    STATE_SQL,
+  }
+end
+
+local function ensure_schema(db)
+  return db:transaction(function()
+    if db.kind == "postgresql" then
+      -- Two processes making the schema at once would race on CREATE.
+      local ok, err = db:exec("SELECT pg_advisory_xact_lock(7243601)")
+      if not ok then return nil, err end
+    end
+    local stmts = schema_sql(db.kind)
+    for i = 1, #stmts do
+      local ok, err = db:exec(stmts[i])
+      if not ok then return nil, err end
+    end
+    local rows, err = db:rows("SELECT version FROM schema_version")
+    if not rows then return nil, err end
+    if #rows == 0 then
+      return db:exec("INSERT INTO schema_version (version) VALUES (?)", M.SCHEMA_VERSION)
+    end
+    local v = tonumber(rows[1].version)
+    if v ~= M.SCHEMA_VERSION then
+      return nil, errors.new("database", format(
+        "the database has sync schema version %s; this ravan knows version %d",
+        tostring(v), M.SCHEMA_VERSION))
+    end
+    return true
+  end)
+end
+
+--- Opens `url` (see `ravan.db.open`) and makes the schema when missing.
+function M.open(url)
+  local db, err = db_mod.open(url)
+  if not db then return nil, err end
+  local ok
+  ok, err = ensure_schema(db)
+  if not ok then
+    db:close()
+    return nil, err
+  end
+  return db
+end
+
+-- JSON with sorted keys, so an unchanged value is byte-identical on every
+-- run (Lua's table order is not) and SQLite sees no change where there is
+-- none. Numbers as the shortest exact decimal.
+local function json(v)
+  local t = type(v)
+  if t == "string" then
+    return '"' .. v:gsub('[%c"\\]', function(c)
+      if c == '"' then return '\\"' end
+      if c == "\\" then return "\\\\" end
+      return format("\\u%04x", c:byte())
+    end) .. '"'
+  elseif t == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then return "null" end
+    local i = tointeger and tointeger(v)
+    if i then return format("%d", i) end
+    return decode.number_string(v)
+  elseif t == "boolean" then
+    return tostring(v)
+  elseif t ~= "table" then
+    return "null"
+  end
+  local n = #v
+  if n > 0 then
+    local parts = {}
+    for i = 1, n do parts[i] = json(v[i]) end
+    return "[" .. concat(parts, ",") .. "]"
+  end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+  sort(keys)
+  local parts = {}
+  for i = 1, #keys do
+    local k = keys[i]
+    local x = v[k]
+    if x == nil then x = v[tonumber(k)] end
+    parts[i] = json(k) .. ":" .. json(x)
+  end
+  return "{" .. concat(parts, ",") .. "}"
+end
+M.json = json
+
+local function is_decimal(s)
+  return type(s) == "string" and (s:find("^%-?%d+%.?%d*$") or s:find("^%-?%.%d+$")) ~= nil
+end
+
+-- RFC 3339 as the API sends it; anything else would fail a TIMESTAMPTZ.
+local function is_time(s)
+  return type(s) == "string"
+    and s:find("^%d%d%d%d%-%d%d%-%d%d[Tt ]%d%d:%d%d:%d%d%.?%d*[Zz]?$") ~= nil
+    or type(s) == "string"
+    and s:find("^%d%d%d%d%-%d%d%-%d%d[Tt ]%d%d:%d%d:%d%d%.?%d*[+-]%d%d:?%d%d$") ~= nil
+end
+
+local function is_integer(v)
+  return type(v) == "number" and v == math.floor(v)
+end
+
+local CHECK = {
+  integer = is_integer,
+  number = function(v) return type(v) == "number" end,
+  decimal = is_decimal,
+  time = is_time,
+  json = function(v) return type(v) == "table" end,
+}
+
+-- One row for `fields` from `t`; a value of the wrong type goes to `extra`
+-- (as do keys `known` does not list) instead of failing the page.
+local function row_of(fields, t, known)
+  local row, extra = {}, nil
+  for i = 1, #fields - 1 do
+    local name, check = fields[i][1], fields[i][4]
+    local v = t[name]
+    if v ~= nil then
+      if check and not CHECK[check](v) or not check and type(v) ~= "string" then
+        extra = extra or {}
+        extra[name] = v
+        v = nil
+      elseif check == "json" then
+        v = json(v)
+      end
+    end
+    row[i] = v
+  end
+  for k, v in pairs(t) do
+    if not known[k] then
+      extra = extra or {}
+      extra[k] = v
+    end
+  end
+  row[#fields] = extra and json(extra)
+  return row
+end
+
+local TRANSCRIPT_KNOWN = { id = true, call_session_id = true, message = true,
+  timestamp_ms = true, created_at = true }
+
+local function transcript_row(call_id, tr, index)
+  local msg = type(tr.message) == "table" and tr.message or {}
+  local flat = {
+    -- Keyed by its own id; one without gets a stable stand-in.
+    id = tr.id or (call_id .. "#" .. index),
+    call_id = call_id, role = msg.role, content = msg.content,
+    timestamp_ms = tr.timestamp_ms, created_at = tr.created_at,
+  }
+  local known = { id = true, call_id = true, role = true, content = true,
+    timestamp_ms = true, created_at = true }
+  local row = row_of(TRANSCRIPT_FIELDS, flat, known)
+  local extra
+  for k, v in pairs(tr) do
+    if not TRANSCRIPT_KNOWN[k] then
+      extra = extra or {}
+      extra[k] = v
+    end
+  end
+  if tr.call_session_id ~= nil and tr.call_session_id ~= call_id then
+    extra = extra or {}
+    extra.call_session_id = tr.call_session_id
+  end
+  for k, v in pairs(msg) do
+    if k ~= "role" and k ~= "content" then
+      extra = extra or {}
+      extra["message." .. tostring(k)] = v
+    end
+  end
+  if extra then row[#TRANSCRIPT_FIELDS] = json(extra) end
+  return row
+end
+
+local function in_list(db, ids)
+  local lits = {}
+  for i = 1, #ids do lits[i] = db:quote(ids[i]) end
+  return "(" .. concat(lits, ",") .. ")"
+end
+
+-- Rows per statement: bounds the statement's size whatever the page holds.
+local CHUNK = 200
+
+local function upsert_chunked(db, tbl, cols, key, rows)
+  local total = 0
+  for first = 1, #rows, CHUNK do
+    local part = {}
+    for i = first, math.min(first + CHUNK - 1, #rows) do part[#part + 1] = rows[i] end
+    local n, err = db:upsert(tbl, cols, key, part)
+    if not n then return nil, err end
+    total = total + n
+  end
+  return total
+end
+
+--- Writes one page's calls for `phone` and the phone's new `state`, in one
+-- transaction: either both are stored or neither. Returns counts
+-- `{ inserted, updated, unchanged }`.
+function M.save_page(db, phone, calls, state, with_transcripts)
+  local ids, rows, links, trows, seen = {}, {}, {}, {}, {}
+  for i = 1, #calls do
+    local call = calls[i]
+    local id = call.id
+    if type(id) == "string" and not seen[id] then
+      seen[id] = true
+      ids[#ids + 1] = id
+      rows[#rows + 1] = row_of(CALL_FIELDS, call, DOCUMENTED)
+      links[#links + 1] = { phone, id }
+      if with_transcripts and type(call.transcripts) == "table" then
+        for j = 1, #call.transcripts do
+          local tr = call.transcripts[j]
+          if type(tr) == "table" then trows[#trows + 1] = transcript_row(id, tr, j) end
+        end
+      end
+    end
+  end
+  local counts = { inserted = 0, updated = 0, unchanged = 0 }
+  local ok, err = db:transaction(function()
+    if #ids > 0 then
+      local existing, qerr = db:rows("SELECT id FROM calls WHERE id IN " .. in_list(db, ids))
+      if not existing then return nil, qerr end
+      local written, uerr = db:upsert("calls", CALL_COLS, "id", rows)
+      if not written then return nil, uerr end
+      counts.inserted = #ids - #existing
+      counts.updated = written - counts.inserted
+      counts.unchanged = #existing - counts.updated
+      local n, lerr = db:upsert("phone_calls", { "phone", "call_id" }, "phone, call_id", links)
+      if not n then return nil, lerr end
+      n, lerr = upsert_chunked(db, "transcripts", TRANSCRIPT_COLS, "id", trows)
+      if not n then return nil, lerr end
+    end
+    return M.put_state(db, phone, state)
+  end)
+  if not ok then return nil, err end
+  return counts
+end
+
+local function now_text()
+  return os.date("!%Y-%m-%dT%H:%M:%SZ")
+end
+
+--- The phone's progress: `head_id`, `pass_head_id`, `pass_page`,
+-- `pass_full`, `passes`, `full_passes` (a fresh table when unknown).
+function M.get_state(db, phone)
+  local rows, err = db:rows("SELECT * FROM sync_state WHERE phone = ?", phone)
+  if not rows then return nil, err end
+  local r = rows[1]
+  if not r then return { passes = 0, full_passes = 0 } end
+  return {
+    head_id = r.head_id, pass_head_id = r.pass_head_id,
+    pass_page = tonumber(r.pass_page), pass_page_size = tonumber(r.pass_page_size),
+    pass_full = tonumber(r.pass_full) == 1,
+    passes = tonumber(r.passes) or 0, full_passes = tonumber(r.full_passes) or 0,
+    completed_at = r.completed_at,
+  }
+end
+
+function M.put_state(db, phone, s)
+  return db:upsert("sync_state",
+    { "phone", "head_id", "pass_head_id", "pass_page", "pass_page_size", "pass_full", "passes",
+      "full_passes", "completed_at", "updated_at" },
+    "phone",
+    { { phone, s.head_id, s.pass_head_id, s.pass_page, s.pass_page_size, s.pass_full and 1 or 0,
+        s.passes, s.full_passes, s.completed_at, now_text() } })
+end
+
+M.now_text = now_text
+
+return M
