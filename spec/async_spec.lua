@@ -370,12 +370,14 @@ describe("async requests", function()
       local c = client()
       local before = h.fds()
       local probe = setmetatable({}, { __mode = "v" })
-      do
-        probe[1] = assert(c:start { phone = phone })
-      end
+      -- Held until its connection is measured: a GC step while waiting for the server's record
+      -- could otherwise cancel it early, and no new connection would be seen.
+      local req = assert(c:start { phone = phone })
+      probe[1] = req
       assert.is_true(eventually(function() return #records_of(phone) == 1 end))
       local opened = h.new_fds(before, h.fds())
       assert.is_true(#opened >= 1, "no connection was opened")
+      req = nil
       h.full_gc()
       assert.is_nil(probe[1])
       assert.are.equal(0, c:pending())
