@@ -98,6 +98,7 @@ test: deps
 
 demo: deps
 	@$(MAKE) -s --no-print-directory all
+	@$(MAKE) -s --no-print-directory $(EMBED_BIN) >/dev/null
 	@LUA=$(LUA) OUT=$(OUT) mock/server run examples/demo.sh
 
 memcheck:

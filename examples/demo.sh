@@ -31,5 +31,20 @@ start=$EPOCHREALTIME
 count=$("$lua" bin/ravan-history +15550010000 --all --format ndjson | wc -l)
 awk -v n="$count" -v t0="$start" -v t1="$EPOCHREALTIME" 'BEGIN { printf "%d calls in %.2f s\n", n, t1 - t0 }'
 
+db=$(mktemp -d)
+trap 'rm -rf "$db"' EXIT
+show "keep a database in step: three phones, concurrently" \
+  sync +15550000250 +919876543210 +15550010000 --db "sqlite:$db/calls.db"
+show "again: nothing new costs one request per phone" \
+  sync +15550000250 +919876543210 +15550010000 --db "sqlite:$db/calls.db"
+
+# The local server now answers every request 200 ms late; a 60 Hz game loop starts 50 requests
+# and polls once per frame, and its frames stay short.
+curl -sf -X POST -d '{"latency_ms":200}' "$RAVAN_MOCK_URL/__mock/config" >/dev/null
+printf '\n%s$ build/embed/ravan-embed --frames examples/embed/frames.lua 50   # a game loop: 50 requests at 200 ms, never blocked%s\n' \
+  "$bold" "$plain"
+build/embed/ravan-embed --frames examples/embed/frames.lua 50 || true
+curl -sf -X POST -d '{"latency_ms":0}' "$RAVAN_MOCK_URL/__mock/config" >/dev/null
+
 show "no +: refused before any traffic" 4155550100
 show "a typo" +919876543210 --pgae 2
