@@ -5,11 +5,15 @@
 
 local M = {}
 
+-- Ids per generation when the caller names no size: a shift of this many
+-- calls between two page requests is still de-duplicated.
+M.SIZE = 2048
+
 local Window = {}
 Window.__index = Window
 
 function M.new(size)
-  return setmetatable({ _size = size, _cur = {}, _old = {}, _n = 0 }, Window)
+  return setmetatable({ _size = size or M.SIZE, _cur = {}, _old = {}, _n = 0 }, Window)
 end
 
 function Window:has(id)

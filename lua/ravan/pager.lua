@@ -22,11 +22,6 @@ local M = {}
 
 M.MAX_PREFETCH = 16
 
--- Ids are remembered in two generations of this many (the current one and
--- the one before), so de-duplication covers a shift of at least this many
--- calls while memory stays flat over histories of any length.
-M.SEEN_WINDOW = 2048
-
 local ceil, huge = math.ceil, math.huge
 
 -- The query's keys plus the pager's own, checked in one pass, so an unknown
@@ -271,7 +266,7 @@ function M.new(client, q, mode)
     _mode = mode, _client = client, _query = query, _size = query.page_size,
     _page = query.page or 1, _limit = opts.limit, _prefetch = opts.prefetch,
     _pages = 0, _accepted = 0, _last = huge,
-    _seen = idwindow.new(M.SEEN_WINDOW),
+    _seen = idwindow.new(),
   }, Pager)
   return self, nil, nil, self
 end

@@ -31,9 +31,6 @@ M.MAX_LIMITED_ROUNDS = 8
 -- intervals; each wait varies by up to JITTER of itself.
 M.MAX_BACKOFF = 8
 M.JITTER = 0.1
--- Ids remembered per pass, in two generations, to tell calls pushed down a
--- page by new arrivals from calls out of order.
-M.SEEN_WINDOW = 2048
 -- Consecutive full pages with nothing new that end a pass with an error.
 M.MAX_STALE_PAGES = 3
 -- Seconds between looks at `stop` while waiting (for answers, the budget,
@@ -167,8 +164,10 @@ local function in_order(pass, calls)
   return ok, fresh
 end
 
+-- A pass remembers the ids it has seen, to tell calls pushed down a page by new arrivals
+-- from calls out of order.
 local function new_pass()
-  return { seen = idwindow.new(M.SEEN_WINDOW) }
+  return { seen = idwindow.new() }
 end
 
 local function add_counts(st, counts)
