@@ -244,6 +244,86 @@ const char *rv_client_base_url(const rv_client *c)
     return c->base_url;
 }
 
+#define NAME(literal) {literal, sizeof literal - 1}
+#define ITSELF(literal) literal
+
+/* In RV_H_* order, with their lengths: every header line of every response is held up to them. */
+static const struct {
+    const char *text;
+    size_t len;
+} header_names[RV_HEADERS] = {
+    NAME("Content-Type"), NAME("Location"), NAME("Retry-After"), NAME("Retry-After-Ms"),
+    RV_REQUEST_ID_NAMES(NAME),
+    NAME("RateLimit-Limit"), NAME("RateLimit-Remaining"), NAME("RateLimit-Reset"),
+    NAME("RateLimit-Policy"), NAME("X-RateLimit-Limit"), NAME("X-RateLimit-Remaining"),
+    NAME("X-RateLimit-Reset"), NAME("X-RateLimit-Policy")};
+
+static void drop_headers(rv_call *call)
+{
+    for (int i = 0; i < RV_HEADERS; i++) {
+        free(call->headers[i]);
+        call->headers[i] = NULL;
+    }
+}
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* The headers are caught as they arrive: one pass over the lines, where asking libcurl for
+ * each of the names afterwards scans every header once per name, on every response. Only the
+ * final response's header block counts, as with curl_easy_header: a status line (an interim
+ * 1xx, a proxy's answer to CONNECT) starts over, and trailers after the block are not read. */
+static size_t keep_header(char *line, size_t size, size_t count, void *userp)
+{
+    rv_call *call = userp;
+    size_t n = size * count;
+    if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+        drop_headers(call);
+        call->in_headers = 1;
+        return n;
+    }
+    if (n == 0 || !call->in_headers)
+        return n;
+    if (line[0] == '\r' || line[0] == '\n') {
+        call->in_headers = 0;
+        return n;
+    }
+    /* A folded continuation line (obsolete) or a line without a name is not a header we read. */
+    const char *colon = is_blank(line[0]) ? NULL : memchr(line, ':', n);
+    if (!colon)
+        return n;
+    size_t name_len = (size_t)(colon - line);
+    for (int i = 0; i < RV_HEADERS; i++) {
+        if (header_names[i].len != name_len || call->headers[i]
+            || !curl_strnequal(line, header_names[i].text, name_len))
+            continue;
+        const char *value = colon + 1, *end = line + n;
+        while (value < end && is_blank(*value))
+            value++;
+        while (end > value && is_blank(end[-1]))
+            end--;
+        /* Out of memory the header goes unread, as it would have from libcurl's own store. */
+        char *copy = malloc((size_t)(end - value) + 1);
+        if (copy) {
+            memcpy(copy, value, (size_t)(end - value));
+            copy[end - value] = '\0';
+            call->headers[i] = copy;
+        }
+        break;
+    }
+    return n;
+}
+
+/* The captured header `slot`, now the caller's to free. */
+static char *take_header(rv_call *call, int slot)
+{
+    char *value = call->headers[slot];
+    call->headers[slot] = NULL;
+    return value;
+}
+
 static size_t write_body(char *data, size_t size, size_t count, void *userp)
 {
     rv_call *call = userp;
@@ -284,6 +364,7 @@ CURL *rv_client_easy(rv_client *c)
     if (cfg->ca_path)
         curl_easy_setopt(e, CURLOPT_CAPATH, cfg->ca_path);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_body);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, keep_header);
     return e;
 }
 
@@ -297,17 +378,28 @@ void rv_response_init(rv_response *resp)
 const char *const rv_ratelimit_names[RV_RATELIMIT_FIELDS] = {"limit", "remaining", "reset",
                                                              "policy"};
 
-void rv_response_free(rv_response *resp)
+void rv_response_clear(rv_response *resp, size_t keep_body)
 {
     for (int i = 0; i < RV_RATELIMIT_FIELDS; i++)
         free(resp->ratelimit[i]);
-    rv_buf_free(&resp->body);
     free(resp->content_type);
     free(resp->request_id);
     free(resp->origin);
     free(resp->url);
     free(resp->events);
+    rv_buf body = resp->body;
     rv_response_init(resp);
+    if (body.cap > keep_body) {
+        rv_buf_free(&body);
+    } else {
+        resp->body.data = body.data;
+        resp->body.cap = body.cap;
+    }
+}
+
+void rv_response_free(rv_response *resp)
+{
+    rv_response_clear(resp, 0);
 }
 
 /* The query is assembled with curl_easy_escape and joined to the endpoint that the URL API
@@ -373,7 +465,10 @@ static void finish(rv_call *call, long status, rv_error error, int curl_code, co
     resp->status = (error == RV_OK || error == RV_ERR_SERVER) ? status : 0;
     resp->error = error;
     resp->curl_code = curl_code;
-    snprintf(resp->message, sizeof resp->message, "%s", message ? message : "");
+    if (message)
+        snprintf(resp->message, sizeof resp->message, "%s", message);
+    else
+        resp->message[0] = '\0';
     resp->attempts = call->attempt;
     resp->elapsed = rv_now() - call->started;
 }
@@ -415,6 +510,8 @@ int rv_call_begin(rv_call *call)
             connect_timeout = left;
     }
     rv_buf_reset(&call->resp->body);
+    drop_headers(call);
+    call->in_headers = 0;
     call->write_error = RV_OK;
     call->errbuf[0] = '\0';
     CURL *e = call->easy;
@@ -422,18 +519,11 @@ int rv_call_begin(rv_call *call)
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to_ms(timeout));
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, to_ms(connect_timeout));
     curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, call);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, call);
     call->attempt_started = rv_now();
     return 0;
-}
-
-static char *header_copy(CURL *easy, const char *name)
-{
-    struct curl_header *h;
-    if (curl_easy_header(easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
-        return NULL;
-    return strdup(h->value);
 }
 
 static void replace(char **slot, char *value)
@@ -442,16 +532,13 @@ static void replace(char **slot, char *value)
     *slot = value;
 }
 
-const char *const rv_request_id_headers[] = {"X-Request-Id", "Request-Id", "X-Amzn-RequestId",
-                                              "X-Correlation-Id", NULL};
+const char *const rv_request_id_headers[] = {RV_REQUEST_ID_NAMES(ITSELF), NULL};
 
-static char *request_id_header(CURL *easy)
+static char *request_id_header(rv_call *call)
 {
-    for (size_t i = 0; rv_request_id_headers[i]; i++) {
-        char *value = header_copy(easy, rv_request_id_headers[i]);
-        if (value)
-            return value;
-    }
+    for (int i = 0; i < RV_REQUEST_ID_COUNT; i++)
+        if (call->headers[RV_H_REQUEST_ID + i])
+            return take_header(call, RV_H_REQUEST_ID + i);
     return NULL;
 }
 
@@ -542,7 +629,7 @@ static rv_step redirect(rv_call *call, long status, double *wait)
 {
     rv_response *resp = call->resp;
     char message[CURL_ERROR_SIZE];
-    char *location = header_copy(call->easy, "Location");
+    char *location = take_header(call, RV_H_LOCATION);
     char *target, *origin;
     int follow = rv_redirect_decide(resp->url, location, call->client->endpoint_url,
                                     call->redirects, status, &target, &origin, message,
@@ -579,22 +666,14 @@ rv_step rv_call_end(rv_call *call, CURLcode code, double *wait)
 
     double server_wait = -1;
     if (error == RV_OK) {
-        replace(&resp->content_type, header_copy(e, "Content-Type"));
-        replace(&resp->request_id, request_id_header(e));
-        static const char *const rl[RV_RATELIMIT_FIELDS][2] = {
-            {"RateLimit-Limit", "X-RateLimit-Limit"},
-            {"RateLimit-Remaining", "X-RateLimit-Remaining"},
-            {"RateLimit-Reset", "X-RateLimit-Reset"},
-            {"RateLimit-Policy", "X-RateLimit-Policy"}};
+        replace(&resp->content_type, take_header(call, RV_H_CONTENT_TYPE));
+        replace(&resp->request_id, request_id_header(call));
         for (int i = 0; i < RV_RATELIMIT_FIELDS; i++) {
-            char *value = header_copy(e, rl[i][0]);
-            replace(&resp->ratelimit[i], value ? value : header_copy(e, rl[i][1]));
+            char *value = take_header(call, RV_H_RATELIMIT + i);
+            replace(&resp->ratelimit[i], value ? value : take_header(call, RV_H_X_RATELIMIT + i));
         }
-        char *retry_after = header_copy(e, "Retry-After");
-        char *retry_after_ms = header_copy(e, "Retry-After-Ms");
-        server_wait = rv_parse_retry_after(retry_after_ms, retry_after, time(NULL));
-        free(retry_after);
-        free(retry_after_ms);
+        server_wait = rv_parse_retry_after(call->headers[RV_H_RETRY_AFTER_MS],
+                                           call->headers[RV_H_RETRY_AFTER], time(NULL));
     }
     rv_event event = {call->attempt, error == RV_OK ? status : 0, error, (int)code,
                       (now - call->attempt_started) * 1000.0, 0, server_wait};
@@ -625,6 +704,7 @@ rv_step rv_call_end(rv_call *call, CURLcode code, double *wait)
 void rv_call_cleanup(rv_call *call)
 {
     /* The response owns everything the call produced; the easy handle belongs to its caller. */
+    drop_headers(call);
     curl_easy_setopt(call->easy, CURLOPT_ERRORBUFFER, NULL);
     call->easy = NULL;
 }

@@ -54,6 +54,23 @@ typedef struct rv_event {
 #define RV_RATELIMIT_FIELDS 4
 extern const char *const rv_ratelimit_names[RV_RATELIMIT_FIELDS];
 
+/* The headers a request id is taken from, in order of preference, each given to X. */
+#define RV_REQUEST_ID_NAMES(X) X("X-Request-Id"), X("Request-Id"), X("X-Amzn-RequestId"), \
+    X("X-Correlation-Id")
+#define RV_REQUEST_ID_COUNT 4
+
+/* Every response header the transport reads, each captured once as libcurl hands it over. */
+enum {
+    RV_H_CONTENT_TYPE,
+    RV_H_LOCATION,
+    RV_H_RETRY_AFTER,
+    RV_H_RETRY_AFTER_MS,
+    RV_H_REQUEST_ID,                                    /* RV_REQUEST_ID_COUNT of them */
+    RV_H_RATELIMIT = RV_H_REQUEST_ID + RV_REQUEST_ID_COUNT,       /* RateLimit-*, then */
+    RV_H_X_RATELIMIT = RV_H_RATELIMIT + RV_RATELIMIT_FIELDS,      /* X-RateLimit-* */
+    RV_HEADERS = RV_H_X_RATELIMIT + RV_RATELIMIT_FIELDS
+};
+
 typedef struct rv_response {
     long status;                /* the final HTTP status; 0 when no usable response came */
     rv_error error;
@@ -89,6 +106,9 @@ const char *rv_client_base_url(const rv_client *client);
 
 void rv_response_init(rv_response *resp);
 void rv_response_free(rv_response *resp);
+/* rv_response_free, except that a body buffer of at most `keep_body` bytes stays allocated
+ * (and empty) for the next response to be read into. */
+void rv_response_clear(rv_response *resp, size_t keep_body);
 
 /* The API endpoint under `base_url` (its path, trailing slashes dropped, plus the endpoint's),
  * with no query; NULL with `err` filled on failure. The caller frees it with curl_url_cleanup. */
@@ -98,7 +118,7 @@ CURLU *rv_endpoint_new(const char *base_url, char *err, size_t errlen);
  * out of memory. The caller frees it. Every transport builds its request from these two. */
 char *rv_query_string(const rv_query *query);
 
-/* The headers a request id is taken from, in order of preference; NULL-terminated. */
+/* RV_REQUEST_ID_NAMES, NULL-terminated. */
 extern const char *const rv_request_id_headers[];
 
 /* Whether an answer with this status is a redirect (and goes to rv_redirect_decide). */
@@ -129,6 +149,8 @@ typedef struct rv_call {
     rv_error write_error;       /* set when the write callback stopped the transfer */
     uint64_t rng;
     char errbuf[CURL_ERROR_SIZE];
+    char *headers[RV_HEADERS];  /* the current attempt's, the first of each name; NULL if none */
+    int in_headers;             /* between a status line and the blank line that ends its block */
 } rv_call;
 
 /* A new easy handle configured for this client (headers, TLS, timeouts, limits). */

@@ -34,7 +34,15 @@ function M.start(status, opts)
     ngx.status = status
     ngx.header["Content-Type"] = opts.content_type or "application/json"
     for name, value in pairs(opts.headers or {}) do
-        ngx.header[name] = value
+        -- An empty value sends no such header at all: the only way to answer without the
+        -- request id every response otherwise gets (see the header filter in nginx.conf.in).
+        if value == "" then
+            ngx.header[name] = nil
+            ngx.ctx.without = ngx.ctx.without or {}
+            ngx.ctx.without[name:lower()] = true
+        else
+            ngx.header[name] = value
+        end
     end
     if opts.no_gzip then
         M.no_gzip()
