@@ -8,8 +8,9 @@ int rv_buf_append(rv_buf *buf, const void *bytes, size_t n)
     if (n > buf->limit - buf->len)
         return -1;
     if (buf->len + n > buf->cap) {
-        /* Doubling keeps appends amortised O(1) for bodies of unknown size. */
-        size_t cap = buf->cap ? buf->cap : 16384;
+        /* Doubling keeps appends amortised O(1) for bodies of unknown size; a small start
+         * suits the short strings (query strings) built here too. */
+        size_t cap = buf->cap ? buf->cap : 256;
         while (cap < buf->len + n)
             cap = cap > (size_t)-1 / 2 ? buf->len + n : cap * 2;
         char *data = realloc(buf->data, cap);

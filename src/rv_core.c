@@ -17,12 +17,18 @@
 #define JOB_MT "ravan.core.job"
 #define URL_MT "ravan.core.url"
 #define STRIP_DEPTH_LIMIT 1000
+/* A client keeps a body buffer up to this size from one response to the next, as a program
+ * fetching page after page would keep its own; a larger one is given back at once. */
+#define KEPT_BODY_BYTES 65536
 
 /* The engine is made on first use: a client used only for blocking calls has no thread. */
 typedef struct client_box {
     rv_client *client;
     rv_engine *engine;
     int max_concurrency;
+    /* The response being handed to Lua: here, not on the C stack, so that a memory error while
+     * its table is built leaves nothing unowned (the next response or the collector frees it). */
+    rv_response resp;
 } client_box;
 
 typedef struct job_box {
@@ -83,6 +89,7 @@ static int core_new(lua_State *L)
     box->client = NULL;
     box->engine = NULL;
     box->max_concurrency = 0;
+    rv_response_init(&box->resp);
     luaL_getmetatable(L, CLIENT_MT);
     lua_setmetatable(L, -2);
 
@@ -129,11 +136,6 @@ static client_box *check_box(lua_State *L)
     return box;
 }
 
-static rv_client *check_client(lua_State *L)
-{
-    return check_box(L)->client;
-}
-
 static void set_string(lua_State *L, const char *key, const char *value)
 {
     if (value) {
@@ -176,10 +178,12 @@ static void push_events(lua_State *L, const rv_response *resp)
     lua_setfield(L, -2, "events");
 }
 
-/* Leaves the result table on the stack. */
-static void push_response(lua_State *L, const rv_response *resp)
+/* Leaves the result table on the stack. The record of the attempts (`events`, with `url` and
+ * `elapsed`) is built only when `detailed`: only a log or an observer reads it, and building it
+ * for every response was a good part of a blocking call's cost. */
+static void push_response(lua_State *L, const rv_response *resp, int detailed)
 {
-    lua_createtable(L, 0, 14);
+    lua_createtable(L, 0, detailed ? 16 : 8);
     if (resp->status)
         set_integer(L, "status", resp->status);
     if (resp->error == RV_OK || resp->error == RV_ERR_SERVER) {
@@ -195,7 +199,6 @@ static void push_response(lua_State *L, const rv_response *resp)
     set_string(L, "content_type", resp->content_type);
     set_string(L, "request_id", resp->request_id);
     set_string(L, "origin", resp->origin);
-    set_string(L, "url", resp->url);
     if (resp->retry_after >= 0)
         set_number(L, "retry_after", resp->retry_after);
     int has_ratelimit = 0;
@@ -207,11 +210,16 @@ static void push_response(lua_State *L, const rv_response *resp)
             set_string(L, rv_ratelimit_names[i], resp->ratelimit[i]);
         lua_setfield(L, -2, "ratelimit");
     }
-    lua_pushboolean(L, rv_is_transient(resp->error, resp->status));
-    lua_setfield(L, -2, "retryable");
+    if (rv_is_transient(resp->error, resp->status)) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "retryable");
+    }
     set_integer(L, "attempts", resp->attempts);
-    set_number(L, "elapsed", resp->elapsed);
-    push_events(L, resp);
+    if (detailed) {
+        set_string(L, "url", resp->url);
+        set_number(L, "elapsed", resp->elapsed);
+        push_events(L, resp);
+    }
 }
 
 static int response_gc(lua_State *L)
@@ -234,7 +242,8 @@ static void check_query(lua_State *L, int t, rv_query *query)
     query->deadline = opt_number(L, t, "deadline", 0);
 }
 
-/* The response lives in a userdata, so a memory error while building the table frees it. */
+/* A response in a userdata, so a memory error while building its table frees it: for a job
+ * cancelled from its own handle, where no client slot is at hand. */
 static rv_response *new_response(lua_State *L)
 {
     rv_response *resp = lua_newuserdata(L, sizeof *resp);
@@ -244,15 +253,18 @@ static rv_response *new_response(lua_State *L)
     return resp;
 }
 
+/* client:request(query[, detailed]) -> the result table of a blocking request. */
 static int client_request(lua_State *L)
 {
-    rv_client *client = check_client(L);
+    client_box *box = check_box(L);
     rv_query query;
     check_query(L, 2, &query);
-    rv_response *resp = new_response(L);
-    rv_client_fetch(client, &query, resp);
-    push_response(L, resp);
-    rv_response_free(resp);
+    int detailed = lua_toboolean(L, 3);
+    rv_response *resp = &box->resp;
+    rv_response_clear(resp, KEPT_BODY_BYTES);   /* what a raised memory error left */
+    rv_client_fetch(box->client, &query, resp);
+    push_response(L, resp, detailed);
+    rv_response_clear(resp, KEPT_BODY_BYTES);
     return 1;
 }
 
@@ -294,8 +306,8 @@ static int client_start(lua_State *L)
     return 2;
 }
 
-/* client:take() -> id, result of the next finished job; nil when none; nil, message when the
- * engine cannot be used here. */
+/* client:take([detailed]) -> id, result of the next finished job; nil when none; nil, message
+ * when the engine cannot be used here. */
 static int client_take(lua_State *L)
 {
     client_box *box = check_box(L);
@@ -304,13 +316,13 @@ static int client_take(lua_State *L)
     char err[256];
     if (rv_engine_usable(box->engine, err, sizeof err))
         return fail(L, err);
-    rv_response *resp = new_response(L);
+    rv_response *resp = &box->resp;
     uint64_t id = rv_engine_take(box->engine, resp);
     if (!id)
         return 0;
     lua_pushinteger(L, (lua_Integer)id);
-    push_response(L, resp);
-    rv_response_free(resp);
+    push_response(L, resp, lua_toboolean(L, 2));
+    rv_response_clear(resp, KEPT_BODY_BYTES);
     return 2;
 }
 
@@ -355,7 +367,7 @@ static int job_cancel(lua_State *L)
     rv_response *resp = new_response(L);
     if (!jb->job || !rv_job_cancel(jb->job, resp))
         return 0;
-    push_response(L, resp);
+    push_response(L, resp, 1);
     rv_response_free(resp);
     return 1;
 }
@@ -378,6 +390,7 @@ static int client_close(lua_State *L)
         rv_engine_close(box->engine);
     rv_client_release(box->client);
     box->client = NULL;
+    rv_response_free(&box->resp);
     return 0;
 }
 

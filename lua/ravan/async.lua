@@ -87,7 +87,7 @@ local function collect(client, st)
   local handle = client._handle
   if not handle then return nil end
   while true do
-    local id, res = handle:take()
+    local id, res = handle:take(client:_detailed())
     if not id then
       if res then return invalid(res) end
       break
@@ -459,7 +459,7 @@ function Prefetcher:take(page)
     -- Never wanted (the engine refused it): fetched here, as the pager would without one. The
     -- pager takes only from the prefetcher of an open client.
     self.query.page = page
-    return self.client._handle:request(self.query)
+    return self.client._handle:request(self.query, self.client:_detailed())
   end
   self.reqs[page] = nil
   self.n = self.n - 1

@@ -111,6 +111,12 @@ function Client:_prepare(q, schema)
   return query
 end
 
+-- Whether the core should report every attempt (`events`, `url`, `elapsed`)
+-- with its results: only a log and client:sync's observer read them.
+function Client:_detailed()
+  return self._log ~= nil or self._observer ~= nil
+end
+
 -- One core result -> the page, or nil and an error: the single path from
 -- the wire to the user (ravan.result), for phone_history, for every request
 -- the engine finishes and every page the pager takes from its prefetcher.
@@ -126,7 +132,7 @@ function Client:_fetch(query)
   local handle = self._handle
   if not handle then return nil, errors.closed() end
   if self._async and async.current_task(self) then return async.fetch(self, query) end
-  return self:_page_of(handle:request(query))
+  return self:_page_of(handle:request(query, self:_detailed()))
 end
 
 -- The pager's prefetcher: pages started ahead on the client's engine, or

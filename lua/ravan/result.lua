@@ -4,8 +4,9 @@
 -- log events.
 --
 -- A response is the table the core's `client:request` returns: `status`, `body`, `error` (a
--- kind the transport gave), `curl_message`, `content_type`, `request_id`, `origin`, `url`,
--- `retry_after`, `retryable`, `attempts`, `elapsed` and `events` (one per attempt).
+-- kind the transport gave), `curl_message`, `content_type`, `request_id`, `origin`,
+-- `retry_after`, `retryable`, `attempts`, and, when asked for (a log is set), `url`, `elapsed`
+-- and `events` (one per attempt).
 
 local errors = require "ravan.errors"
 local redact = require "ravan.redact"
