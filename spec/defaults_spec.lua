@@ -95,10 +95,10 @@ describe("defaults", function()
 
   it("the pager checks the query and its own options in one pass", function()
     local c = assert(ravan.new(OPTS))
-    local keys = spy.on(validate, "keys")
+    local query = spy.on(validate, "query")
     local p = c:pages { phone = "+14155550100", limit = 5, prefetch = 0 }
-    assert.spy(keys).was.called(1)
-    validate.keys:revert()
+    assert.spy(query).was.called(1)
+    validate.query:revert()
     assert.are.equal(5, p._limit)
     assert.are.equal(0, p._prefetch)
     for _, q in ipairs({ { phone = "+14155550100", limt = 5 }, { phone = "+1", limit = 5 },

@@ -46,14 +46,30 @@ M.levenshtein = levenshtein
 
 -- `schema` is an array of { name, check, default }; arrays (not sets) keep
 -- the order of checks, so the first error reported is deterministic.
-local function names_of(schema)
-  local set, list = {}, {}
-  for i = 1, #schema do
-    set[schema[i][1]] = true
-    list[i] = schema[i][1]
+-- Every request checks its query, so what a schema's checks need besides
+-- the array (its entries by name, those with defaults) is made once.
+local compiled = setmetatable({}, { __mode = "k" })
+
+local function compile(schema)
+  local c = compiled[schema]
+  if not c then
+    c = { by_name = {}, defaulted = {} }
+    for i = 1, #schema do
+      local entry = schema[i]
+      c.by_name[entry[1]] = entry
+      if entry[3] ~= nil then c.defaulted[#c.defaulted + 1] = entry end
+    end
+    compiled[schema] = c
   end
+  return c
+end
+
+-- The names in order, for messages only.
+local function sorted_names(schema)
+  local list = {}
+  for i = 1, #schema do list[i] = schema[i][1] end
   table.sort(list)
-  return set, list
+  return list
 end
 
 -- The name of `list` nearest to `key`, or nil when even that one is a few edits away (a
@@ -85,16 +101,20 @@ end
 -- Refuses keys outside `schema`; exported so later modules (the pager)
 -- check their own option tables the same way.
 function M.keys(t, schema, what)
-  local set, list = names_of(schema)
-  local unknown = {}
+  local by_name = compile(schema).by_name
+  local unknown
   -- next, not pairs: a __pairs metamethod is the caller's code, and may raise.
   for k in next, t do
-    if not set[k] then unknown[#unknown + 1] = k end
+    if not by_name[k] then
+      unknown = unknown or {}
+      unknown[#unknown + 1] = k
+    end
   end
-  if #unknown == 0 then return true end
+  if not unknown then return true end
   -- Keys may be any value; their text never calls the caller's __tostring.
   table.sort(unknown, function(x, y) return errors.text_of(x) < errors.text_of(y) end)
-  return nil, errors.invalid_argument(unknown_key_message(unknown[1], list, what))
+  return nil, errors.invalid_argument(unknown_key_message(unknown[1], sorted_names(schema),
+    what))
 end
 
 local function finite(v)
@@ -223,6 +243,27 @@ end
 -- For option tables of other modules (ravan.openresty's rate_limit, sync's).
 M.fields = check_all
 
+-- check_all for a table that passes, in one walk over the keys it has
+-- rather than over the whole schema; nil at the first key or value that
+-- does not, and the ordered checks then say which comes first.
+local function quick_fields(t, schema)
+  local c = compile(schema)
+  local by_name, out = c.by_name, {}
+  for k, v in next, t do
+    local entry = by_name[k]
+    if not entry then return nil end
+    v = entry[2](k, v)
+    if v == nil then return nil end
+    out[k] = v
+  end
+  local defaulted = c.defaulted
+  for i = 1, #defaulted do
+    local entry = defaulted[i]
+    if out[entry[1]] == nil then out[entry[1]] = entry[3] end
+  end
+  return out
+end
+
 -- `schema` (default QUERY) lets the pager check its own options in the same
 -- single pass: it is QUERY plus more entries.
 function M.query(q, schema)
@@ -231,6 +272,8 @@ function M.query(q, schema)
       "query must be a table, e.g. { phone = \"+14155550100\" }")
   end
   schema = schema or QUERY
+  local query = quick_fields(q, schema)
+  if query and query.phone ~= nil then return query end
   local ok, err = M.keys(q, schema, "query option")
   if not ok then return nil, err end
   if rawget(q, "phone") == nil then
