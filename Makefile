@@ -137,14 +137,20 @@ embed: $(EMBED_BIN)
 # The raw libcurl floor of benchmark (a).
 BENCH_RAW := build/bench/raw_libcurl
 
-$(BENCH_RAW): bench/raw_libcurl.c
+$(BENCH_RAW): bench/raw_libcurl.c bench/keep_body.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(WARNINGS) -O2 $(CURL_CFLAGS) $< -o $@ $(CURL_LIBS)
+
+BENCH_LUA_FLOOR := build/bench/lua_floor.so
+$(BENCH_LUA_FLOOR): bench/lua_floor.c bench/keep_body.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(WARNINGS) -O2 -fPIC -shared $(CURL_CFLAGS) \
+		$(LUA_CFLAGS) $< -o $@ $(CURL_LIBS)
 
 # Not part of `make test`: it takes minutes, and its numbers mean something on a quiet machine.
 bench: deps
 	@bash .ci/deps lua-socket python3
-	@$(MAKE) --no-print-directory all $(BENCH_RAW) LUA=lua5.4
+	@$(MAKE) --no-print-directory all $(BENCH_RAW) $(BENCH_LUA_FLOOR) LUA=lua5.4
 	@bench/run
 
 # client:sync's benchmarks (i: many phones under a rate limit, j: 100,000 calls into SQLite and

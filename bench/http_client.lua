@@ -1,8 +1,9 @@
 -- Benchmark (a), one Lua contender in its own process: N sequential requests of one small
--- page, each decoded into Lua tables. The first request (connection setup) is not timed.
+-- page, each decoded into Lua tables (but for `floor`, which keeps the body a string). The
+-- first request (connection setup) is not timed.
 --
---   lua5.4 bench/http_client.lua ravan|luasocket URL PHONE PAGE_SIZE API_KEY N
--- prints the seconds the N requests took.
+--   lua5.4 bench/http_client.lua ravan|luasocket|floor|floor+cjson URL PHONE PAGE_SIZE API_KEY N
+-- prints the seconds the N requests took. The floors need build/bench/lua_floor.so.
 local core = require "ravan.core"
 local cjson = require "cjson"
 
@@ -31,8 +32,20 @@ elseif mode == "luasocket" then
     assert(ok and status == 200, status)
     assert(cjson.decode(table.concat(chunks)))
   end
+elseif mode == "floor" or mode == "floor+cjson" then
+  package.cpath = "build/bench/?.so;" .. package.cpath
+  local full = url .. "/api/v1/calling/phone-history?phone=" .. phone:gsub("%+", "%%2B")
+    .. "&page_size=" .. page_size
+  local get = require("lua_floor").open(full, api_key)
+  if mode == "floor" then
+    request = get
+  else
+    request = function()
+      assert(cjson.decode(get()))
+    end
+  end
 else
-  error("mode must be ravan or luasocket")
+  error("mode must be ravan, luasocket, floor or floor+cjson")
 end
 
 request()

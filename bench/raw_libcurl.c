@@ -9,29 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-typedef struct body {
-    char *data;
-    size_t len, cap;
-} body;
-
-static size_t keep(char *data, size_t size, size_t count, void *userp)
-{
-    body *b = userp;
-    size_t n = size * count;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 16384;
-        while (cap < b->len + n)
-            cap *= 2;
-        char *grown = realloc(b->data, cap);
-        if (!grown)
-            return 0;
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, n);
-    b->len += n;
-    return n;
-}
+#include "keep_body.h"
 
 static double now(void)
 {
@@ -59,7 +37,7 @@ int main(int argc, char **argv)
     curl_easy_setopt(easy, CURLOPT_USERAGENT, "raw-libcurl-bench");
     curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, keep);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, keep_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, &b);
     int failed = 0;
     double started = 0;
