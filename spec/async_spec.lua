@@ -388,6 +388,45 @@ describe("async requests", function()
       assert.are.equal(1, #records_of(phone))
     end)
 
+    it("a finished request that nobody polls for is not held: poll only counts it", function()
+      local c = client()
+      local probe = setmetatable({}, { __mode = "v" })
+      do
+        local req = assert(c:start { phone = EXAMPLE })
+        assert.is_true(eventually(function() return req:done() end))
+        assert.are.equal(3, req:result().total_count)
+        probe[1] = req
+      end
+      h.full_gc()
+      assert.is_nil(probe[1])
+      assert.are.equal(1, c:pending())
+      assert.is_true(readable(c:fd()))
+      assert.are.equal(1, c:poll(0))
+      assert.are.equal(0, c:pending())
+      assert.is_false(readable(c:fd()))
+    end)
+
+    it("the pager's prefetched pages are not held once the loop has them", function()
+      local c = client()
+      local heap_at = {}
+      local n = 0
+      for page in c:pages { phone = mock.phones.p10k, page_size = 100, prefetch = 2 } do
+        n = n + 1
+        -- A slow loop: every page it asks for next has already arrived.
+        core.sleep(0.02)
+        if n == 5 or n == 60 then
+          page = nil -- luacheck: ignore
+          h.full_gc()
+          heap_at[n] = collectgarbage("count")
+        end
+        if n == 60 then break end
+      end
+      -- Each page's body is ~100 KiB: holding the 55 in between would be megabytes (what grows
+      -- is the pager's memory of the ids it yielded, a few hundred KiB).
+      assert.is_true(heap_at[60] - heap_at[5] < 1024,
+        ("the heap grew by %.0f KiB over 55 pages"):format(heap_at[60] - heap_at[5]))
+    end)
+
     it("a request with a callback is kept by its client until delivered", function()
       local c = client()
       local got

@@ -59,6 +59,7 @@ local function state(client)
       kept = {},                                  -- id -> request with a callback
       live = setmetatable({}, { __mode = "v" }),  -- id -> request without one
       ready = {},                                 -- taken, not yet delivered
+      unpolled = 0,   -- finished, with nothing to deliver: for the next poll to count
       errs = {},                                  -- what callbacks raised
       tasks = setmetatable({}, { __mode = "kv" }),  -- coroutine -> task
     }
@@ -78,11 +79,14 @@ local function settle_with(client, req, res)
   settle(req, client:_page_of(res))
 end
 
--- Moves every finished request from the core into `ready`, its page made
--- on the way; returns an error only when the engine cannot be used here.
--- Outside poll, the fd is kept readable while `ready` holds anything; during
--- poll's delivery it shows the core's queue only, so a `wait` inside a
--- callback sleeps on it instead of spinning.
+-- Takes every finished request from the core, its page made on the way,
+-- into `ready` when it has a callback or a task to run, or into the count
+-- of the next poll when it has not (the pager's own requests are not even
+-- counted): a program that only waits, or asks `done`, never has a finished
+-- request held for a poll it does not make. Returns an error only when the
+-- engine cannot be used here. Outside poll, the fd is kept readable while
+-- poll has something to report; during poll's delivery it shows the core's
+-- queue only, so a `wait` inside a callback sleeps on it instead of spinning.
 local function collect(client, st)
   local handle = client._handle
   if not handle then return nil end
@@ -96,10 +100,14 @@ local function collect(client, st)
     if req then
       st.kept[id], st.live[id] = nil, nil
       if not req._done then settle_with(client, req, res) end
-      st.ready[#st.ready + 1] = req
+      if req._callback or req._task then
+        st.ready[#st.ready + 1] = req
+      elseif not req._raw then
+        st.unpolled = st.unpolled + 1
+      end
     end
   end
-  if not st.delivering then handle:set_ready(#st.ready > 0) end
+  if not st.delivering then handle:set_ready(#st.ready > 0 or st.unpolled > 0) end
 end
 
 local function finish_task(task, ok, ...)
@@ -147,7 +155,8 @@ local function pump(client, st, seconds)
   local handle = client._handle
   -- No wait with something to deliver, or with nothing to wait for.
   local nested = st.delivering
-  if (nested or #st.ready == 0) and seconds ~= 0 and (next(st.kept) or next(st.live)) then
+  local idle = #st.ready == 0 and st.unpolled == 0
+  if (nested or idle) and seconds ~= 0 and (next(st.kept) or next(st.live)) then
     local _, msg = handle:wait(seconds)
     if msg then return nil, invalid(msg) end
   end
@@ -156,7 +165,8 @@ local function pump(client, st, seconds)
   if nested then return 0 end
   st.delivering = true
   handle:set_ready(false)
-  local n = 0
+  local n = st.unpolled
+  st.unpolled = 0
   while #st.ready > 0 and client._handle do
     local batch = st.ready
     st.ready = {}
@@ -399,7 +409,7 @@ function M.add_methods(Client)
     if not is(self, Client) then return nil, misuse("client", "pending") end
     local st = self._async
     if not st then return 0 end
-    local n = 0
+    local n = st.unpolled
     for _, list in ipairs { st.ready, st.kept, st.live } do
       for _, req in pairs(list) do
         if not req._raw then n = n + 1 end
@@ -492,7 +502,7 @@ function M.close(client)
       if not req._done then req:cancel() end
     end
   end
-  st.kept, st.ready = {}, {}
+  st.kept, st.ready, st.unpolled = {}, {}, 0
 end
 
 return M
