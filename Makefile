@@ -20,7 +20,8 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 ALL_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC $(WARNINGS) $(CFLAGS) $(CURL_CFLAGS) $(LUA_CFLAGS)
 LDLIBS = $(CURL_LIBS) -pthread -lm
 
-TRANSPORT_SRC := src/rv_buf.c src/rv_time.c src/rv_policy.c src/rv_transport.c src/rv_engine.c
+TRANSPORT_SRC := src/rv_buf.c src/rv_time.c src/rv_policy.c src/rv_headers.c src/rv_transport.c \
+	src/rv_engine.c
 BINDING_SRC := src/rv_core.c
 OBJ := $(patsubst src/%.c,$(OUT)/obj/%.o,$(TRANSPORT_SRC) $(BINDING_SRC))
 HEADERS := $(wildcard src/*.h)
@@ -170,15 +171,17 @@ openresty: deps
 	@examples/openresty/run
 
 # libFuzzer over the parsing of what servers send (Retry-After forms, retry decisions, the bounded
-# body buffer), with ASan and UBSan. Not part of `make test`: it runs for FUZZ_SECONDS.
+# body buffer, response header lines), with ASan and UBSan. Not part of `make test`: it runs for
+# FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
 FUZZ_BIN := build/fuzz/fuzz_policy
 
-$(FUZZ_BIN): fuzz/fuzz_policy.c src/rv_policy.c src/rv_buf.c $(HEADERS)
+FUZZ_SRC := fuzz/fuzz_policy.c src/rv_policy.c src/rv_buf.c src/rv_headers.c
+
+$(FUZZ_BIN): $(FUZZ_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)/corpus
 	clang -std=c99 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined \
-		$(WARNINGS) -Isrc $(CURL_CFLAGS) fuzz/fuzz_policy.c src/rv_policy.c src/rv_buf.c \
-		$(CURL_LIBS) -lm -o $@
+		$(WARNINGS) -Isrc $(CURL_CFLAGS) $(FUZZ_SRC) $(CURL_LIBS) -lm -o $@
 
 fuzz:
 	@bash .ci/deps clang libclang-rt-14-dev

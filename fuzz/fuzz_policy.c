@@ -1,11 +1,13 @@
 /* libFuzzer target for the code that reads what a server sends before any Lua sees it: the
- * Retry-After / retry-after-ms parser and the retry decision it feeds, and the bounded body
- * buffer. `make fuzz` builds it with ASan and UBSan and runs it for FUZZ_SECONDS. */
+ * Retry-After / retry-after-ms parser and the retry decision it feeds, the bounded body
+ * buffer, and the capture of response header lines. `make fuzz` builds it with ASan and UBSan
+ * and runs it for FUZZ_SECONDS. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rv_buf.h"
+#include "rv_headers.h"
 #include "rv_policy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -55,6 +57,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (buf.len > buf.limit)
         abort();
     rv_buf_free(&buf);
+
+    /* The input as header lines, split after each LF as libcurl hands them over, under a status
+     * line of its own so that every line is read. */
+    rv_headers headers = {{NULL}, 0};
+    rv_headers_line(&headers, "HTTP/1.1 200 OK\r\n", 17);
+    for (size_t off = 0; off < size;) {
+        const uint8_t *lf = memchr(data + off, '\n', size - off);
+        size_t len = lf ? (size_t)(lf - (data + off)) + 1 : size - off;
+        rv_headers_line(&headers, (const char *)data + off, len);
+        off += len;
+    }
+    for (int i = 0; i < RV_HEADERS; i++) {
+        const char *v = headers.values[i];
+        size_t n = v ? strlen(v) : 0;
+        if (n && (strchr(" \t\r\n", v[0]) || strchr(" \t\r\n", v[n - 1])))
+            abort();
+    }
+    free(rv_headers_take(&headers, RV_H_CONTENT_TYPE));
+    rv_headers_clear(&headers);
     free(ms);
     free(ra);
     return 0;

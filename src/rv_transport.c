@@ -244,84 +244,11 @@ const char *rv_client_base_url(const rv_client *c)
     return c->base_url;
 }
 
-#define NAME(literal) {literal, sizeof literal - 1}
-#define ITSELF(literal) literal
-
-/* In RV_H_* order, with their lengths: every header line of every response is held up to them. */
-static const struct {
-    const char *text;
-    size_t len;
-} header_names[RV_HEADERS] = {
-    NAME("Content-Type"), NAME("Location"), NAME("Retry-After"), NAME("Retry-After-Ms"),
-    RV_REQUEST_ID_NAMES(NAME),
-    NAME("RateLimit-Limit"), NAME("RateLimit-Remaining"), NAME("RateLimit-Reset"),
-    NAME("RateLimit-Policy"), NAME("X-RateLimit-Limit"), NAME("X-RateLimit-Remaining"),
-    NAME("X-RateLimit-Reset"), NAME("X-RateLimit-Policy")};
-
-static void drop_headers(rv_call *call)
-{
-    for (int i = 0; i < RV_HEADERS; i++) {
-        free(call->headers[i]);
-        call->headers[i] = NULL;
-    }
-}
-
-static int is_blank(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* The headers are caught as they arrive: one pass over the lines, where asking libcurl for
- * each of the names afterwards scans every header once per name, on every response. Only the
- * final response's header block counts, as with curl_easy_header: a status line (an interim
- * 1xx, a proxy's answer to CONNECT) starts over, and trailers after the block are not read. */
 static size_t keep_header(char *line, size_t size, size_t count, void *userp)
 {
     rv_call *call = userp;
-    size_t n = size * count;
-    if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
-        drop_headers(call);
-        call->in_headers = 1;
-        return n;
-    }
-    if (n == 0 || !call->in_headers)
-        return n;
-    if (line[0] == '\r' || line[0] == '\n') {
-        call->in_headers = 0;
-        return n;
-    }
-    /* A folded continuation line (obsolete) or a line without a name is not a header we read. */
-    const char *colon = is_blank(line[0]) ? NULL : memchr(line, ':', n);
-    if (!colon)
-        return n;
-    size_t name_len = (size_t)(colon - line);
-    for (int i = 0; i < RV_HEADERS; i++) {
-        if (header_names[i].len != name_len || call->headers[i]
-            || !curl_strnequal(line, header_names[i].text, name_len))
-            continue;
-        const char *value = colon + 1, *end = line + n;
-        while (value < end && is_blank(*value))
-            value++;
-        while (end > value && is_blank(end[-1]))
-            end--;
-        /* Out of memory the header goes unread, as it would have from libcurl's own store. */
-        char *copy = malloc((size_t)(end - value) + 1);
-        if (copy) {
-            memcpy(copy, value, (size_t)(end - value));
-            copy[end - value] = '\0';
-            call->headers[i] = copy;
-        }
-        break;
-    }
-    return n;
-}
-
-/* The captured header `slot`, now the caller's to free. */
-static char *take_header(rv_call *call, int slot)
-{
-    char *value = call->headers[slot];
-    call->headers[slot] = NULL;
-    return value;
+    rv_headers_line(&call->headers, line, size * count);
+    return size * count;
 }
 
 static size_t write_body(char *data, size_t size, size_t count, void *userp)
@@ -510,8 +437,7 @@ int rv_call_begin(rv_call *call)
             connect_timeout = left;
     }
     rv_buf_reset(&call->resp->body);
-    drop_headers(call);
-    call->in_headers = 0;
+    rv_headers_clear(&call->headers);
     call->write_error = RV_OK;
     call->errbuf[0] = '\0';
     CURL *e = call->easy;
@@ -532,13 +458,11 @@ static void replace(char **slot, char *value)
     *slot = value;
 }
 
-const char *const rv_request_id_headers[] = {RV_REQUEST_ID_NAMES(ITSELF), NULL};
-
 static char *request_id_header(rv_call *call)
 {
     for (int i = 0; i < RV_REQUEST_ID_COUNT; i++)
-        if (call->headers[RV_H_REQUEST_ID + i])
-            return take_header(call, RV_H_REQUEST_ID + i);
+        if (call->headers.values[RV_H_REQUEST_ID + i])
+            return rv_headers_take(&call->headers, RV_H_REQUEST_ID + i);
     return NULL;
 }
 
@@ -629,7 +553,7 @@ static rv_step redirect(rv_call *call, long status, double *wait)
 {
     rv_response *resp = call->resp;
     char message[CURL_ERROR_SIZE];
-    char *location = take_header(call, RV_H_LOCATION);
+    char *location = rv_headers_take(&call->headers, RV_H_LOCATION);
     char *target, *origin;
     int follow = rv_redirect_decide(resp->url, location, call->client->endpoint_url,
                                     call->redirects, status, &target, &origin, message,
@@ -666,14 +590,14 @@ rv_step rv_call_end(rv_call *call, CURLcode code, double *wait)
 
     double server_wait = -1;
     if (error == RV_OK) {
-        replace(&resp->content_type, take_header(call, RV_H_CONTENT_TYPE));
+        replace(&resp->content_type, rv_headers_take(&call->headers, RV_H_CONTENT_TYPE));
         replace(&resp->request_id, request_id_header(call));
         for (int i = 0; i < RV_RATELIMIT_FIELDS; i++) {
-            char *value = take_header(call, RV_H_RATELIMIT + i);
-            replace(&resp->ratelimit[i], value ? value : take_header(call, RV_H_X_RATELIMIT + i));
+            char *value = rv_headers_take(&call->headers, RV_H_RATELIMIT + i);
+            replace(&resp->ratelimit[i], value ? value : rv_headers_take(&call->headers, RV_H_X_RATELIMIT + i));
         }
-        server_wait = rv_parse_retry_after(call->headers[RV_H_RETRY_AFTER_MS],
-                                           call->headers[RV_H_RETRY_AFTER], time(NULL));
+        server_wait = rv_parse_retry_after(call->headers.values[RV_H_RETRY_AFTER_MS],
+                                           call->headers.values[RV_H_RETRY_AFTER], time(NULL));
     }
     rv_event event = {call->attempt, error == RV_OK ? status : 0, error, (int)code,
                       (now - call->attempt_started) * 1000.0, 0, server_wait};
@@ -704,7 +628,7 @@ rv_step rv_call_end(rv_call *call, CURLcode code, double *wait)
 void rv_call_cleanup(rv_call *call)
 {
     /* The response owns everything the call produced; the easy handle belongs to its caller. */
-    drop_headers(call);
+    rv_headers_clear(&call->headers);
     curl_easy_setopt(call->easy, CURLOPT_ERRORBUFFER, NULL);
     call->easy = NULL;
 }

@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 
 #include "rv_buf.h"
+#include "rv_headers.h"
 #include "rv_policy.h"
 
 #define RV_VERSION "0.1.0"
@@ -49,27 +50,8 @@ typedef struct rv_event {
     double retry_after;         /* what the server asked for, seconds; -1 when it did not */
 } rv_event;
 
-/* The rate-limit headers a response may carry, in rv_response.ratelimit's order; each is read
- * from its IETF draft name or, failing that, its X-RateLimit-* name. */
-#define RV_RATELIMIT_FIELDS 4
+/* The fields of rv_response.ratelimit, by the names Lua sees them under. */
 extern const char *const rv_ratelimit_names[RV_RATELIMIT_FIELDS];
-
-/* The headers a request id is taken from, in order of preference, each given to X. */
-#define RV_REQUEST_ID_NAMES(X) X("X-Request-Id"), X("Request-Id"), X("X-Amzn-RequestId"), \
-    X("X-Correlation-Id")
-#define RV_REQUEST_ID_COUNT 4
-
-/* Every response header the transport reads, each captured once as libcurl hands it over. */
-enum {
-    RV_H_CONTENT_TYPE,
-    RV_H_LOCATION,
-    RV_H_RETRY_AFTER,
-    RV_H_RETRY_AFTER_MS,
-    RV_H_REQUEST_ID,                                    /* RV_REQUEST_ID_COUNT of them */
-    RV_H_RATELIMIT = RV_H_REQUEST_ID + RV_REQUEST_ID_COUNT,       /* RateLimit-*, then */
-    RV_H_X_RATELIMIT = RV_H_RATELIMIT + RV_RATELIMIT_FIELDS,      /* X-RateLimit-* */
-    RV_HEADERS = RV_H_X_RATELIMIT + RV_RATELIMIT_FIELDS
-};
 
 typedef struct rv_response {
     long status;                /* the final HTTP status; 0 when no usable response came */
@@ -118,9 +100,6 @@ CURLU *rv_endpoint_new(const char *base_url, char *err, size_t errlen);
  * out of memory. The caller frees it. Every transport builds its request from these two. */
 char *rv_query_string(const rv_query *query);
 
-/* RV_REQUEST_ID_NAMES, NULL-terminated. */
-extern const char *const rv_request_id_headers[];
-
 /* Whether an answer with this status is a redirect (and goes to rv_redirect_decide). */
 int rv_is_redirect(long status);
 
@@ -149,8 +128,7 @@ typedef struct rv_call {
     rv_error write_error;       /* set when the write callback stopped the transfer */
     uint64_t rng;
     char errbuf[CURL_ERROR_SIZE];
-    char *headers[RV_HEADERS];  /* the current attempt's, the first of each name; NULL if none */
-    int in_headers;             /* between a status line and the blank line that ends its block */
+    rv_headers headers;         /* the current attempt's */
 } rv_call;
 
 /* A new easy handle configured for this client (headers, TLS, timeouts, limits). */
