@@ -8,9 +8,8 @@ int rv_buf_append(rv_buf *buf, const void *bytes, size_t n)
     if (n > buf->limit - buf->len)
         return -1;
     if (buf->len + n > buf->cap) {
-        /* Doubling keeps appends amortised O(1) for bodies of unknown size; a small start
-         * suits the short strings (query strings) built here too. */
-        size_t cap = buf->cap ? buf->cap : 256;
+        /* Doubling keeps appends amortised O(1) for bodies of unknown size. */
+        size_t cap = buf->cap ? buf->cap : 16384;
         while (cap < buf->len + n)
             cap = cap > (size_t)-1 / 2 ? buf->len + n : cap * 2;
         char *data = realloc(buf->data, cap);
@@ -21,6 +20,18 @@ int rv_buf_append(rv_buf *buf, const void *bytes, size_t n)
     }
     memcpy(buf->data + buf->len, bytes, n);
     buf->len += n;
+    return 0;
+}
+
+int rv_buf_reserve(rv_buf *buf, size_t cap)
+{
+    if (cap <= buf->cap)
+        return 0;
+    char *data = realloc(buf->data, cap);
+    if (!data)
+        return -2;
+    buf->data = data;
+    buf->cap = cap;
     return 0;
 }
 

@@ -465,11 +465,15 @@ static int url_gc(lua_State *L)
     return 0;
 }
 
-static int fail_url(lua_State *L, const char *reason)
+/* The box also holds strings of ours (malloc'd): its curl_free is free() as long as libcurl's
+ * allocator is the default one, and ravan never calls curl_global_init_mem. */
+static url_box *new_url_box(lua_State *L)
 {
-    lua_pushnil(L);
-    lua_pushstring(L, reason);
-    return 2;
+    url_box *box = lua_newuserdata(L, sizeof *box);
+    memset(box, 0, sizeof *box);
+    luaL_getmetatable(L, URL_MT);
+    lua_setmetatable(L, -2);
+    return box;
 }
 
 static int core_parse_url(lua_State *L)
@@ -477,20 +481,17 @@ static int core_parse_url(lua_State *L)
     size_t len;
     const char *s = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &len) : NULL;
     if (!s)
-        return fail_url(L, "not a string");
+        return fail(L, "not a string");
     if (strlen(s) != len)
-        return fail_url(L, "contains a NUL byte");
-    url_box *box = lua_newuserdata(L, sizeof *box);
-    memset(box, 0, sizeof *box);
-    luaL_getmetatable(L, URL_MT);
-    lua_setmetatable(L, -2);
+        return fail(L, "contains a NUL byte");
+    url_box *box = new_url_box(L);
     box->url = curl_url();
     if (!box->url)
-        return fail_url(L, "out of memory");
+        return fail(L, "out of memory");
     /* Any scheme parses, so the caller can say which ones it takes. */
     CURLUcode rc = curl_url_set(box->url, CURLUPART_URL, s, CURLU_NON_SUPPORT_SCHEME);
     if (rc != CURLUE_OK)
-        return fail_url(L, curl_url_strerror(rc));
+        return fail(L, curl_url_strerror(rc));
     static const CURLUPart which[URL_PARTS] = {CURLUPART_SCHEME, CURLUPART_HOST, CURLUPART_PORT,
                                                CURLUPART_PATH, CURLUPART_QUERY,
                                                CURLUPART_FRAGMENT, CURLUPART_USER};
@@ -498,7 +499,7 @@ static int core_parse_url(lua_State *L)
         if (curl_url_get(box->url, which[i], &box->parts[i], 0) != CURLUE_OK)
             box->parts[i] = NULL;
     if (!box->parts[URL_SCHEME] || !box->parts[URL_HOST] || !box->parts[URL_PATH])
-        return fail_url(L, "no scheme or host");
+        return fail(L, "no scheme or host");
     /* Host names are case-insensitive: one spelling for comparisons and for tostring. */
     for (char *c = box->parts[URL_HOST]; *c; c++)
         if (*c >= 'A' && *c <= 'Z')
@@ -533,16 +534,6 @@ static int core_parse_url(lua_State *L)
 /* What a transport written in Lua (ravan.openresty's cosockets) needs of the core, so the
  * request it sends, the redirects it follows and its retry decisions are the C client's own. */
 
-/* The box also holds strings of ours (malloc'd): its curl_free is free() as long as libcurl's
- * allocator is the default one, and ravan never calls curl_global_init_mem. */
-static url_box *new_url_box(lua_State *L)
-{
-    url_box *box = lua_newuserdata(L, sizeof *box);
-    memset(box, 0, sizeof *box);
-    luaL_getmetatable(L, URL_MT);
-    lua_setmetatable(L, -2);
-    return box;
-}
 
 /* core.endpoint(base_url): the API endpoint's URL under base_url, as the C client requests it
  * (without the query); nil and a message when base_url is not a URL. */
@@ -553,9 +544,9 @@ static int core_endpoint(lua_State *L)
     char err[256];
     box->url = rv_endpoint_new(base_url, err, sizeof err);
     if (!box->url)
-        return fail_url(L, err);
+        return fail(L, err);
     if (curl_url_get(box->url, CURLUPART_URL, &box->parts[0], 0) != CURLUE_OK)
-        return fail_url(L, "base_url has no scheme or host");
+        return fail(L, "base_url has no scheme or host");
     lua_pushstring(L, box->parts[0]);
     return 1;
 }

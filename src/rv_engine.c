@@ -304,12 +304,6 @@ static void *drive(void *arg)
     return NULL;
 }
 
-static int set_err(char *err, size_t errlen, const char *message)
-{
-    snprintf(err, errlen, "%s", message);
-    return -1;
-}
-
 static int make_pipe(int fds[2])
 {
     if (pipe(fds) != 0)
@@ -339,12 +333,12 @@ static void destroy(rv_engine *e)
 rv_engine *rv_engine_new(rv_client *client, int max_concurrency, char *err, size_t errlen)
 {
     if (max_concurrency < 1 || max_concurrency > RV_MAX_CONCURRENCY) {
-        set_err(err, errlen, "max_concurrency must be from 1 to 64");
+        rv_set_error(err, errlen, "max_concurrency must be from 1 to 64");
         return NULL;
     }
     rv_engine *e = calloc(1, sizeof *e);
     if (!e) {
-        set_err(err, errlen, "out of memory");
+        rv_set_error(err, errlen, "out of memory");
         return NULL;
     }
     e->active = calloc((size_t)max_concurrency, sizeof *e->active);
@@ -356,7 +350,7 @@ rv_engine *rv_engine_new(rv_client *client, int max_concurrency, char *err, size
         free(e->active);
         free(e->spare);
         free(e);
-        set_err(err, errlen, "out of memory or file descriptors");
+        rv_set_error(err, errlen, "out of memory or file descriptors");
         return NULL;
     }
     pthread_mutex_init(&e->mutex, NULL);
@@ -371,9 +365,9 @@ rv_engine *rv_engine_new(rv_client *client, int max_concurrency, char *err, size
 int rv_engine_usable(const rv_engine *e, char *err, size_t errlen)
 {
     if (e->closed)
-        return set_err(err, errlen, "the client is closed");
+        return rv_set_error(err, errlen, "the client is closed");
     if (in_child(e))
-        return set_err(err, errlen,
+        return rv_set_error(err, errlen,
                        "this client's engine runs in the parent process: make a new client after fork()");
     return 0;
 }
@@ -397,12 +391,12 @@ rv_job *rv_engine_start(rv_engine *e, const rv_query *query, char *err, size_t e
     if (rv_engine_usable(e, err, errlen))
         return NULL;
     if (!e->thread_started && start_thread(e)) {
-        set_err(err, errlen, "the engine thread could not start");
+        rv_set_error(err, errlen, "the engine thread could not start");
         return NULL;
     }
     rv_job *job = calloc(1, sizeof *job);
     if (!job) {
-        set_err(err, errlen, "out of memory");
+        rv_set_error(err, errlen, "out of memory");
         return NULL;
     }
     job->engine = e;

@@ -20,9 +20,6 @@ struct rv_client {
     char *ca_path;
     CURLU *endpoint;
     char *endpoint_url;         /* base_url with the endpoint path, no query */
-    char *scheme;               /* the origin, to refuse redirects away from it */
-    char *host;
-    char *port;
     struct curl_slist *headers;
     /* The blocking path's handle, reused for keep-alive. Its connections are its own: the
      * engine's transfers run on another thread with a cache of their own in the multi handle,
@@ -72,7 +69,7 @@ static char *copy_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-static int set_error(char *err, size_t errlen, const char *message)
+int rv_set_error(char *err, size_t errlen, const char *message)
 {
     snprintf(err, errlen, "%s", message);
     return -1;
@@ -90,16 +87,16 @@ CURLU *rv_endpoint_new(const char *base_url, char *err, size_t errlen)
 {
     CURLU *endpoint = curl_url();
     if (!endpoint) {
-        set_error(err, errlen, "out of memory");
+        rv_set_error(err, errlen, "out of memory");
         return NULL;
     }
     char *path = NULL;
     if (curl_url_set(endpoint, CURLUPART_URL, base_url, 0) != CURLUE_OK) {
-        set_error(err, errlen, "base_url is not a valid URL");
+        rv_set_error(err, errlen, "base_url is not a valid URL");
         goto fail;
     }
     if (curl_url_get(endpoint, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
-        set_error(err, errlen, "base_url has no usable path");
+        rv_set_error(err, errlen, "base_url has no usable path");
         goto fail;
     }
     size_t len = rv_path_trimmed_len(path);
@@ -110,14 +107,14 @@ CURLU *rv_endpoint_new(const char *base_url, char *err, size_t errlen)
     }
     curl_free(path);
     if (!full) {
-        set_error(err, errlen, "out of memory");
+        rv_set_error(err, errlen, "out of memory");
         goto fail;
     }
     CURLUcode rc = curl_url_set(endpoint, CURLUPART_PATH, full, 0);
     free(full);
     if (rc != CURLUE_OK || curl_url_set(endpoint, CURLUPART_QUERY, NULL, 0) != CURLUE_OK
         || curl_url_set(endpoint, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK) {
-        set_error(err, errlen, "base_url could not take the endpoint path");
+        rv_set_error(err, errlen, "base_url could not take the endpoint path");
         goto fail;
     }
     return endpoint;
@@ -131,11 +128,8 @@ static int build_endpoint(rv_client *c, char *err, size_t errlen)
     c->endpoint = rv_endpoint_new(c->base_url, err, errlen);
     if (!c->endpoint)
         return -1;
-    if (curl_url_get(c->endpoint, CURLUPART_SCHEME, &c->scheme, 0) != CURLUE_OK
-        || curl_url_get(c->endpoint, CURLUPART_HOST, &c->host, 0) != CURLUE_OK
-        || curl_url_get(c->endpoint, CURLUPART_PORT, &c->port, CURLU_DEFAULT_PORT) != CURLUE_OK
-        || curl_url_get(c->endpoint, CURLUPART_URL, &c->endpoint_url, 0) != CURLUE_OK)
-        return set_error(err, errlen, "base_url has no scheme, host or port");
+    if (curl_url_get(c->endpoint, CURLUPART_URL, &c->endpoint_url, 0) != CURLUE_OK)
+        return rv_set_error(err, errlen, "base_url has no scheme, host or port");
     return 0;
 }
 
@@ -168,12 +162,12 @@ static int build_headers(rv_client *c)
 rv_client *rv_client_new(const rv_config *cfg, char *err, size_t errlen)
 {
     if (rv_global_init()) {
-        set_error(err, errlen, "libcurl could not be initialised");
+        rv_set_error(err, errlen, "libcurl could not be initialised");
         return NULL;
     }
     rv_client *c = calloc(1, sizeof *c);
     if (!c) {
-        set_error(err, errlen, "out of memory");
+        rv_set_error(err, errlen, "out of memory");
         return NULL;
     }
     c->refs = 1;
@@ -193,18 +187,18 @@ rv_client *rv_client_new(const rv_config *cfg, char *err, size_t errlen)
     if (!c->base_url || (cfg->api_key && !c->api_key) || (cfg->token && !c->token)
         || (cfg->user_agent && !c->user_agent) || (cfg->ca_file && !c->ca_file)
         || (cfg->ca_path && !c->ca_path)) {
-        set_error(err, errlen, "out of memory");
+        rv_set_error(err, errlen, "out of memory");
         goto fail;
     }
     if (build_endpoint(c, err, errlen))
         goto fail;
     if (build_headers(c)) {
-        set_error(err, errlen, "out of memory");
+        rv_set_error(err, errlen, "out of memory");
         goto fail;
     }
     c->easy = rv_client_easy(c);
     if (!c->easy) {
-        set_error(err, errlen, "libcurl could not make a handle");
+        rv_set_error(err, errlen, "libcurl could not make a handle");
         goto fail;
     }
     return c;
@@ -227,9 +221,6 @@ void rv_client_release(rv_client *c)
     wipe_headers(c->headers);
     curl_url_cleanup(c->endpoint);
     curl_free(c->endpoint_url);
-    curl_free(c->scheme);
-    curl_free(c->host);
-    curl_free(c->port);
     free(c->base_url);
     wipe_free(c->api_key);
     wipe_free(c->token);
@@ -333,57 +324,62 @@ void rv_response_free(rv_response *resp)
  * built. Setting CURLUPART_QUERY would be shorter, but libcurl before 8.20 rewrites every
  * escape to lower case ("%2b"); RFC 3986 asks for upper case, so "+1415..." must travel as
  * "%2B1415...", and a full URL handed to libcurl keeps its escapes as they are. */
-static int append_param(rv_buf *query, const char *name, const char *value)
+static int append_param(rv_buf *buf, const char *separator, const char *name, const char *value)
 {
     char *escaped = curl_easy_escape(NULL, value, 0);
     if (!escaped)
         return -1;
-    int failed = (query->len > 0 && rv_buf_append(query, "&", 1))
-                 || rv_buf_append(query, name, strlen(name))
-                 || rv_buf_append(query, "=", 1)
-                 || rv_buf_append(query, escaped, strlen(escaped));
+    int failed = rv_buf_append(buf, separator, strlen(separator))
+                 || rv_buf_append(buf, name, strlen(name))
+                 || rv_buf_append(buf, "=", 1)
+                 || rv_buf_append(buf, escaped, strlen(escaped));
     curl_free(escaped);
     return failed ? -1 : 0;
 }
 
-static int append_number(rv_buf *query, const char *name, long value)
+static int append_number(rv_buf *buf, const char *name, long value)
 {
     char digits[32];
     snprintf(digits, sizeof digits, "%ld", value);
-    return append_param(query, name, digits);
+    return append_param(buf, "&", name, digits);
+}
+
+/* Room for any query: an escaped phone of at most 16 characters and three short parameters. */
+#define QUERY_BYTES 128
+
+/* The query string, NUL-terminated, after whatever `buf` already holds. */
+static int append_query(rv_buf *buf, const rv_query *q)
+{
+    return append_param(buf, "", "phone", q->phone)
+           || (q->page > 0 && append_number(buf, "page", q->page))
+           || (q->page_size > 0 && append_number(buf, "page_size", q->page_size))
+           || (q->include_transcripts >= 0
+               && append_param(buf, "&", "include_transcripts",
+                               q->include_transcripts ? "true" : "false"))
+           || rv_buf_append(buf, "", 1);
 }
 
 char *rv_query_string(const rv_query *q)
 {
     rv_buf query = {NULL, 0, 0, (size_t)-1};
-    int failed = append_param(&query, "phone", q->phone)
-                 || (q->page > 0 && append_number(&query, "page", q->page))
-                 || (q->page_size > 0 && append_number(&query, "page_size", q->page_size))
-                 || (q->include_transcripts >= 0
-                     && append_param(&query, "include_transcripts",
-                                     q->include_transcripts ? "true" : "false"))
-                 || rv_buf_append(&query, "", 1);
-    if (failed) {
+    if (rv_buf_reserve(&query, QUERY_BYTES) || append_query(&query, q)) {
         rv_buf_free(&query);
         return NULL;
     }
     return query.data;
 }
 
+/* The endpoint, '?' and the query, built in one buffer. */
 static char *build_url(const rv_client *c, const rv_query *q)
 {
-    char *query = rv_query_string(q);
-    if (!query)
+    rv_buf url = {NULL, 0, 0, (size_t)-1};
+    size_t base = strlen(c->endpoint_url);
+    if (rv_buf_reserve(&url, base + 1 + QUERY_BYTES) || rv_buf_append(&url, c->endpoint_url, base)
+        || rv_buf_append(&url, "?", 1) || append_query(&url, q)) {
+        rv_buf_free(&url);
         return NULL;
-    size_t base = strlen(c->endpoint_url), len = strlen(query);
-    char *url = malloc(base + 1 + len + 1);
-    if (url) {
-        memcpy(url, c->endpoint_url, base);
-        url[base] = '?';
-        memcpy(url + base + 1, query, len + 1);
     }
-    free(query);
-    return url;
+    return url.data;
 }
 
 static void finish(rv_call *call, long status, rv_error error, int curl_code, const char *message)
@@ -447,7 +443,6 @@ int rv_call_begin(rv_call *call)
     curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, call);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->errbuf);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, call);
     call->attempt_started = rv_now();
     return 0;
 }

@@ -75,6 +75,9 @@ typedef struct rv_response {
  * same API root. The one place that decides it, for the client and for core.parse_url. */
 size_t rv_path_trimmed_len(const char *path);
 
+/* Fills `err` with `message`; returns -1, for `return rv_set_error(...)`. */
+int rv_set_error(char *err, size_t errlen, const char *message);
+
 /* Process-wide libcurl setup, once, safe from any thread. Returns 0 on success. */
 int rv_global_init(void);
 
