@@ -7,14 +7,10 @@
 -- (j) 100,000 calls of one phone into SQLite and into PostgreSQL: calls/s, and peak RSS against
 --     the same sync of 1,000 calls, each in a fresh process.
 -- RAVAN_BENCH_QUICK=1 uses 200 phones and 20,000 calls.
-local ravan = require "ravan"
 local core = require "ravan.core"
-local cjson = require "cjson"
-local http = require "socket.http"
-local ltn12 = require "ltn12"
+local mock = require "spec.support.mock"
 
-local URL = assert(os.getenv("RAVAN_MOCK_URL"), "run through bench/sync_run")
-local KEY = "rk_test_local"
+assert(os.getenv("RAVAN_MOCK_URL"), "run through bench/sync_run")
 local QUICK = os.getenv("RAVAN_BENCH_QUICK") == "1"
 local LUA = os.getenv("RAVAN_BENCH_LUA") or "lua5.4"
 
@@ -26,26 +22,15 @@ local BASELINE_PHONES = QUICK and 100 or 200
 local BIG = QUICK and 20000 or 100000
 local SMALL = 1000
 
-local function control(method, path, body)
-  local chunks = {}
-  local _, status = http.request {
-    url = URL .. path, method = method,
-    headers = body and { ["content-type"] = "application/json", ["content-length"] = #body },
-    source = body and ltn12.source.string(body), sink = ltn12.sink.table(chunks),
-  }
-  assert(status == 200, path .. ": " .. tostring(status))
-  return cjson.decode(table.concat(chunks))
-end
-
 local function reset(cfg)
-  control("POST", "/__mock/reset")
-  if cfg then control("POST", "/__mock/config", cjson.encode(cfg)) end
+  mock.reset()
+  if cfg then mock.config(cfg) end
 end
 
 -- Answered requests and 429s the server recorded since the last reset.
 local function tally()
   local ok, limited, total = 0, 0, 0
-  for _, r in ipairs(control("GET", "/__mock/requests")) do
+  for _, r in ipairs(mock.requests()) do
     total = total + 1
     if r.status == 200 then ok = ok + 1 elseif r.status == 429 then limited = limited + 1 end
   end
@@ -59,12 +44,6 @@ local function phones(n, offset)
     out[i] = string.format("+1557%04d%03d", i + (offset or 0), 1 + (i * 37) % 300)
   end
   return out
-end
-
-local function client(extra)
-  local opts = { base_url = URL, api_key = KEY }
-  for k, v in pairs(extra or {}) do opts[k] = v end
-  return assert(ravan.new(opts))
 end
 
 local function tmpdb()
@@ -109,7 +88,7 @@ local function bench_i()
   reset(cfg)
   local base = phones(BASELINE_PHONES, 5000)
   local r = measure("sequential loop (`client:pages`, one phone after another)", function()
-    local c = client()
+    local c = mock.client()
     for _, p in ipairs(base) do
       for _ in c:pages { phone = p, prefetch = 0 } do end
     end
@@ -121,7 +100,7 @@ local function bench_i()
   reset(cfg)
   base = phones(BASELINE_PHONES, 6000)
   r = measure("unbounded concurrency (`client:start` for every page at once, 64 in flight)", function()
-    local c = client { max_concurrency = 64 }
+    local c = mock.client { max_concurrency = 64 }
     local left = 0
     local function fetch(p, page)
       left = left + 1
@@ -147,7 +126,7 @@ local function bench_i()
     local path = tmpdb()
     local summary
     r = measure(variant[1], function()
-      local c = client()
+      local c = mock.client()
       summary = assert(c:sync { phones = all, db = "sqlite:" .. path, rate_limit = variant[2] })
       c:close()
     end)
@@ -158,7 +137,7 @@ local function bench_i()
       -- The re-sync of the learning run: nothing new, one request per phone (at the known
       -- rate, so that no 429 adds requests of its own).
       reset(cfg)
-      local c = client()
+      local c = mock.client()
       local again = assert(c:sync { phones = all, db = "sqlite:" .. path,
         rate_limit = { requests = LIMIT, per = 1 } })
       c:close()
@@ -190,7 +169,11 @@ local function bench_j()
   reset()
   local big = fmt("+1555%07d", BIG)
   local small = fmt("+1555%07d", SMALL)
-  local targets = { { "SQLite", function(tag) return "sqlite:" .. tmpdb() .. tag end } }
+  local sqlite_files = {}
+  local targets = { { "SQLite", function(tag)
+    sqlite_files[#sqlite_files + 1] = tmpdb() .. tag
+    return "sqlite:" .. sqlite_files[#sqlite_files]
+  end } }
   local pg = require("spec.support.postgres").start()
   targets[2] = { "PostgreSQL", function() return pg.new_database() end }
   row { "database", "calls", "seconds", "calls/s", "peak RSS (KiB)", "RSS vs 1,000 calls" }
@@ -206,6 +189,7 @@ local function bench_j()
     out[#out + 1] = { t[1], b_n / b_secs, b_hwm / s_hwm }
   end
   pg.stop()
+  for _, path in ipairs(sqlite_files) do remove_db(path) end
   print()
   return out
 end

@@ -10,7 +10,7 @@ local proc = require "spec.support.proc"
 local P250 = mock.phones.p250
 
 local function env()
-  return { RAVAN_BASE_URL = mock.url, RAVAN_API_KEY = mock.api_key }
+  return mock.env()
 end
 
 local function cli(args)

@@ -6,7 +6,7 @@ local h = require "spec.support.helpers"
 local proc = require "spec.support.proc"
 
 local function cli(args, env)
-  return h.run_cli(args, env or { RAVAN_BASE_URL = mock.url, RAVAN_API_KEY = mock.api_key })
+  return h.run_cli(args, env or mock.env())
 end
 
 -- The next request of `phone` gets a 200 with `page` (a table, or JSON text) as its body.
@@ -189,7 +189,7 @@ describe("ravan-history", function()
 
   it("fails with one line and exit 1 when the output cannot be written", function()
     local out, status = proc.run(proc.lua .. " bin/ravan-history " .. mock.phones.example
-      .. " >/dev/full", { RAVAN_BASE_URL = mock.url, RAVAN_API_KEY = mock.api_key })
+      .. " >/dev/full", mock.env())
     assert.are.equal(1, status)
     assert.are.same({ "ravan-history: cannot write the output: No space left on device" },
       lines(out))
@@ -247,7 +247,7 @@ describe("ravan-history --json and --format ndjson", function()
     if not have_script then return pending("no script(1) to give stdout a terminal") end
     local cmd = proc.lua .. " bin/ravan-history " .. mock.phones.example .. " --json --page-size 1"
     local tty, status = proc.run("script -qec " .. proc.quote(cmd) .. " /dev/null",
-      { RAVAN_BASE_URL = mock.url, RAVAN_API_KEY = mock.api_key })
+      mock.env())
     assert.are.equal(0, status, tty)
     tty = tty:gsub("\r\n", "\n")
     assert.matches('^{\n  "success": true,\n  "message": ', tty)

@@ -2,11 +2,7 @@
 -- error's kind and message. No server: these are the bytes a server could send.
 local decode = require "ravan.decode"
 local ravan = require "ravan"
-
-local function is_integer(v)
-  if math.type then return math.type(v) == "integer" end
-  return type(v) == "number" and v == math.floor(v)
-end
+local is_integer = require("spec.support.helpers").is_integer
 
 describe("decode.page", function()
   it("refuses what is not a page object, with the kind and a message that says why", function()

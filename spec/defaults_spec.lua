@@ -2,6 +2,7 @@
 -- the C core has none of its own, docs/options.md shows them as they are, every duration is
 -- bounded, and the pager checks its options in the same single pass as the query.
 local core = require "ravan.core"
+local proc = require "spec.support.proc"
 local defaults = require "ravan.defaults"
 local validate = require "ravan.validate"
 local ravan = require "ravan"
@@ -17,9 +18,7 @@ end
 
 -- docs/options.md's first table: option -> the default cell's first `code` span.
 local function documented_defaults()
-  local f = assert(io.open("docs/options.md"))
-  local text = f:read("*a")
-  f:close()
+  local text = proc.read_file("docs/options.md")
   local rows = {}
   local first_table = text:match("| option | default | meaning |\n| [-| ]+|\n(.-)\n\n")
   for line in (first_table .. "\n"):gmatch("([^\n]*)\n") do

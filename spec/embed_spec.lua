@@ -4,7 +4,7 @@ local mock = require "spec.support.mock"
 local proc = require "spec.support.proc"
 
 local HOST = proc.root .. "/build/embed/ravan-embed"
-local ENV = { RAVAN_BASE_URL = mock.url, RAVAN_API_KEY = mock.api_key }
+local ENV = mock.env()
 
 describe("the embedding C host", function()
   local why = proc.skip("the host is Lua 5.4 whatever runs busted")

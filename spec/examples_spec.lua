@@ -7,7 +7,7 @@ local proc = require "spec.support.proc"
 local function example(script, ...)
   local args = { proc.lua, "examples/" .. script }
   for _, a in ipairs { ... } do args[#args + 1] = proc.quote(a) end
-  return proc.run(table.concat(args, " "), { RAVAN_BASE_URL = mock.url, RAVAN_API_KEY = mock.api_key })
+  return proc.run(table.concat(args, " "), mock.env())
 end
 
 local function all_calls(phone)

@@ -2,6 +2,7 @@
 -- errors.new, which must never raise whatever it is given.
 local core = require "ravan.core"
 local errors = require "ravan.errors"
+local proc = require "spec.support.proc"
 
 describe("error kinds", function()
   it("ravan.errors.KINDS is exactly the core's list, which names every kind once", function()
@@ -21,9 +22,7 @@ describe("error kinds", function()
   end)
 
   it("every kind is documented in docs/errors.md, and no other", function()
-    local f = assert(io.open("docs/errors.md"))
-    local text = f:read("*a")
-    f:close()
+    local text = proc.read_file("docs/errors.md")
     local rows = {}
     local section = assert(text:match("\n## Kinds\n(.-)\n## "))
     for kind in section:gmatch("\n| `([a-z_]+)` |") do rows[#rows + 1] = kind end

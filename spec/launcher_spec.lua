@@ -24,7 +24,7 @@ describe("the CLI launcher", function()
       "cd /",
       cmd,
     }, "; ")
-    return proc.run(line, { RAVAN_BASE_URL = mock.url, RAVAN_API_KEY = mock.api_key })
+    return proc.run(line, mock.env())
   end
 
   setup(function()

@@ -130,7 +130,7 @@ Nginx.__index = Nginx
 
 -- Starts nginx in `dir` on a random free port; nil and the log when it cannot.
 local function start_nginx(dir, workers)
-  local env = { RAVAN_BASE_URL = mock.url, RAVAN_API_KEY = mock.api_key }
+  local env = mock.env()
   local log = ""
   for _ = 1, 20 do
     local port = math.random(20000, 60000)
@@ -305,17 +305,9 @@ describe("ravan.openresty outside nginx", function()
 
   it("keeps the credential out of the client table", function()
     local c = assert(openresty.new(mock.options()))
-    local function walk(t, seen)
-      seen = seen or {}
-      if seen[t] then return end
-      seen[t] = true
-      for k, v in pairs(t) do
-        assert.falsy(tostring(k):find(mock.api_key, 1, true))
-        if type(v) == "table" then walk(v, seen)
-        else assert.falsy(tostring(v):find(mock.api_key, 1, true), tostring(k)) end
-      end
-    end
-    walk(c)
+    helpers.walk(c, function(x, path)
+      if type(x) ~= "table" then assert.falsy(tostring(x):find(mock.api_key, 1, true), path) end
+    end)
     assert.falsy(tostring(c):find(mock.api_key, 1, true))
   end)
 
@@ -837,7 +829,7 @@ describe("ravan.openresty in nginx", function()
       local port = math.random(20000, 32000)
       out, status = proc.run("examples/openresty/run curl -s "
         .. proc.quote(("http://127.0.0.1:%d/history?phone=%%2B14155550100"):format(port)),
-        { RAVAN_EXAMPLE_PORT = port, RAVAN_BASE_URL = mock.url, RAVAN_API_KEY = mock.api_key })
+        mock.env { RAVAN_EXAMPLE_PORT = port })
       if not out:find("Address already in use", 1, true) then break end
     end
     assert.are.equal(0, status, out)

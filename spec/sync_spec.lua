@@ -247,7 +247,7 @@ for _, kind in ipairs(KINDS) do
       mock.config { latency_ms = 6, arrivals = { phone = phone, every_requests = 4 } }
       local seed = os.time()
       math.randomseed(seed)
-      local env = { RAVAN_API_KEY = mock.api_key, RAVAN_BASE_URL = mock.url }
+      local env = mock.env()
       local killed = 0
       for run = 1, 20 do
         local delay = 0.05 + math.random() * 0.25
@@ -401,7 +401,7 @@ describe("sync follow mode", function()
     local why = proc.skip()
     if why then pending(why) else it("stops cleanly on SIG" .. sig .. " with its summary and exit status 130", function()
       local url = sqlite_url()
-      local env = { RAVAN_API_KEY = mock.api_key, RAVAN_BASE_URL = mock.url }
+      local env = mock.env()
       local script = string.format([[
 %s bin/ravan-history sync %s --db %s --follow --interval 0.1 >"$OUT" 2>&1 & p=$!
 for i in $(seq 300); do
@@ -507,7 +507,7 @@ describe("sync options", function()
     f:close()
     mock.fault { kind = "status", status = 400, count = 1, phone = P.example }
     local status, out, err = helpers.run_cli({ "sync", "--phones-file", file, "--db", url },
-      { RAVAN_API_KEY = mock.api_key, RAVAN_BASE_URL = mock.url })
+      mock.env())
     os.remove(file)
     assert.are.equal(1, status)
     assert.matches("^2 phones: 30 inserted, 0 updated, 0 unchanged, 2 requests", out)

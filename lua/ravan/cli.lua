@@ -372,6 +372,22 @@ local function is_array(t, shape)
   return type(k) == "number"
 end
 
+local NONE = {}
+
+-- Each shape's keys as a set, made once: with --all the same shapes are met
+-- for every call written.
+local known_sets = {}
+local function known_of(shape)
+  if not shape then return NONE end
+  local known = known_sets[shape]
+  if not known then
+    known = {}
+    for _, k in ipairs(shape.keys or NONE) do known[k] = true end
+    known_sets[shape] = known
+  end
+  return known
+end
+
 -- Appends `v` as JSON to `buf`; `indent` is nil for one line, else the
 -- current line's indentation.
 local function encode(v, shape, indent, buf)
@@ -402,9 +418,8 @@ local function encode(v, shape, indent, buf)
       end
       buf[#buf + 1] = first and "]" or (indent and "\n" .. indent .. "]" or "]")
     else
-      local keys, known = {}, {}
-      for _, k in ipairs(shape and shape.keys or {}) do
-        known[k] = true
+      local keys, known = {}, known_of(shape)
+      for _, k in ipairs(shape and shape.keys or NONE) do
         if v[k] ~= nil then keys[#keys + 1] = k end
       end
       local rest = {}

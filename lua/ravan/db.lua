@@ -90,15 +90,22 @@ local function as_count(v)
   return tointeger and tointeger(v) or v
 end
 
+-- Renders and executes `sql`: LuaSQL's result (a count or a cursor), or nil and an error.
+local function run(self, sql, ...)
+  local text, msg = self:render(sql, ...)
+  if not text then return nil, errors.invalid_argument(msg) end
+  local res, err = self._conn:execute(text)
+  if res == nil then return nil, db_error(self.kind, err) end
+  return res
+end
+
 --- Runs one statement; returns the number of rows it changed.
 -- @treturn[1] integer
 -- @treturn[2] nil
 -- @treturn[2] ravan.errors.Error kind `database`
 function Db:exec(sql, ...)
-  local text, msg = self:render(sql, ...)
-  if not text then return nil, errors.invalid_argument(msg) end
-  local res, err = self._conn:execute(text)
-  if res == nil then return nil, db_error(self.kind, err) end
+  local res, err = run(self, sql, ...)
+  if res == nil then return nil, err end
   if type(res) == "number" then return as_count(res) end
   res:close()
   return 0
@@ -107,10 +114,8 @@ end
 --- Runs a query; returns its rows as an array of tables keyed by column
 -- name (PostgreSQL gives every value as a string, SQLite as stored).
 function Db:rows(sql, ...)
-  local text, msg = self:render(sql, ...)
-  if not text then return nil, errors.invalid_argument(msg) end
-  local cur, err = self._conn:execute(text)
-  if cur == nil then return nil, db_error(self.kind, err) end
+  local cur, err = run(self, sql, ...)
+  if cur == nil then return nil, err end
   local out = {}
   if type(cur) == "number" then return out end
   while true do

@@ -13,10 +13,6 @@ function M.misuse(name)
 end
 
 function M.add_methods(Client)
-  -- Whether close has been called; a flavour with nothing to close never is.
-  if not Client._closed then
-    function Client._closed() return false end
-  end
   function Client:phone_history(q)
     if not rawequal(getmetatable(self), Client) then return nil, M.misuse("phone_history") end
     local query, err = self:_prepare(q)

@@ -39,7 +39,6 @@ M.STOP_CHECK = 0.2
 
 local checks = validate.checks
 local D = defaults.sync
-local floor = math.floor
 
 -- Option tables are read with rawget and next only: a metamethod is the
 -- caller's code and may raise.
@@ -112,30 +111,7 @@ local function options(o)
   return cfg
 end
 
--- Seconds since the epoch of an RFC 3339 time, or nil; only used to compare
--- calls, so a precision of seconds plus the fraction is enough.
-local function epoch(s)
-  if type(s) ~= "string" then return nil end
-  local y, mo, d, h, mi, sec, frac, zone = s:match(
-    "^(%d%d%d%d)%-(%d%d)%-(%d%d)[Tt ](%d%d):(%d%d):(%d%d)(%.?%d*)(.*)$")
-  if not y then return nil end
-  y, mo = tonumber(y), tonumber(mo)
-  -- Days from civil (proleptic Gregorian), as in Howard Hinnant's algorithm.
-  if mo <= 2 then y = y - 1 end
-  local era = floor(y / 400)
-  local yoe = y - era * 400
-  local mp = (mo + 9) % 12
-  local doy = floor((153 * mp + 2) / 5) + tonumber(d) - 1
-  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
-  local days = era * 146097 + doe - 719468
-  local t = days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
-    + (tonumber("0" .. frac) or 0)
-  if zone == "" or zone == "Z" or zone == "z" then return t end
-  local sign, zh, zm = zone:match("^([+-])(%d%d):?(%d%d)$")
-  if not sign then return nil end
-  local off = tonumber(zh) * 3600 + tonumber(zm) * 60
-  return sign == "+" and t - off or t + off
-end
+local epoch = store.epoch
 M.epoch = epoch
 
 local function call_time(call)
@@ -313,7 +289,7 @@ local function engine_transport(client)
         else
           -- Closing the client cancelled these without their callbacks.
           for token in pairs(pending) do
-            finish(token, nil, errors.invalid_argument("this ravan client is closed"))
+            finish(token, nil, errors.closed())
           end
         end
       end
@@ -501,7 +477,7 @@ end
 function M.sync(client, o)
   local cfg, err = options(o)
   if not cfg then return nil, err end
-  if not client._handle then return nil, errors.invalid_argument("this ravan client is closed") end
+  if not client._handle then return nil, errors.closed() end
   if async.current_task(client) or async.delivering(client) then
     return nil, errors.invalid_argument("sync runs its own loop on the client's engine: "
       .. "call it outside the client's tasks and callbacks")

@@ -12,7 +12,7 @@ local M = {}
 M.SCHEMA_VERSION = 1
 
 local concat, sort, format = table.concat, table.sort, string.format
-local tointeger = math.tointeger
+local tointeger, floor = math.tointeger, math.floor
 
 -- Every documented call field, in the contract's order, with its column
 -- type per database. cost_total is exact (TEXT / NUMERIC, never a float).
@@ -192,12 +192,34 @@ local function is_decimal(s)
   return type(s) == "string" and (s:find("^%-?%d+%.?%d*$") or s:find("^%-?%.%d+$")) ~= nil
 end
 
--- RFC 3339 as the API sends it; anything else would fail a TIMESTAMPTZ.
+-- Seconds since the epoch of an RFC 3339 time, or nil: the sync compares calls by it (seconds
+-- plus the fraction are precision enough), and a time it cannot read would fail a TIMESTAMPTZ.
+local function epoch(s)
+  if type(s) ~= "string" then return nil end
+  local y, mo, d, h, mi, sec, frac, zone = s:match(
+    "^(%d%d%d%d)%-(%d%d)%-(%d%d)[Tt ](%d%d):(%d%d):(%d%d)(%.?%d*)(.*)$")
+  if not y then return nil end
+  y, mo = tonumber(y), tonumber(mo)
+  -- Days from civil (proleptic Gregorian), as in Howard Hinnant's algorithm.
+  if mo <= 2 then y = y - 1 end
+  local era = floor(y / 400)
+  local yoe = y - era * 400
+  local mp = (mo + 9) % 12
+  local doy = floor((153 * mp + 2) / 5) + tonumber(d) - 1
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
+  local t = days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
+    + (tonumber("0" .. frac) or 0)
+  if zone == "" or zone == "Z" or zone == "z" then return t end
+  local sign, zh, zm = zone:match("^([+-])(%d%d):?(%d%d)$")
+  if not sign then return nil end
+  local off = tonumber(zh) * 3600 + tonumber(zm) * 60
+  return sign == "+" and t - off or t + off
+end
+M.epoch = epoch
+
 local function is_time(s)
-  return type(s) == "string"
-    and s:find("^%d%d%d%d%-%d%d%-%d%d[Tt ]%d%d:%d%d:%d%d%.?%d*[Zz]?$") ~= nil
-    or type(s) == "string"
-    and s:find("^%d%d%d%d%-%d%d%-%d%d[Tt ]%d%d:%d%d:%d%d%.?%d*[+-]%d%d:?%d%d$") ~= nil
+  return epoch(s) ~= nil
 end
 
 local function is_integer(v)
@@ -242,6 +264,9 @@ end
 
 local TRANSCRIPT_KNOWN = { id = true, call_session_id = true, message = true,
   timestamp_ms = true, created_at = true }
+-- The keys of the flattened row transcript_row builds.
+local FLAT_TRANSCRIPT_KNOWN = { id = true, call_id = true, role = true, content = true,
+  timestamp_ms = true, created_at = true }
 
 local function transcript_row(call_id, tr, index)
   local msg = type(tr.message) == "table" and tr.message or {}
@@ -251,9 +276,7 @@ local function transcript_row(call_id, tr, index)
     call_id = call_id, role = msg.role, content = msg.content,
     timestamp_ms = tr.timestamp_ms, created_at = tr.created_at,
   }
-  local known = { id = true, call_id = true, role = true, content = true,
-    timestamp_ms = true, created_at = true }
-  local row = row_of(TRANSCRIPT_FIELDS, flat, known)
+  local row = row_of(TRANSCRIPT_FIELDS, flat, FLAT_TRANSCRIPT_KNOWN)
   local extra
   for k, v in pairs(tr) do
     if not TRANSCRIPT_KNOWN[k] then

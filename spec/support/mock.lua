@@ -100,6 +100,14 @@ function M.options(extra)
   return opts
 end
 
+-- The environment a child process (the CLI, an example) reaches the local server with, under
+-- the test key, merged with `extra`.
+function M.env(extra)
+  local env = { RAVAN_BASE_URL = M.url, RAVAN_API_KEY = M.api_key }
+  for k, v in pairs(extra or {}) do env[k] = v end
+  return env
+end
+
 function M.client(extra)
   local ravan = require "ravan"
   return assert(ravan.new(M.options(extra)))
