@@ -27,6 +27,7 @@ describe("ravan-history sync arguments", function()
     { { "+1555", "--db", "x", "--rate", "0/1" }, "--rate needs N/S" },
     { { "+1555", "--db", "x", "--page-size", "ten" }, "--page-size needs a whole number" },
     { { "+1555", "--db", "x", "--frobnicate" }, "unknown option '--frobnicate'" },
+    { { "+1555", "--db", "x", "--folow" }, "unknown option '--folow' (did you mean --follow?)" },
     { { "+1555", "--db" }, "--db needs a value" },
   } do
     it("refuses " .. table.concat(case[1], " "), function()

@@ -147,6 +147,17 @@ describe("a missing credential", function()
     assert.is_nil(stderr:find("api_key", 1, true), stderr)
     assert.are.same({}, mock.requests())
   end)
+
+  it("is refused by `ravan-history sync` in the same words", function()
+    local status, _, stderr = h.run_cli({ "sync", PHONE, "--db", "sqlite:/nonexistent/x.db" },
+      { RAVAN_BASE_URL = mock.url })
+    assert.are.equal(2, status)
+    assert.matches("^ravan%-history sync: no credential", stderr)
+    assert.matches("RAVAN_API_KEY", stderr)
+    assert.is_nil(stderr:find("api_key", 1, true), stderr)
+    assert.is_nil(stderr:find("ravan: ", 1, true), stderr)
+    assert.are.same({}, mock.requests())
+  end)
 end)
 
 describe("the credential", function()

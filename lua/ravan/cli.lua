@@ -85,12 +85,14 @@ local function set_format(o, format)
   o.format = format
 end
 
-local function unknown_option(a)
+-- `names`: the flags of the command (default this one's), for the did-you-mean.
+local function unknown_option(a, names)
   local name = a:match("^(%-%-?[^=]*)")
   local shown = "unknown option '" .. printable(a:sub(1, 40)) .. "'"
-  local best = validate.suggestion(name, FLAG_NAMES)
+  local best = validate.suggestion(name, names or FLAG_NAMES)
   return best and shown .. " (did you mean " .. best .. "?)" or shown
 end
+M.unknown_option = unknown_option
 
 -- Returns the parsed options, or nil and a usage message. Ranges are left
 -- to the library's validation so the CLI and the API cannot disagree.
@@ -598,19 +600,22 @@ end
 
 -- The error line: the library's own words without its "ravan: " prefix
 -- (this line has the program's), and a usage error in terms of the flags
--- the user typed rather than the Lua fields they became.
-local function fail(stderr, err)
+-- the user typed rather than the Lua fields they became. `program` names
+-- the command in the line (default "ravan-history").
+local function fail(stderr, err, program)
+  program = program or "ravan-history"
   if err.kind == "invalid_argument" then
     local field, rest = tostring(err.message):match("^([%w_]+)(.*)$")
     local message = FLAG_OF_FIELD[field] and FLAG_OF_FIELD[field] .. rest or err.message
     -- The command line has no api_key or token option: only the environment gives a credential.
     message = message:gsub("give api_key or token, or set ", "set ", 1)
-    stderr:write("ravan-history: ", printable(message), "\n")
+    stderr:write(program, ": ", printable(message), "\n")
     return 2
   end
-  stderr:write("ravan-history: ", (tostring(err):gsub("^ravan: ", "")), "\n")
+  stderr:write(program, ": ", (tostring(err):gsub("^ravan: ", "")), "\n")
   return 1
 end
+M.fail = fail
 
 local function write_failed(stderr, out)
   stderr:write("ravan-history: cannot write the output: ", printable(out.err), "\n")

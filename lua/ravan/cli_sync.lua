@@ -3,6 +3,8 @@
 -- summary at the end. `parse`, `read_phones` and the line formatters are
 -- pure, so specs can test them without a server.
 
+local cli = require "ravan.cli"
+
 local M = {}
 
 M.USAGE = [=[
@@ -41,6 +43,10 @@ local FLAGS = {
   ["--transcripts"] = "transcripts", ["--follow"] = "follow",
   ["--help"] = "help", ["-h"] = "help",
 }
+local FLAG_NAMES = {}
+for name in pairs(FLAGS) do FLAG_NAMES[#FLAG_NAMES + 1] = name end
+for name in pairs(VALUED) do FLAG_NAMES[#FLAG_NAMES + 1] = name end
+table.sort(FLAG_NAMES)
 
 -- `args` are the words after "sync". Returns the options, or nil and a
 -- usage message. Phone syntax is left to the library's validation.
@@ -61,7 +67,7 @@ function M.parse(args)
       if value == nil or value == "" then return nil, name .. " needs a value" end
       o[VALUED[name]] = value
     elseif a:find("^%-") then
-      return nil, "unknown option '" .. a .. "'"
+      return nil, cli.unknown_option(a, FLAG_NAMES)
     else
       o.phones[#o.phones + 1] = a
     end
@@ -208,10 +214,7 @@ function M.main(args, stdout, stderr, tty)
   local core = require "ravan.core"
   local ravan = require "ravan"
   local client, err = ravan.new()
-  if not client then
-    stderr:write("ravan-history sync: ", tostring(err), "\n")
-    return 2
-  end
+  if not client then return cli.fail(stderr, err, "ravan-history sync") end
   if tty == nil then tty = stderr == io.stderr and core.isatty(2) end
   core.trap_signals()
   local summary
@@ -224,10 +227,7 @@ function M.main(args, stdout, stderr, tty)
   }
   if tty then stderr:write("\r\27[K") end
   client:close()
-  if not summary then
-    stderr:write("ravan-history sync: ", tostring(err), "\n")
-    return err.kind == "invalid_argument" and 2 or 1
-  end
+  if not summary then return cli.fail(stderr, err, "ravan-history sync") end
   for _, e in ipairs(summary.errors) do
     stderr:write("ravan-history sync: ", e.phone, ": ", tostring(e.error), "\n")
   end
