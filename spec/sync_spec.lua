@@ -140,6 +140,22 @@ for _, kind in ipairs(KINDS) do
       assert.are.same({ "vip" }, cjson.decode(extra).tags)
     end)
 
+    it("keeps a transcript's mistyped fields and its unknown keys together in extra", function()
+      local url = new_url()
+      local phone = "+15550000311"
+      mock.fault { kind = "status", status = 200, phone = phone, body = cjson.encode {
+        success = true, message = "ok", phone = phone, total_count = 1, page = 1, page_size = 100,
+        calls = { { id = "call-311", started_at = "2026-06-11T09:30:00Z",
+          transcripts = { { id = "tr-311", message = { role = 5, content = "hi" },
+            timestamp_ms = 1, created_at = "2026-06-11T09:30:01Z", mood = "calm" } } } },
+      } }
+      assert(sync(url, { phone = phone, include_transcripts = true }))
+      local tr = one_row(url, "SELECT * FROM transcripts WHERE id = ?", "tr-311")
+      assert.is_nil(tr.role)
+      assert.are.equal("hi", tr.content)
+      assert.are.same({ role = 5, mood = "calm" }, cjson.decode(tr.extra))
+    end)
+
     it("re-syncs with nothing new at exactly one request per phone", function()
       local url = new_url()
       local phones = { P.example, P.p250, P.p30, P.none }

@@ -234,10 +234,11 @@ local CHECK = {
   json = function(v) return type(v) == "table" end,
 }
 
--- One row for `fields` from `t`; a value of the wrong type goes to `extra`
--- (as do keys `known` does not list) instead of failing the page.
-local function row_of(fields, t, known)
-  local row, extra = {}, nil
+-- One row for `fields` from `t`; a value of the wrong type goes to the extra
+-- column (as do keys `known` does not list) instead of failing the page,
+-- with what the caller already put in `extra` (optional).
+local function row_of(fields, t, known, extra)
+  local row = {}
   for i = 1, #fields - 1 do
     local name, check = fields[i][1], fields[i][4]
     local v = t[name]
@@ -270,13 +271,6 @@ local FLAT_TRANSCRIPT_KNOWN = { id = true, call_id = true, role = true, content 
 
 local function transcript_row(call_id, tr, index)
   local msg = type(tr.message) == "table" and tr.message or {}
-  local flat = {
-    -- Keyed by its own id; one without gets a stable stand-in.
-    id = tr.id or (call_id .. "#" .. index),
-    call_id = call_id, role = msg.role, content = msg.content,
-    timestamp_ms = tr.timestamp_ms, created_at = tr.created_at,
-  }
-  local row = row_of(TRANSCRIPT_FIELDS, flat, FLAT_TRANSCRIPT_KNOWN)
   local extra
   for k, v in pairs(tr) do
     if not TRANSCRIPT_KNOWN[k] then
@@ -294,8 +288,14 @@ local function transcript_row(call_id, tr, index)
       extra["message." .. tostring(k)] = v
     end
   end
-  if extra then row[#TRANSCRIPT_FIELDS] = json(extra) end
-  return row
+  local flat = {
+    -- Keyed by its own id; one without gets a stable stand-in.
+    id = tr.id or (call_id .. "#" .. index),
+    call_id = call_id, role = msg.role, content = msg.content,
+    timestamp_ms = tr.timestamp_ms, created_at = tr.created_at,
+  }
+  -- Fields of the wrong type join what the transcript's own extra keys hold.
+  return row_of(TRANSCRIPT_FIELDS, flat, FLAT_TRANSCRIPT_KNOWN, extra)
 end
 
 local function in_list(db, ids)
