@@ -24,6 +24,15 @@ end
 function M.text(s, secret, max)
   if type(s) ~= "string" then return s end
   local usable = type(secret) == "string" and #secret >= M.MIN_SECRET
+  if usable and max then
+    -- Only a prefix of `s` can reach the first `max` bytes of the result. Masking turns
+    -- #secret bytes into #MASK, so n bytes become at least n / ceil(#secret / #MASK): this
+    -- many give `max` or more, and the last #secret - 1 let a secret that starts within them
+    -- be matched whole. An error body can be megabytes; masking all of it to keep 2 KiB
+    -- made every error pay for its whole body.
+    local prefix = max * math.ceil(#secret / #M.MASK) + #secret - 1
+    if #s > prefix then s = s:sub(1, prefix) end
+  end
   if usable then s = mask_all(s, secret) end
   if max and #s > max then
     s = s:sub(1, max)
