@@ -36,10 +36,7 @@ local function invalid(message)
   return errors.invalid_argument(message)
 end
 
--- `req.wait()` (a dot for a colon) must not raise either.
-local function misuse(object, name)
-  return invalid("use " .. object .. ":" .. name .. "(...), with a colon")
-end
+local misuse = errors.misuse
 
 local function is(obj, class)
   return rawequal(getmetatable(obj), class)

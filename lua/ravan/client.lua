@@ -193,7 +193,7 @@ async.add_methods(Client)
 -- @treturn[2] nil
 -- @treturn[2] ravan.errors.Error
 function Client:sync(opts)
-  if not rawequal(getmetatable(self), Client) then return nil, surface.misuse("sync") end
+  if not rawequal(getmetatable(self), Client) then return nil, errors.misuse("client", "sync") end
   return require("ravan.sync").sync(self, opts)
 end
 
@@ -202,7 +202,7 @@ end
 -- tasks are cancelled. Later calls return an `invalid_argument` error.
 -- Idempotent.
 function Client:close()
-  if not rawequal(getmetatable(self), Client) then return nil, surface.misuse("close") end
+  if not rawequal(getmetatable(self), Client) then return nil, errors.misuse("client", "close") end
   local handle = self._handle
   if handle then
     -- Requests in flight (the pagers' prefetch among them) are cancelled.

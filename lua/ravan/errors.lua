@@ -142,6 +142,14 @@ function M.invalid_argument(message)
 end
 
 -- What every call on a closed client answers, the pager's included.
+-- `obj.method(...)` (a dot for a colon) passes the first argument as self: said, never raised.
+-- `args` is what the call's parentheses show ("..." unless given).
+function M.misuse(object, name, args)
+  args = args == nil and "..." or text_of(args)
+  return M.invalid_argument("use " .. text_of(object) .. ":" .. text_of(name) .. "(" .. args
+    .. "), with a colon")
+end
+
 function M.closed()
   return M.invalid_argument("this ravan client is closed")
 end

@@ -654,7 +654,7 @@ surface.add_methods(Client)
 -- `invalid_argument` error. Idle connections stay in nginx's pool until its
 -- `lua_socket_keepalive_timeout`. Idempotent.
 function Client:close()
-  if not rawequal(getmetatable(self), Client) then return nil, surface.misuse("close") end
+  if not rawequal(getmetatable(self), Client) then return nil, errors.misuse("client", "close") end
   secrets[self] = nil
   for pf in next, self._prefetchers do pf:close() end
 end

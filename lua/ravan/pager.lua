@@ -37,9 +37,8 @@ for i = 1, #OWN do SCHEMA[#SCHEMA + 1] = OWN[i] end
 local Pager = {}
 Pager.__index = Pager
 
--- `pager.next()` (a dot for a colon) must not raise either.
 local function misuse(name)
-  return errors.invalid_argument("use pager:" .. name .. "(), with a colon")
+  return errors.misuse("pager", name, "")
 end
 
 -- Returns the prepared core query and the pager options, or nil and err.

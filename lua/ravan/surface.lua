@@ -7,21 +7,16 @@ local pager = require "ravan.pager"
 
 local M = {}
 
--- `client.phone_history{...}` (a dot for a colon) passes the query as self.
-function M.misuse(name)
-  return errors.invalid_argument("use client:" .. name .. "(...), with a colon")
-end
-
 function M.add_methods(Client)
   function Client:phone_history(q)
-    if not rawequal(getmetatable(self), Client) then return nil, M.misuse("phone_history") end
+    if not rawequal(getmetatable(self), Client) then return nil, errors.misuse("client", "phone_history") end
     local query, err = self:_prepare(q)
     if not query then return nil, err end
     return self:_fetch(query)
   end
   for _, what in ipairs { "pages", "calls" } do
     Client[what] = function(self, q)
-      if not rawequal(getmetatable(self), Client) then return pager.failed(M.misuse(what)) end
+      if not rawequal(getmetatable(self), Client) then return pager.failed(errors.misuse("client", what)) end
       return pager.new(self, q, what)
     end
   end
