@@ -229,7 +229,7 @@ local function run_pass(ctx, phone, state, st, resuming)
     counts, err = store.save_page(ctx.db, phone, calls, state, ctx.include_transcripts)
     if not counts then return nil, err end
     add_counts(st, counts)
-    ctx.report(st)
+    ctx.report()
     if last then return true end
     if restart then pass = new_pass() end
     resuming = resuming or restart
