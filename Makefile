@@ -46,7 +46,7 @@ EMBED_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(WARNINGS) $(CFLAGS) $(CURL_C
 	$(shell $(PKG_CONFIG) --cflags $(EMBED_LUA) 2>/dev/null)
 EMBED_LIBS = $(shell $(PKG_CONFIG) --libs $(EMBED_LUA) 2>/dev/null) $(LDLIBS)
 
-.PHONY: all deps env test demo memcheck embed docs bench bench-openresty openresty tsan fuzz clean help \
+.PHONY: all deps env lint test demo memcheck embed docs bench bench-openresty openresty tsan fuzz clean help \
 	rock rock-install
 
 all: $(MODULE)
@@ -91,8 +91,18 @@ env:
 	@echo 'export LUA_CPATH_5_4="$(ROOT)/build/?.so;;"'
 	@echo 'export PATH="$(ROOT)/bin:$$PATH"'
 
+# luacheck over every Lua file of the project (.luacheckrc), cppcheck over the C. `make test` runs
+# it first, so a new warning fails CI.
+LINT_LUA := lua bin/ravan-history spec mock bench examples
+CPPCHECK := cppcheck --quiet --std=c99 --enable=warning,performance,portability --inline-suppr \
+	--error-exitcode=1 -Isrc
+
+lint: deps
+	@luacheck --quiet --formatter plain $(LINT_LUA)
+	@$(CPPCHECK) src examples/embed bench/raw_libcurl.c bench/lua_floor.c fuzz
+
 # LuaJIT's build is always made: the OpenResty spec loads it into nginx whichever Lua runs busted.
-test: deps
+test: deps lint
 	@for lua in $(LUAS) luajit; do $(MAKE) --no-print-directory all LUA=$$lua || exit 1; done
 	@$(MAKE) --no-print-directory $(EMBED_BIN)
 	@LUAS="$(LUAS)" spec/run
@@ -198,7 +208,8 @@ clean:
 help:
 	@echo 'make            build ravan.core for $(LUA): $(MODULE)'
 	@echo 'make demo       start the local Ravan server and show call histories with the CLI'
-	@echo 'make test       install what is missing, build, run the specs on every Lua'
+	@echo 'make test       install what is missing, lint, build, run the specs on every Lua'
+	@echo 'make lint       luacheck over the Lua, cppcheck over the C'
 	@echo 'make memcheck   the specs under valgrind (no errors, nothing definitely lost)'
 	@echo 'make tsan       the async and pager specs with the core under ThreadSanitizer'
 	@echo 'make embed      $(EMBED_BIN): a C host with Lua 5.4 and ravan linked in statically'

@@ -128,7 +128,7 @@ local function bench_overhead()
   }
   -- Rows 1, 2 and 4 are the floor, ravan and the Lua floor with cjson: ravan's own overhead
   -- is its ratio to the last, the least any Lua client of this API can do.
-  local RAW, RAVAN, LUA_CLIENT_FLOOR = 1, 2, 4
+  local RAW_ROW, RAVAN, LUA_CLIENT_FLOOR = 1, 2, 4
   local per_request, ratios, over_lua = {}, {}, {}
   for i = 1, #contenders do per_request[i], ratios[i], over_lua[i] = {}, {}, {} end
   for _ = 1, rounds(A_ROUNDS) do
@@ -138,7 +138,7 @@ local function bench_overhead()
       table.insert(per_request[i], us[i])
     end
     for i = 1, #contenders do
-      table.insert(ratios[i], us[i] / us[RAW])
+      table.insert(ratios[i], us[i] / us[RAW_ROW])
       table.insert(over_lua[i], us[i] / us[LUA_CLIENT_FLOOR])
     end
   end

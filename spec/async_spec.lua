@@ -377,7 +377,7 @@ describe("async requests", function()
       assert.is_true(eventually(function() return #records_of(phone) == 1 end))
       local opened = h.new_fds(before, h.fds())
       assert.is_true(#opened >= 1, "no connection was opened")
-      req = nil
+      req = nil -- luacheck: ignore 311 (the last reference, dropped for the collector)
       h.full_gc()
       assert.is_nil(probe[1])
       assert.are.equal(0, c:pending())
@@ -410,7 +410,7 @@ describe("async requests", function()
       local c = client()
       local heap_at = {}
       local n = 0
-      for page in c:pages { phone = mock.phones.p10k, page_size = 100, prefetch = 2 } do
+      for _ in c:pages { phone = mock.phones.p10k, page_size = 100, prefetch = 2 } do
         n = n + 1
         -- A slow loop: every page it asks for next has already arrived.
         core.sleep(0.02)

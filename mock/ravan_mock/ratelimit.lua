@@ -14,12 +14,11 @@ function M.take(rl, credential)
     local now = ngx.now()
     local key = PREFIX .. credential
     local cap, rate = rl.requests, rl.requests / rl.per
-    local tokens, last = cap, now
+    local tokens = cap
     local text = dict:get(key)
     if text then
         local t, l = text:match("^([^|]+)|(.+)$")
-        tokens, last = tonumber(t), tonumber(l)
-        tokens = math.min(cap, tokens + (now - last) * rate)
+        tokens = math.min(cap, tonumber(t) + (now - tonumber(l)) * rate)
     end
     local wait
     if tokens >= 1 then

@@ -20,7 +20,7 @@ local SERVER_VARS = {
 -- A stopper is a shell whose stdin is a pipe from this process: it reads to the end of it,
 -- which comes when this process exits however it exits, then stops the server. Kept here so
 -- the pipe stays open until then.
-local stopper
+local stopper -- luacheck: ignore 231 (held, never read: see above)
 
 local function own_server()
   local p = assert(io.popen("mock/server start"))

@@ -1,5 +1,5 @@
--- ravan.rate, the budget client:sync spends: pure arithmetic on given times, no server.
-local rate = require "ravan.rate"
+-- ravan.sync.rate, the budget client:sync spends: pure arithmetic on given times, no server.
+local rate = require "ravan.sync.rate"
 
 -- Sends as fast as the budget lets from t0 for `seconds`; returns how many went.
 local function drain(b, t0, seconds)
@@ -16,7 +16,7 @@ local function drain(b, t0, seconds)
   return n
 end
 
-describe("ravan.rate", function()
+describe("ravan.sync.rate", function()
   it("spaces a configured rate evenly: N per S", function()
     local b = rate.new({ requests = 10, per = 2 }, 0)
     assert.are.equal(50, drain(b, 0, 9.9))

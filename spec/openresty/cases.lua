@@ -1,4 +1,4 @@
--- Runs inside the nginx of spec/openresty_spec.lua: one ravan.openresty call described by a JSON
+-- Runs inside the nginx of spec/openresty/openresty_spec.lua: one ravan.openresty call described by a JSON
 -- request body, answered as JSON (the page's summary or the error, and the log events), so the
 -- spec can inject faults, call, and compare with what the local server recorded.
 --

@@ -2,14 +2,14 @@
 -- PostgreSQL (`lua-sql-postgres`) behind one interface, so the sync code is
 -- written once.
 --
---    local db, err = require("ravan.db").open("sqlite:calls.db")
+--    local db, err = require("ravan.sync.db").open("sqlite:calls.db")
 --    db:exec("INSERT INTO t (a, b) VALUES (?, ?)", "x", 2)
 --
 -- `?` placeholders take Lua values (nil, booleans, numbers, strings) and are
 -- rendered as literals with the connection's own escaping: LuaSQL has no
 -- bound parameters for these two drivers. Failures are `nil, err` with kind
 -- `database`; nothing here raises.
--- @module ravan.db
+-- @module ravan.sync.db
 
 local errors = require "ravan.errors"
 
@@ -210,7 +210,7 @@ end
 Db.__close = Db.close
 
 function Db:__tostring()
-  return "ravan.db (" .. self.kind .. (self._conn and "" or ", closed") .. ")"
+  return "ravan.sync.db (" .. self.kind .. (self._conn and "" or ", closed") .. ")"
 end
 
 -- Per database kind: the LuaSQL driver, its Debian package, and what every

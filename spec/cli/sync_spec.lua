@@ -1,5 +1,5 @@
 -- The pure parts of `ravan-history sync`: arguments, phones files, the progress and summary lines.
-local cli_sync = require "ravan.cli_sync"
+local cli_sync = require "ravan.cli.sync"
 
 describe("ravan-history sync arguments", function()
   it("takes phones, a database and the options", function()

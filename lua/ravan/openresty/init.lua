@@ -116,7 +116,7 @@ function M.new(opts, getenv)
   if opts ~= nil and type(opts) ~= "table" then
     return nil, errors.invalid_argument("options must be a table or nil")
   end
-  local plain, rate, err = {}, nil, nil
+  local plain, rate, err = {}
   for k, v in pairs(opts or {}) do
     if k == "rate_limit" then
       rate, err = rate_limit_option(v)

@@ -1,9 +1,9 @@
--- ravan.db, the driver layer under client:sync, on a real SQLite file: literals, transactions,
+-- ravan.sync.db, the driver layer under client:sync, on a real SQLite file: literals, transactions,
 -- upserts that tell a change from none, and errors that never show the URL.
-local db_mod = require "ravan.db"
+local db_mod = require "ravan.sync.db"
 local errors = require "ravan.errors"
 
-describe("ravan.db", function()
+describe("ravan.sync.db", function()
   local path, db
   before_each(function()
     path = os.tmpname()
@@ -89,7 +89,7 @@ end)
 
 describe("sync's pure parts", function()
   local sync = require "ravan.sync"
-  local store = require "ravan.sync_store"
+  local store = require "ravan.sync.store"
 
   it("reads RFC 3339 times with fractions and offsets, and nothing else", function()
     assert.are.equal(1781170200, sync.epoch("2026-06-11T09:30:00Z"))

@@ -1,9 +1,9 @@
 -- What `client:sync` keeps in its database: the schema (made on first use),
 -- one page of calls written together with the phone's progress, and that
--- progress read back. The SQL runs through `ravan.db`, the same for SQLite
+-- progress read back. The SQL runs through `ravan.sync.db`, the same for SQLite
 -- and PostgreSQL; only column types differ.
 
-local db_mod = require "ravan.db"
+local db_mod = require "ravan.sync.db"
 local errors = require "ravan.errors"
 local decode = require "ravan.decode"
 
@@ -134,7 +134,7 @@ local function ensure_schema(db)
   end)
 end
 
---- Opens `url` (see `ravan.db.open`) and makes the schema when missing.
+--- Opens `url` (see `ravan.sync.db.open`) and makes the schema when missing.
 function M.open(url)
   local db, err = db_mod.open(url)
   if not db then return nil, err end

@@ -665,7 +665,7 @@ function M.main(args, stdout, stderr, tty)
   if args[1] == "sync" then
     local rest = {}
     for i = 2, #args do rest[i - 1] = args[i] end
-    return require("ravan.cli_sync").main(rest, stdout, stderr, tty)
+    return require("ravan.cli.sync").main(rest, stdout, stderr, tty)
   end
   local o, msg = M.parse(args)
   if not o then

@@ -35,7 +35,7 @@ end
 -- about that worker), the checkout on the package paths, root's worker allowed to read it. No
 -- resolver (the spec's API is on 127.0.0.1), so a host name shows the error for its absence.
 -- Added: /call and /call_ca (the local server's CA trusted), which run one call described in
--- JSON (spec/support/openresty_cases.lua); /budget, one call under a shared rate budget; and
+-- JSON (spec/openresty/cases.lua); /budget, one call under a shared rate budget; and
 -- calls from phases that have no cosockets. `workers` > 1 spreads connections over them.
 local function render(port, workers)
   workers = workers or 1
@@ -60,11 +60,11 @@ local function render(port, workers)
   assert(history, "no /history location in the example")
   local cases = ([[
         location = /call {
-            content_by_lua_block { require("spec.support.openresty_cases").handle() }
+            content_by_lua_block { require("spec.openresty.cases").handle() }
         }
         location = /call_ca {
             lua_ssl_trusted_certificate %s;
-            content_by_lua_block { require("spec.support.openresty_cases").handle() }
+            content_by_lua_block { require("spec.openresty.cases").handle() }
         }
         location = /budget {
             content_by_lua_block {
@@ -190,7 +190,7 @@ function Nginx:get(path)
   return parse_response(raw)
 end
 
--- One call in nginx (see spec/support/openresty_cases.lua): `spec.opts` default to the local
+-- One call in nginx (see spec/openresty/cases.lua): `spec.opts` default to the local
 -- server and its key. Returns the decoded answer.
 function Nginx:call(spec, path)
   local opts = spec.opts or {}
@@ -668,7 +668,7 @@ describe("ravan.openresty in nginx", function()
     sock:close()
     assert.truthy(raw:find("X%-Ravan: invalid_argument: [^\r]*header_filter phase"), raw)
     assert.truthy(raw:find("\r\n\r\nbody\ninvalid_argument: [^\n]*body_filter phase"), raw)
-    status, body = nginx:get("/phase_log")
+    body = select(2, nginx:get("/phase_log"))
     assert.truthy(body:find("^invalid_argument: [^\n]*log phase"), body)
     assert.truthy(body:find("\ninvalid_argument: [^\n]*init_worker phase"), body)
     assert.are.equal(0, #mock.requests())

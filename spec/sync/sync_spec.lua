@@ -8,7 +8,7 @@ local mock = require "spec.support.mock"
 local proc = require "spec.support.proc"
 local postgres = require "spec.support.postgres"
 local helpers = require "spec.support.helpers"
-local db_mod = require "ravan.db"
+local db_mod = require "ravan.sync.db"
 
 local P = {
   p10k = mock.phones.p10k, p30 = "+15550000030", p250 = "+15550000250",
@@ -380,7 +380,7 @@ describe("sync follow mode", function()
     mock.reset()
     mock.fault { kind = "status", status = 429, retry_after = "3600", count = 1, phone = P.p30 }
     local next_in
-    s = assert(sync(sqlite_url(), { phone = P.p30, follow = true, interval = 0.05,
+    assert(sync(sqlite_url(), { phone = P.p30, follow = true, interval = 0.05,
       progress = function(sum) next_in = sum.next_round_in end,
       stop = function() return next_in ~= nil end }))
     assert.are.equal(3600, next_in)

@@ -1,0 +1,8 @@
+-- `make lint`: luacheck over the Lua of the project. Lua 5.1 to 5.4 and LuaJIT share one source,
+-- so the standard is their union; ngx exists only inside nginx.
+std = "max"
+max_line_length = 130
+codes = true
+globals = { "ngx" }
+read_globals = { "jit" }
+files["spec"] = { std = "+busted" }
