@@ -7,6 +7,8 @@
 -- arrive in, and at most N+1 are held: the one the loop works on and N in
 -- flight. Every page goes through the client's own result -> page path.
 -- Inside a task of the client, waiting for a page suspends the task.
+-- The calls it makes into a client and its prefetcher are listed in
+-- lua/ravan/surface.lua.
 --
 -- Iteration ends when the pages cover total_count, on an empty or short
 -- page, at `limit`, or on a page with nothing new (a server ignoring

@@ -1,7 +1,34 @@
 -- What every flavour of client offers, written once: `phone_history`, `pages` and `calls` as
--- methods over a client class's `_prepare`/`_fetch` hooks, and the same three as module
--- functions on a default client made on first use. `ravan` and `ravan.openresty` both use it.
-
+-- methods over a client class's hooks, and the same three as module functions on a default
+-- client made on first use. `ravan` (lua/ravan/client.lua) and `ravan.openresty` both use it.
+--
+-- The interface a client flavour implements: the only calls that the surface and the pager
+-- (lua/ravan/pager.lua) make into a client. Each returns its failures as `nil, err`.
+--
+--   client:_prepare(q[, schema]) -> query | nil, err
+--       Validates the user's query `q` (with the pager's extra `schema` entries, which come
+--       back in the query for the pager to take out) and applies the client's defaults.
+--       A closed client returns errors.closed().
+--   client:_fetch(query) -> page | nil, err
+--       One request for a prepared query, through `_page_of`. It may suspend the calling
+--       coroutine (a task of the client, an nginx light thread), never the host's loop.
+--   client:_page_of(res) -> page | nil, err
+--       The one path from a transport's result table (see ravan.result) to the user's page.
+--   client:_prefetcher(query, window) -> prefetcher | nil
+--       Pages started ahead, at most `window` in flight; nil when the client cannot start
+--       any (closed, no engine, no cosockets): the pager then fetches one page at a time.
+--   client:_closed() -> boolean
+--       Whether close() was called; the pager asks before it takes from a prefetcher.
+--
+-- A prefetcher, as `_prefetcher` returns it:
+--
+--   pf:want(page) -> boolean     start `page` unless the window is full; true when it is
+--                                in flight (already or now)
+--   pf:take(page) -> res         the transport result of `page`, waiting for it (started
+--                                now if it was never wanted); the pager passes it to
+--                                `_page_of`
+--   pf:pending() -> n            how many pages are in flight
+--   pf:close()                   cancels what is in flight; idempotent
 local errors = require "ravan.errors"
 local pager = require "ravan.pager"
 
