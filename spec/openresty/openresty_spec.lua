@@ -397,6 +397,24 @@ describe("ravan.openresty in nginx", function()
     assert.are.equal(0, #mock.requests())
   end)
 
+  it("turns a page, page_size or limit that is no number into a 400 naming it, calling nothing", function()
+    for _, case in ipairs {
+      { "/calls?phone=%2B15550000250&limit=abc", "limit" },
+      { "/calls?phone=%2B15550000250&limit=0", "limit" },
+      { "/calls?phone=%2B15550000250&limit=1&limit=2", "limit" },
+      { "/calls?phone=%2B15550000250&limit", "limit" },
+      { "/history?phone=%2B15550000250&page=abc", "page" },
+      { "/history?phone=%2B15550000250&page_size=ten", "page_size" },
+    } do
+      local status, body = nginx:get(case[1])
+      assert.are.equal(400, status, case[1] .. ": " .. tostring(body))
+      local answer = cjson.decode(body:match("[^\n]+"))
+      assert.are.equal("invalid_argument", answer.error, body)
+      assert.truthy(answer.message:find("^" .. case[2] .. " must be"), answer.message)
+    end
+    assert.are.equal(0, #mock.requests())
+  end)
+
   it("streams every call of a 250-call history through the pager, prefetching", function()
     local status, body = nginx:get("/calls?phone=%2B15550000250")
     assert.are.equal(200, status, body)
@@ -531,6 +549,95 @@ describe("ravan.openresty in nginx", function()
       assert.are.equal("network", answer.err.kind)
       assert.truthy(answer.err.message:find("bytes remaining", 1, true), answer.err.message)
       assert.are.equal(3, answer.err.attempts)
+    end)
+
+    -- Bytes no HTTP server should send, through both transports: each an error of the same
+    -- kind, never a raise (nginx would answer the spec's call with a 500).
+    local REFUSED = '{"success":false,"message":"refused"}'
+    local function chunked(body)
+      return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        .. body
+    end
+    local function with_headers(lines, body)
+      return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" .. lines .. "\r\n" .. body
+    end
+    local SIZE = ("%x"):format(#REFUSED)
+    local HOSTILE = {
+      { "a chunk size that is no number", chunked("zz\r\n{}\r\n0\r\n\r\n"), "network" },
+      { "a chunk size with an extension", chunked(SIZE .. ";name=value\r\n" .. REFUSED .. "\r\n0\r\n\r\n"),
+        "server" },
+      { "a chunk size of 17 hex digits", chunked("fffffffffffffffff\r\n" .. REFUSED .. "\r\n0\r\n\r\n"),
+        "network" },
+      { "a chunk size over 2^63", chunked("ffffffffffffffff\r\n" .. REFUSED .. "\r\n0\r\n\r\n"), "network" },
+      { "a chunk size padded past 16 digits",
+        chunked(("0"):rep(20) .. SIZE .. "\r\n" .. REFUSED .. "\r\n0\r\n\r\n"), "network" },
+      { "a negative chunk size", chunked("-5\r\n" .. REFUSED .. "\r\n0\r\n\r\n"), "network" },
+      { "an empty chunk size line", chunked("\r\n" .. REFUSED .. "\r\n0\r\n\r\n"), "network" },
+      { "a chunk size after a space", chunked(" " .. SIZE .. "\r\n" .. REFUSED .. "\r\n0\r\n\r\n"), "network" },
+      { "chunk data without its CRLF", chunked(SIZE .. "\r\n" .. REFUSED .. "XX0\r\n\r\n"), "network" },
+      { "no last chunk", chunked(SIZE .. "\r\n" .. REFUSED .. "\r\n"), "network" },
+      { "chunk lines ended by LF alone", chunked(SIZE .. "\n" .. REFUSED .. "\n0\n\n"), "server" },
+      { "a trailer", chunked(SIZE .. "\r\n" .. REFUSED .. "\r\n0\r\nX-Trailer: 1\r\n\r\n"), "server" },
+      { "a header line without a colon", with_headers("NoColonHere\r\nContent-Length: " .. #REFUSED .. "\r\n",
+        REFUSED), "network" },
+      { "a negative Content-Length", with_headers("Content-Length: -1\r\n", REFUSED), "network" },
+      { "a Content-Length of 23 digits", with_headers("Content-Length: " .. ("9"):rep(23) .. "\r\n", REFUSED),
+        "too_large" },
+    }
+
+    it("meets hostile bytes with the plain client's error kind, never a raise", function()
+      for _, case in ipairs(HOSTILE) do
+        local what, bytes, kind = case[1], case[2], case[3]
+        mock.reset()
+        mock.fault { kind = "raw", bytes = bytes, count = 2 }
+        local answer = nginx:call { opts = { max_retries = 0 }, query = { phone = phone } }
+        assert.is_table(answer.err, what)
+        assert.are.equal(kind, answer.err.kind, what .. ": " .. answer.err.message)
+        local plain_err = select(2, mock.fast_client { max_retries = 0 }:phone_history { phone = phone })
+        assert.are.equal(kind, plain_err.kind, what .. ": " .. tostring(plain_err))
+        assert.are.same({ "raw", "raw" }, helpers.pluck(mock.requests(), "fault"), what)
+      end
+    end)
+
+    -- Where libcurl's reading is odd (an unknown protocol taken for the caller's mistake, a head
+    -- cut short taken for an empty body, digits before junk taken for a length), this reader
+    -- keeps to what the bytes are: no HTTP, so a network error.
+    it("calls bytes that are not HTTP a network error", function()
+      for _, bytes in ipairs {
+        "HTTP/1.1 abc OK\r\n\r\n", "HTTP/1.1 099 OK\r\nContent-Length: 0\r\n\r\n", "hello\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Le", with_headers("Content-Length: 12abc\r\n", REFUSED),
+      } do
+        mock.reset()
+        mock.fault { kind = "raw", bytes = bytes }
+        local answer = nginx:call { opts = { max_retries = 0 }, query = { phone = phone } }
+        assert.is_table(answer.err, bytes)
+        assert.are.equal("network", answer.err.kind, ("%q: %s"):format(bytes, answer.err.message))
+        assert.are.equal(1, #mock.requests())
+      end
+    end)
+
+    -- libcurl refuses a header line of 100 KiB: so does the cosocket reader, with the same kind
+    -- and retry decision; a shorter one is read, so the body decides.
+    it("treats large header lines as the plain client does", function()
+      for _, case in ipairs { { 70, "server" }, { 200, "too_large" } } do
+        local size, kind = case[1], case[2]
+        local fault = { kind = "status", status = 200, count = 10, body = REFUSED,
+          headers = { ["X-Huge"] = ("h"):rep(size * 1024) } }
+        mock.reset()
+        mock.fault(fault)
+        local answer = nginx:call { opts = fast, query = { phone = phone } }
+        assert.is_table(answer.err, size .. " KiB")
+        assert.are.equal(kind, answer.err.kind, size .. " KiB: " .. answer.err.message)
+        assert.is_false(answer.err.retryable)
+        assert.are.equal(1, #mock.requests())
+        if kind == "too_large" then assert.truthy(answer.err.message:find("header", 1, true)) end
+        mock.reset()
+        mock.fault(fault)
+        local plain_err = select(2, mock.fast_client():phone_history { phone = phone })
+        assert.are.equal(kind, plain_err.kind, size .. " KiB: " .. tostring(plain_err))
+        assert.is_false(plain_err.retryable)
+        assert.are.equal(1, #mock.requests())
+      end
     end)
 
     it("reads a chunked body, and stops one over max_response_bytes while reading", function()
