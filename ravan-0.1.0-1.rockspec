@@ -68,6 +68,7 @@ build = {
       ["ravan.loop.init"] = "lua/ravan/loop/init.lua",
       ["ravan.loop.luv"] = "lua/ravan/loop/luv.lua",
       ["ravan.openresty.init"] = "lua/ravan/openresty/init.lua",
+      ["ravan.openresty.wire"] = "lua/ravan/openresty/wire.lua",
       ["ravan.pager"] = "lua/ravan/pager.lua",
       ["ravan.redact"] = "lua/ravan/redact.lua",
       ["ravan.result"] = "lua/ravan/result.lua",

@@ -258,6 +258,11 @@ fault '{"kind":"large","bytes":2000000,"chunked":true}'
 check "large chunked" "$(api "$Q"; header transfer-encoding)" $'200 0\nchunked'
 check "large chunked has no length" "$(header content-length)" ""
 check "large chunked size" "$(($(stat -c %s "$T/body") >= 2000000))" 1
+since=$(last_seq)
+fault '{"kind":"raw","bytes":"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nas sent"}'
+check "raw: the bytes as given, to the close" "$(api "$Q"; header content-type; cat "$T/body")" $'200 0\ntext/plain\nas sent'
+check "raw recorded" "$(record 'd[1].fault .. " " .. d[1].status')" "raw 200"
+check "raw needs bytes" "$(post faults '{"kind":"raw"}')" 400
 check "bad fault rejected" "$(post faults '{"kind":"nope"}')" 400
 fault '{"kind":"status","status":500,"phone":"+19999999999"}'
 check "pending faults listed" "$(curl -sS -o "$T/pending" "$CTL/faults"; j '#d .. " " .. d[1].kind' "$T/pending")" "1 status"

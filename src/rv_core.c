@@ -815,6 +815,12 @@ int luaopen_ravan_core(lua_State *L)
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "REQUEST_ID_HEADERS");
+    /* Limits the Lua transports must share with this one: libcurl refuses a response header
+     * line of this size, so the cosocket reader does too. */
+    lua_newtable(L);
+    lua_pushinteger(L, CURL_MAX_HTTP_HEADER);
+    lua_setfield(L, -2, "header_bytes");
+    lua_setfield(L, -2, "LIMITS");
     uint64_t *rng = lua_newuserdata(L, sizeof *rng);
     *rng = rv_seed(rng);
     lua_pushcclosure(L, core_decide, 1);

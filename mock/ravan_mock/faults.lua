@@ -58,6 +58,7 @@ local PARAMS = {
         target = { "same", function(v) return v == "same" or v == "other" end, "\"same\" or \"other\"" },
         location = { nil, function(v) return v == nil or type(v) == "string" end, "a string" },
     },
+    raw = { bytes = { nil, function(v) return type(v) == "string" and v ~= "" end, "a non-empty string" } },
     large = {
         bytes = { 2 * 1024 * 1024, function(v) return int(v, 1) end, "an integer >= 1" },
         chunked = { false, function(v) return type(v) == "boolean" end, "a boolean" },
@@ -252,6 +253,17 @@ function M.apply(fault, normal, ctx)
             content_type = "text/html",
             headers = { Location = location(fault, ctx.moved_prefix, ctx.other_origin) },
         })
+    elseif kind == "raw" then
+        -- The request's own socket, past nginx's HTTP writer: the bytes go out as they are, then
+        -- the connection closes, whatever they say about the body's length.
+        rec.status = tonumber(fault.bytes:match("^HTTP/1%.%d (%d%d%d)")) or 0
+        local sock, err = ngx.req.socket(true)
+        if not sock then
+            ngx.log(ngx.ERR, "raw fault: no raw socket: ", err)
+            return ngx.exit(444)
+        end
+        sock:send(fault.bytes)
+        return ngx.exit(444)
     elseif kind == "large" then
         local body = large_body(ctx.phone, fault.bytes)
         response.start(200, { no_gzip = true, length = not fault.chunked and #body })

@@ -33,14 +33,16 @@ local errors = require "ravan.errors"
 local result = require "ravan.result"
 local surface = require "ravan.surface"
 local validate = require "ravan.validate"
+local wire = require "ravan.openresty.wire"
 
 local M = {}
 
 local ngx = rawget(_G, "ngx")
 local now, decide, parse_retry_after = core.now, core.decide, core.parse_retry_after
+local arm = wire.arm
 local max, floor = math.max, math.floor
 local concat = table.concat
-local tonumber, type, pairs, setmetatable = tonumber, type, pairs, setmetatable
+local type, pairs, setmetatable = type, pairs, setmetatable
 
 local REQUEST_ID = core.REQUEST_ID_HEADERS
 
@@ -199,166 +201,6 @@ local function handshake_error(self, err)
   return nil, "network", "TLS handshake failed: " .. err
 end
 
-local function read_error(err, what)
-  if err == "timeout" then return nil, "timeout", "timed out reading the " .. what end
-  return nil, "network", (err == "closed" and "connection closed" or err)
-    .. " while reading the " .. what
-end
-
--- Sets the socket's timeout for the next step: the time left, and for reads also the stall
--- limit (curl's low_speed_time in spirit: no byte for that long means the link is dead).
--- A cosocket's timeout bounds each wait for data, not an operation, so a server dribbling
--- bytes would outlast it: reads go in pieces, and each piece checks the clock again.
-local function arm(sock, until_t, cap)
-  local left = until_t - now()
-  if left <= 0 then return false end
-  if cap and cap < left then left = cap end
-  sock:settimeout(max(1, floor(left * 1000)))
-  return true
-end
-
--- Responses are read through a buffer: the head in blocks of whatever has arrived (one read
--- usually brings the head and a small body together), the rest of the body after it.
-local BLOCK = 16384
-
--- A server's status line and headers may take this much; more is not an API answering.
-local MAX_HEAD = 65536
-
-local TOO_LARGE = "response body larger than max_response_bytes"
-
-local function new_reader(sock, until_t, stall)
-  return { sock = sock, buf = "", until_t = until_t, stall = stall }
-end
-
--- Appends what arrives next (at most `n` bytes) to the buffer; nil and the error when nothing.
-local function fill(r, n)
-  if not arm(r.sock, r.until_t, r.stall) then return nil, "timeout" end
-  local data, err = r.sock:receiveany(n or BLOCK)
-  if not data then return nil, err end
-  r.buf = r.buf .. data
-  return true
-end
-
--- Up to the next CRLF (taken off), or nil and the error.
-local function read_line(r)
-  while true do
-    local i = r.buf:find("\r\n", 1, true)
-    if i then
-      local line = r.buf:sub(1, i - 1)
-      r.buf = r.buf:sub(i + 2)
-      return line
-    end
-    if #r.buf > MAX_HEAD then return nil, "a line over 64 KiB" end
-    local ok, err = fill(r)
-    if not ok then return nil, err end
-  end
-end
-
--- Exactly n bytes, or nil, the error and how many came.
-local function read_bytes(r, n)
-  local buf = r.buf
-  if #buf >= n then
-    r.buf = buf:sub(n + 1)
-    return buf:sub(1, n)
-  end
-  local parts, got = { buf }, #buf
-  r.buf = ""
-  while got < n do
-    if not arm(r.sock, r.until_t, r.stall) then return nil, "timeout", got end
-    local data, err = r.sock:receiveany(n - got)
-    if not data then return nil, err, got end
-    parts[#parts + 1] = data
-    got = got + #data
-  end
-  return concat(parts)
-end
-
--- The status line and headers up to the blank line: status, the HTTP/1.x minor version and the
--- headers (lower-case names, first value); or nil, an error kind, a message and whether
--- nothing at all came.
-local function read_head(r)
-  local i
-  while true do
-    i = r.buf:find("\r\n\r\n", 1, true)
-    if i then break end
-    if #r.buf > MAX_HEAD then return nil, "network", "response headers over 64 KiB" end
-    local ok, err = fill(r)
-    if not ok then
-      if r.buf == "" and err ~= "timeout" then
-        return nil, "network", "empty reply from server (" .. err .. ")", true
-      end
-      return read_error(err, "headers")
-    end
-  end
-  local head = r.buf:sub(1, i + 1)
-  r.buf = r.buf:sub(i + 4)
-  local version, status = head:match("^HTTP/1%.(%d) (%d%d%d)")
-  if not status then return nil, "network", "not an HTTP/1.x response" end
-  local headers = {}
-  for name, value in head:gmatch("\n([^:\r\n]+):[ \t]*([^\r\n]-)[ \t]*\r") do
-    name = name:lower()
-    if headers[name] == nil then headers[name] = value end
-  end
-  return tonumber(status), version, headers
-end
-
--- The body by Content-Length, chunks or the connection's end; body, whether the connection may be
--- reused, or nil and an error (kind, message).
-local function read_body(r, headers, limit)
-  local te = headers["transfer-encoding"]
-  if te and te:lower():find("chunked", 1, true) then
-    local parts, total = {}, 0
-    while true do
-      local line, err = read_line(r)
-      if not line then return read_error(err, "chunked body") end
-      local size = tonumber(line:match("^%s*(%x+)"), 16)
-      if not size then return nil, "network", "malformed chunk size in the response" end
-      if size == 0 then
-        repeat
-          line, err = read_line(r)
-          if not line then return read_error(err, "chunked body") end
-        until line == ""
-        return concat(parts), r.buf == ""
-      end
-      total = total + size
-      if total > limit then return nil, "too_large", TOO_LARGE end
-      local data
-      data, err = read_bytes(r, size + 2)
-      if not data then return read_error(err, "chunked body") end
-      if data:sub(-2) ~= "\r\n" then return nil, "network", "malformed chunk in the response" end
-      parts[#parts + 1] = data:sub(1, -3)
-    end
-  end
-  local length = headers["content-length"]
-  if length then
-    local n = tonumber(length:match("^%d+$"))
-    if not n then return nil, "network", "malformed Content-Length in the response" end
-    if n > limit then return nil, "too_large", TOO_LARGE end
-    local data, err, got = read_bytes(r, n)
-    if not data then
-      if err == "closed" then
-        return nil, "network", "transfer closed with " .. (n - got) .. " bytes remaining to read"
-      end
-      return read_error(err, "body")
-    end
-    -- Bytes past the body answer nothing we asked: the connection is not reused.
-    return data, r.buf == ""
-  end
-  -- Neither: the body ends when the server closes the connection.
-  local parts, total = { r.buf }, #r.buf
-  while true do
-    if total > limit then return nil, "too_large", TOO_LARGE end
-    if not arm(r.sock, r.until_t, r.stall) then return read_error("timeout", "body") end
-    local data, err = r.sock:receiveany(limit - total + 1)
-    if not data then
-      if err == "closed" then return concat(parts), false end
-      return read_error(err, "body")
-    end
-    total = total + #data
-    parts[#parts + 1] = data
-  end
-end
-
 -- Marks a kept-alive connection that the server had closed before this request's first byte.
 local STALE = {}
 
@@ -388,11 +230,11 @@ local function exchange_on(self, head, target, until_t)
     return nil, "network", (err == "closed" and "connection closed" or err)
       .. " while sending the request"
   end
-  local r = new_reader(sock, until_t, cfg.low_speed_time)
+  local r = wire.reader(sock, until_t, cfg.low_speed_time)
   local status, version, headers
   repeat
     local nothing
-    status, version, headers, nothing = read_head(r)
+    status, version, headers, nothing = wire.read_head(r, cfg.max_response_bytes)
     if not status then
       sock:close()
       if nothing and reused then return nil, STALE end
@@ -403,7 +245,7 @@ local function exchange_on(self, head, target, until_t)
   if status == 204 or status == 304 then
     body, reusable = "", true
   else
-    body, reusable, msg = read_body(r, headers, cfg.max_response_bytes)
+    body, reusable, msg = wire.read_body(r, headers, cfg.max_response_bytes)
   end
   if not body then
     sock:close()
