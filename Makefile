@@ -161,7 +161,7 @@ $(BENCH_LUA_FLOOR): bench/lua_floor.c bench/keep_body.h
 
 # Not part of `make test`: it takes minutes, and its numbers mean something on a quiet machine.
 bench: deps
-	@bash .ci/deps lua-socket lua-sec python3
+	@bash .ci/deps lua-socket lua-sec python3 valgrind
 	@$(MAKE) --no-print-directory all $(BENCH_RAW) $(BENCH_LUA_FLOOR) LUA=lua5.4
 	@bench/run
 

@@ -7,7 +7,8 @@
 --
 -- Environment: RAVAN_BENCH_RAW (the raw_libcurl binary), RAVAN_BENCH_LUA (the Lua that runs
 -- the subprocess contenders, default lua5.4), RAVAN_BENCH_QUICK=1 (fewer rounds, to try it),
--- RAVAN_BENCH_ONLY (the letters of the benchmarks to run, e.g. "efg"; default all).
+-- RAVAN_BENCH_ONLY (the letters of the benchmarks to run, e.g. "efg"; default all),
+-- RAVAN_BENCH_CALLGRIND=1 ((a) also counts instructions per request under valgrind).
 local core = require "ravan.core"
 local cjson = require "cjson"
 local decode = require "ravan.decode"
@@ -98,10 +99,11 @@ local function spread(list, pattern)
   return fmt(pattern .. "–" .. pattern, math.min(table.unpack(list)), math.max(table.unpack(list)))
 end
 
--- A contender of (a) in its own process: run(transport, n) -> the seconds n requests took.
+-- A contender of (a) in its own process: run(transport, n[, prefix]) -> the seconds n requests
+-- took; `prefix` goes before the command (valgrind, for the instruction counts).
 local function lua_client(mode)
-  return function(t, n)
-    return seconds_of(table.concat({ LUA, "bench/http_client.lua", mode, quote(t.url), quote(A_PHONE),
+  return function(t, n, prefix)
+    return seconds_of(table.concat({ prefix or "", LUA, "bench/http_client.lua", mode, quote(t.url), quote(A_PHONE),
       A_PAGE_SIZE, quote(KEY), n, t.ca_file and quote(t.ca_file) or "" }, " "))
   end
 end
@@ -115,19 +117,19 @@ end
 -- the fraction of the N requests it makes (those paying a process or a handshake per request
 -- make fewer, and are scaled). The first is the floor every ratio of (a) is taken against.
 local A_CONTENDERS = {
-  { run = lua_client("floor+cjson"),
+  { run = lua_client("floor+cjson"), counted = true,
     plain = { "Lua floor + `cjson.decode` (the least a Lua client does)" },
     tls = { "Lua floor + `cjson.decode` (the least a Lua client does), one connection" } },
-  { run = lua_client("ravan"), target = A_TARGET,
+  { run = lua_client("ravan"), target = A_TARGET, counted = true,
     plain = { "ravan `client:phone_history`" },
     tls = { "ravan `client:phone_history`, one connection" } },
-  { run = function(t, n)
-      return seconds_of(table.concat({ quote(RAW), quote(api_url(t)), quote(KEY), n,
+  { run = function(t, n, prefix)
+      return seconds_of(table.concat({ prefix or "", quote(RAW), quote(api_url(t)), quote(KEY), n,
         t.ca_file and quote(t.ca_file) or "" }, " "))
-    end, reference = true,
+    end, reference = true, counted = true,
     plain = { "raw libcurl, one reused handle (C, the reference)" },
     tls = { "raw libcurl, one reused handle (C, the reference), one connection" } },
-  { run = lua_client("floor"),
+  { run = lua_client("floor"), counted = true,
     plain = { "Lua floor without decoding: a bare libcurl binding, the body as a string" },
     tls = { "Lua floor without decoding, one connection" } },
   { run = lua_client("luasocket"),
@@ -160,6 +162,26 @@ local function connections_seen(t)
     if not conns[rec.connection] then conns[rec.connection], count = true, count + 1 end
   end
   return count, requests
+end
+
+-- With RAVAN_BENCH_CALLGRIND=1, (a) also counts the instructions per request of the contenders
+-- that keep their connection, under callgrind: the difference between a run of `short` and one
+-- of `long` requests, so start-up and the first request cancel out. Unlike time, the count does
+-- not move with what else the machine runs; it leaves out the kernel and the server.
+local CALLGRIND = os.getenv("RAVAN_BENCH_CALLGRIND") == "1"
+
+local function instructions_per_request(c, t, short, long)
+  local counts = {}
+  for i, n in ipairs({ short, long }) do
+    local log = os.tmpname()
+    c.run(t, n, "valgrind --tool=callgrind --callgrind-out-file=/dev/null --log-file=" .. quote(log) .. " ")
+    local f = assert(io.open(log))
+    local text = f:read("*a")
+    f:close()
+    os.remove(log)
+    counts[i] = assert(tonumber(text:match("Collected : (%d+)")), "callgrind said: " .. text)
+  end
+  return (counts[2] - counts[1]) / (long - short)
 end
 
 local function bench_overhead()
@@ -207,6 +229,14 @@ local function bench_overhead()
       end
     end
   end
+  local short, long = QUICK and 20 or 200, QUICK and 120 or 1200
+  if CALLGRIND then
+    for _, t in ipairs(transports) do
+      for _, row_ in ipairs(t.rows) do
+        if row_.c.counted then row_.ir = instructions_per_request(row_.c, t, short, long) end
+      end
+    end
+  end
   print(fmt("### (a) Request overhead: sequential requests of a %d-call page (%s), over plain"
     .. " HTTP and over TLS\n", A_PAGE_SIZE, A_PHONE))
   print(fmt("Each contender runs in its own process; the first request (connection setup, and the"
@@ -214,11 +244,14 @@ local function bench_overhead()
     .. " a process per request (the count is in the table). Ratios are taken within a round"
     .. " against the Lua floor + cjson, the least a Lua client does, and against raw libcurl; the"
     .. " median is shown, then the lowest and highest of the %d rounds. \"connections\" is what"
-    .. " the server counted. Target: ravan within %.2fx the Lua floor + cjson.\n",
-    n, rounds(A_ROUNDS), A_TARGET))
+    .. " the server counted. Target: ravan within %.2fx the Lua floor + cjson.%s\n",
+    n, rounds(A_ROUNDS), A_TARGET, CALLGRIND and fmt(" Instructions per request: the client's process under"
+      .. " callgrind, a run of %d requests less one of %d, divided by %d (no kernel, no server).",
+      long, short, long - short) or ""))
   for _, t in ipairs(transports) do
     print(fmt("#### (a) over %s (%s)\n", t.name, t.url))
     local rows_ = {}
+    local floor_ir = t.rows[1].ir
     for i, row_ in ipairs(t.rows) do
       local ratio = median(row_.over_floor)
       rows_[i] = { row_.label, tostring(row_.n), fmt("%.0f", median(row_.us)),
@@ -227,9 +260,14 @@ local function bench_overhead()
         fmt("%.2fx (%s)", median(row_.over_raw), spread(row_.over_raw, "%.2f")),
         math.min(table.unpack(row_.conns)) == math.max(table.unpack(row_.conns))
           and tostring(row_.conns[1]) or spread(row_.conns, "%d") }
+      if CALLGRIND then
+        rows_[i][#rows_[i] + 1] = row_.ir and fmt("%.0f k (%.2fx)", row_.ir / 1000, row_.ir / floor_ir) or ""
+      end
     end
-    md_table({ "client", "requests", "µs per request", "vs the Lua floor + cjson (rounds)",
-      "vs raw libcurl (rounds)", "connections" }, rows_)
+    local headings = { "client", "requests", "µs per request", "vs the Lua floor + cjson (rounds)",
+      "vs raw libcurl (rounds)", "connections" }
+    if CALLGRIND then headings[#headings + 1] = "instructions per request (vs the floor)" end
+    md_table(headings, rows_)
   end
 end
 
