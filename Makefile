@@ -145,13 +145,14 @@ embed: $(EMBED_BIN)
 	@echo '  mock/server run sh -c '"'"'RAVAN_BASE_URL=$$RAVAN_MOCK_URL RAVAN_API_KEY=rk_test_local \'
 	@echo '    $(EMBED_BIN) examples/embed/history.lua +919876543210'"'"
 
-# The raw libcurl floor of benchmark (a).
+# The raw libcurl reference row of benchmark (a).
 BENCH_RAW := build/bench/raw_libcurl
 
 $(BENCH_RAW): bench/raw_libcurl.c bench/keep_body.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(WARNINGS) -O2 $(CURL_CFLAGS) $< -o $@ $(CURL_LIBS)
 
+# The Lua floor of benchmark (a): a bare libcurl binding.
 BENCH_LUA_FLOOR := build/bench/lua_floor.so
 $(BENCH_LUA_FLOOR): bench/lua_floor.c bench/keep_body.h
 	@mkdir -p $(dir $@)
@@ -160,7 +161,7 @@ $(BENCH_LUA_FLOOR): bench/lua_floor.c bench/keep_body.h
 
 # Not part of `make test`: it takes minutes, and its numbers mean something on a quiet machine.
 bench: deps
-	@bash .ci/deps lua-socket python3
+	@bash .ci/deps lua-socket lua-sec python3 valgrind
 	@$(MAKE) --no-print-directory all $(BENCH_RAW) $(BENCH_LUA_FLOOR) LUA=lua5.4
 	@bench/run
 

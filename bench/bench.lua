@@ -7,7 +7,8 @@
 --
 -- Environment: RAVAN_BENCH_RAW (the raw_libcurl binary), RAVAN_BENCH_LUA (the Lua that runs
 -- the subprocess contenders, default lua5.4), RAVAN_BENCH_QUICK=1 (fewer rounds, to try it),
--- RAVAN_BENCH_ONLY (the letters of the benchmarks to run, e.g. "efg"; default all).
+-- RAVAN_BENCH_ONLY (the letters of the benchmarks to run, e.g. "efg"; default all),
+-- RAVAN_BENCH_CALLGRIND=1 ((a) also counts instructions per request under valgrind).
 local core = require "ravan.core"
 local cjson = require "cjson"
 local decode = require "ravan.decode"
@@ -91,72 +92,183 @@ end
 -- (a) ------------------------------------------------------------------------------------------
 
 local A_PHONE, A_PAGE_SIZE = mock.phones.p250, 1
-local A_N, A_CLI_N, A_ROUNDS = 2000, 200, 7
+local A_N, A_ROUNDS, A_TARGET = 2000, 7, 1.10
 
-local function bench_overhead()
-  local n = QUICK and 200 or A_N
-  local cli_n = QUICK and 20 or A_CLI_N
-  local url = URL .. "/api/v1/calling/phone-history?phone=" .. A_PHONE:gsub("%+", "%%2B")
+-- The lowest and highest of a list, as "a–b" with `pattern` for each.
+local function spread(list, pattern)
+  return fmt(pattern .. "–" .. pattern, math.min(table.unpack(list)), math.max(table.unpack(list)))
+end
+
+-- A contender of (a) in its own process: run(transport, n[, prefix]) -> the seconds n requests
+-- took; `prefix` goes before the command (valgrind, for the instruction counts).
+local function lua_client(mode)
+  return function(t, n, prefix)
+    return seconds_of(table.concat({ prefix or "", LUA, "bench/http_client.lua", mode, quote(t.url), quote(A_PHONE),
+      A_PAGE_SIZE, quote(KEY), n, t.ca_file and quote(t.ca_file) or "" }, " "))
+  end
+end
+
+local function api_url(t)
+  return t.url .. "/api/v1/calling/phone-history?phone=" .. A_PHONE:gsub("%+", "%%2B")
     .. "&page_size=" .. A_PAGE_SIZE
-  local args = table.concat({ quote(URL), quote(A_PHONE), A_PAGE_SIZE, quote(KEY), n }, " ")
-  local contenders = {
-    { "raw libcurl, one reused handle (C, the floor)", function()
-      return seconds_of(table.concat({ quote(RAW), quote(url), quote(KEY), n }, " "))
-    end, n },
-    { "ravan `client:phone_history`", function()
-      return seconds_of(LUA .. " bench/http_client.lua ravan " .. args)
-    end, n },
-    { "Lua floor: a bare libcurl binding, the body as a string", function()
-      return seconds_of(LUA .. " bench/http_client.lua floor " .. args)
-    end, n },
-    { "Lua floor + `cjson.decode` (the least a Lua client does)", function()
-      return seconds_of(LUA .. " bench/http_client.lua floor+cjson " .. args)
-    end, n },
-    { "luasocket `socket.http` + cjson", function()
-      return seconds_of(LUA .. " bench/http_client.lua luasocket " .. args)
-    end, n },
-    { "python3 `urllib.request` + json", function()
-      return seconds_of("python3 bench/urllib_client.py " .. args)
-    end, n },
-    { "`curl` CLI, one process per request", function()
+end
+
+-- Each contender runs over the transports it names: [transport] = { label, share }, share being
+-- the fraction of the N requests it makes (those paying a process or a handshake per request
+-- make fewer, and are scaled). The first is the floor every ratio of (a) is taken against.
+local A_CONTENDERS = {
+  { run = lua_client("floor+cjson"), counted = true,
+    plain = { "Lua floor + `cjson.decode` (the least a Lua client does)" },
+    tls = { "Lua floor + `cjson.decode` (the least a Lua client does), one connection" } },
+  { run = lua_client("ravan"), target = A_TARGET, counted = true,
+    plain = { "ravan `client:phone_history`" },
+    tls = { "ravan `client:phone_history`, one connection" } },
+  { run = function(t, n, prefix)
+      return seconds_of(table.concat({ prefix or "", quote(RAW), quote(api_url(t)), quote(KEY), n,
+        t.ca_file and quote(t.ca_file) or "" }, " "))
+    end, reference = true, counted = true,
+    plain = { "raw libcurl, one reused handle (C, the reference)" },
+    tls = { "raw libcurl, one reused handle (C, the reference), one connection" } },
+  { run = lua_client("floor"), counted = true,
+    plain = { "Lua floor without decoding: a bare libcurl binding, the body as a string" },
+    tls = { "Lua floor without decoding, one connection" } },
+  { run = lua_client("luasocket"),
+    plain = { "luasocket `socket.http` + cjson, a connection per request" },
+    tls = { "luasocket + luasec (`ssl.https`) + cjson, a handshake per request", 1 / 50 } },
+  { run = lua_client("luasocket+nodelay"),
+    tls = { "the same with TCP_NODELAY (no wait for a delayed ACK)", 1 / 10 } },
+  { run = function(t, n)
+      return seconds_of(table.concat({ "python3 bench/urllib_client.py", quote(t.url), quote(A_PHONE),
+        A_PAGE_SIZE, quote(KEY), n }, " "))
+    end,
+    plain = { "python3 `urllib.request` + json, a connection per request" } },
+  { run = function(t, n)
       return timed(function()
         assert(os.execute(fmt("for i in $(seq %d); do curl -sf -o /dev/null --compressed "
           .. "-H %s -H 'Accept: application/json' %s || exit 1; done",
-          cli_n, quote("X-Api-Key: " .. KEY), quote(url))))
+          n, quote("X-Api-Key: " .. KEY), quote(api_url(t)))))
       end)
-    end, cli_n },
+    end, cli = true,
+    plain = { "`curl` CLI, one process per request", 1 / 10 } },
+}
+
+-- The connections the server saw for one contender's run (its untimed first request included),
+-- all on the transport's listener, and how many requests.
+local function connections_seen(t)
+  local conns, count, requests = {}, 0, 0
+  for _, rec in ipairs(mock.requests()) do
+    assert(rec.listener == t.listener, "a request reached the " .. rec.listener .. " listener")
+    requests = requests + 1
+    if not conns[rec.connection] then conns[rec.connection], count = true, count + 1 end
+  end
+  return count, requests
+end
+
+-- With RAVAN_BENCH_CALLGRIND=1, (a) also counts the instructions per request of the contenders
+-- that keep their connection, under callgrind: the difference between a run of `short` and one
+-- of `long` requests, so start-up and the first request cancel out. Unlike time, the count does
+-- not move with what else the machine runs; it leaves out the kernel and the server.
+local CALLGRIND = os.getenv("RAVAN_BENCH_CALLGRIND") == "1"
+
+local function instructions_per_request(c, t, short, long)
+  local counts = {}
+  for i, n in ipairs({ short, long }) do
+    local log = os.tmpname()
+    c.run(t, n, "valgrind --tool=callgrind --callgrind-out-file=/dev/null --log-file=" .. quote(log) .. " ")
+    local f = assert(io.open(log))
+    local text = f:read("*a")
+    f:close()
+    os.remove(log)
+    counts[i] = assert(tonumber(text:match("Collected : (%d+)")), "callgrind said: " .. text)
+  end
+  return (counts[2] - counts[1]) / (long - short)
+end
+
+local function bench_overhead()
+  local n = QUICK and 200 or A_N
+  local transports = {
+    { key = "plain", name = "plain HTTP", url = URL, listener = "main" },
+    { key = "tls", name = "TLS", url = mock.tls_url, ca_file = mock.ca_file, listener = "tls" },
   }
-  -- Rows 1, 2 and 4 are the floor, ravan and the Lua floor with cjson: ravan's own overhead
-  -- is its ratio to the last, the least any Lua client of this API can do.
-  local RAW_ROW, RAVAN, LUA_CLIENT_FLOOR = 1, 2, 4
-  local per_request, ratios, over_lua = {}, {}, {}
-  for i = 1, #contenders do per_request[i], ratios[i], over_lua[i] = {}, {}, {} end
-  for _ = 1, rounds(A_ROUNDS) do
-    local us = {}
-    for i, c in ipairs(contenders) do
-      us[i] = c[2]() / c[3] * 1e6
-      table.insert(per_request[i], us[i])
-    end
-    for i = 1, #contenders do
-      table.insert(ratios[i], us[i] / us[RAW_ROW])
-      table.insert(over_lua[i], us[i] / us[LUA_CLIENT_FLOOR])
+  -- Per transport, its contenders: label, requests, and per round µs per request, ratios to the
+  -- floor and to raw libcurl, and the connections the server saw.
+  for _, t in ipairs(transports) do
+    t.rows = {}
+    for _, c in ipairs(A_CONTENDERS) do
+      if c[t.key] then
+        local label, share = c[t.key][1], c[t.key][2] or 1
+        t.rows[#t.rows + 1] = { c = c, label = label, n = math.max(2, math.floor(n * share + 0.5)),
+          us = {}, over_floor = {}, over_raw = {}, conns = {} }
+      end
     end
   end
-  print(fmt("### (a) Request overhead: %d sequential requests of a %d-call page (%s)\n",
-    n, A_PAGE_SIZE, A_PHONE))
-  print(fmt("Each contender runs in its own process on one connection where it can keep one;"
-    .. " the first request is not timed. The curl CLI makes %d requests (one process each),"
-    .. " scaled to %d. %d rounds.\n", cli_n, n, rounds(A_ROUNDS)))
-  local rows_ = {}
-  for i, c in ipairs(contenders) do
-    local ratio = median(ratios[i])
-    rows_[i] = { c[1], fmt("%.3f", median(per_request[i]) * n / 1e6),
-      fmt("%.0f", median(per_request[i])),
-      i == RAVAN and verdict(ratio, 1.2) or fmt("%.2fx", ratio),
-      fmt("%.2fx", median(over_lua[i])) }
+  for r = 1, rounds(A_ROUNDS) do
+    for _, t in ipairs(transports) do
+      -- Every other round runs the contenders in reverse, so a drift within a round does not
+      -- favour the ones that run first.
+      local first, last, step = 1, #t.rows, 1
+      if r % 2 == 0 then first, last, step = last, first, -1 end
+      for i = first, last, step do
+        local row_ = t.rows[i]
+        mock.reset()
+        row_.round = row_.c.run(t, row_.n) / row_.n * 1e6
+        local conns, requests = connections_seen(t)
+        local made = row_.n + (row_.c.cli and 0 or 1) -- the untimed first request
+        assert(requests == made, fmt("%s: the server saw %d requests, not %d", row_.label, requests, made))
+        table.insert(row_.conns, conns)
+      end
+      local floor_us, raw_us
+      for _, row_ in ipairs(t.rows) do
+        if row_.c == A_CONTENDERS[1] then floor_us = row_.round end
+        if row_.c.reference then raw_us = row_.round end
+      end
+      for _, row_ in ipairs(t.rows) do
+        table.insert(row_.us, row_.round)
+        table.insert(row_.over_floor, row_.round / floor_us)
+        table.insert(row_.over_raw, row_.round / raw_us)
+      end
+    end
   end
-  md_table({ "client", fmt("seconds for %d", n), "µs per request", "vs raw libcurl",
-    "vs the Lua floor + cjson" }, rows_)
+  local short, long = QUICK and 20 or 200, QUICK and 120 or 1200
+  if CALLGRIND then
+    for _, t in ipairs(transports) do
+      for _, row_ in ipairs(t.rows) do
+        if row_.c.counted then row_.ir = instructions_per_request(row_.c, t, short, long) end
+      end
+    end
+  end
+  print(fmt("### (a) Request overhead: sequential requests of a %d-call page (%s), over plain"
+    .. " HTTP and over TLS\n", A_PAGE_SIZE, A_PHONE))
+  print(fmt("Each contender runs in its own process; the first request (connection setup, and the"
+    .. " handshake over TLS) is not timed. %d requests each, but for those making a connection or"
+    .. " a process per request (the count is in the table). Ratios are taken within a round"
+    .. " against the Lua floor + cjson, the least a Lua client does, and against raw libcurl; the"
+    .. " median is shown, then the lowest and highest of the %d rounds. \"connections\" is what"
+    .. " the server counted. Target: ravan within %.2fx the Lua floor + cjson.%s\n",
+    n, rounds(A_ROUNDS), A_TARGET, CALLGRIND and fmt(" Instructions per request: the client's process under"
+      .. " callgrind, a run of %d requests less one of %d, divided by %d (no kernel, no server).",
+      long, short, long - short) or ""))
+  for _, t in ipairs(transports) do
+    print(fmt("#### (a) over %s (%s)\n", t.name, t.url))
+    local rows_ = {}
+    local floor_ir = t.rows[1].ir
+    for i, row_ in ipairs(t.rows) do
+      local ratio = median(row_.over_floor)
+      rows_[i] = { row_.label, tostring(row_.n), fmt("%.0f", median(row_.us)),
+        (row_.c.target and verdict(ratio, row_.c.target) or fmt("%.2fx", ratio))
+          .. " (" .. spread(row_.over_floor, "%.2f") .. ")",
+        fmt("%.2fx (%s)", median(row_.over_raw), spread(row_.over_raw, "%.2f")),
+        math.min(table.unpack(row_.conns)) == math.max(table.unpack(row_.conns))
+          and tostring(row_.conns[1]) or spread(row_.conns, "%d") }
+      if CALLGRIND then
+        rows_[i][#rows_[i] + 1] = row_.ir and fmt("%.0f k (%.2fx)", row_.ir / 1000, row_.ir / floor_ir) or ""
+      end
+    end
+    local headings = { "client", "requests", "µs per request", "vs the Lua floor + cjson (rounds)",
+      "vs raw libcurl (rounds)", "connections" }
+    if CALLGRIND then headings[#headings + 1] = "instructions per request (vs the floor)" end
+    md_table(headings, rows_)
+  end
 end
 
 -- (b) ------------------------------------------------------------------------------------------

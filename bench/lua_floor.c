@@ -2,9 +2,10 @@
  * makes the GET of bench/raw_libcurl.c (one reused easy handle, the same headers, gzip) and
  * returns the body as a Lua string: no query building, no checks, no retries, no errors, no
  * response table. bench/http_client.lua times it bare and with cjson.decode after it, which
- * separates what any Lua client of this API pays from what ravan adds.
+ * separates what any Lua client of this API pays from what ravan adds. CA_FILE, for an https
+ * URL, is the certificate to trust; the connection is kept as over plain HTTP.
  *
- *   local get = require("lua_floor").open(URL, API_KEY)  -- then get() -> body, or raises */
+ *   local get = require("lua_floor").open(URL, API_KEY [, CA_FILE])  -- get() -> body, or raises */
 #include <curl/curl.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -47,6 +48,7 @@ static int open_floor(lua_State *L)
 {
     const char *url = luaL_checkstring(L, 1);
     const char *key = luaL_checkstring(L, 2);
+    const char *ca_file = luaL_optstring(L, 3, NULL);
     floor_handle *f = lua_newuserdata(L, sizeof *f);
     memset(f, 0, sizeof *f);
     luaL_getmetatable(L, FLOOR_MT);
@@ -65,6 +67,8 @@ static int open_floor(lua_State *L)
     curl_easy_setopt(f->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(f->easy, CURLOPT_WRITEFUNCTION, keep_body);
     curl_easy_setopt(f->easy, CURLOPT_WRITEDATA, &f->body);
+    if (ca_file)
+        curl_easy_setopt(f->easy, CURLOPT_CAINFO, ca_file);
     lua_pushcclosure(L, get, 1);
     return 1;
 }
