@@ -27,7 +27,7 @@ end
 local function luarocks_commands(text)
   local found = {}
   local function add(cmd)
-    cmd = cmd:gsub("%s+#.*$", ""):gsub("^%s+", ""):gsub("%s+$", "")
+    cmd = cmd:gsub("%s+#.*$", ""):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")
     if cmd:find("luarocks ", 1, true) or cmd:find("^DIR/") then found[#found + 1] = cmd end
   end
   local prose = text:gsub("```[^\n]*\n(.-)```", function(block)
