@@ -7,9 +7,10 @@
 -- encoder writes `/` as `\/` (PHP) or `+` as `\u002B` (.NET), a URL carries
 -- it percent-encoded (or twice, `%252F`), an HTML error page as `&#x2F;`.
 -- So each character of the secret is matched in any of those forms, mixed
--- freely within one occurrence. Redaction runs over the whole string before
--- it is cut to a length, and again after; the cut itself may leave the
--- first characters of the secret (in any form) at the end, and those go too.
+-- freely within one occurrence. Redaction runs over the string before it is
+-- cut to a length; the cut itself may leave the first characters of the
+-- secret (in any form, an escape cut in two included) at the end, and those
+-- go too.
 
 local M = {}
 
@@ -122,11 +123,8 @@ local function starts_of(units)
     if form[2] then set[b:upper()] = true end
   end
   local class = {}
-  for b in next, set do class[#class + 1] = "%" .. b end
-  -- "%" before a letter or digit would be a class of its own: those go bare.
-  for k = 1, #class do
-    if not class[k]:find("^%%%p$") then class[k] = class[k]:sub(2) end
-  end
+  -- Punctuation escaped; "%" before a letter or digit would be a class of its own.
+  for b in next, set do class[#class + 1] = b:find("^%p$") and "%" .. b or b end
   return "[" .. table.concat(class) .. "]"
 end
 
