@@ -199,9 +199,11 @@ fuzz:
 	@$(MAKE) --no-print-directory $(FUZZ_BIN)
 	@$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) $(dir $(FUZZ_BIN))corpus
 
+# LDoc says which config it read whatever -q says: only its warnings (on stderr) are worth showing.
+DOC_DIR ?= doc
 docs: deps
-	@ldoc -q .
-	@echo 'The manual and the API reference: doc/index.html'
+	@ldoc -q -d $(DOC_DIR) . >/dev/null
+	@echo 'The manual and the API reference: $(DOC_DIR)/index.html'
 
 clean:
 	rm -rf build doc

@@ -124,7 +124,8 @@ describe("the API reference", function()
 
   setup(function()
     tmp = proc.tmpdir()
-    out, status = proc.run("ldoc -d " .. proc.quote(tmp) .. " .")
+    -- `make docs` as it is run, into a temporary dir; -o deps: the packages are there already.
+    out, status = proc.run("make -s --no-print-directory -o deps docs DOC_DIR=" .. proc.quote(tmp))
   end)
 
   teardown(function()
@@ -160,11 +161,87 @@ describe("the API reference", function()
     end
   end)
 
-  it("builds without warnings", function()
+  it("builds without warnings, and `make docs` says only where they are", function()
     assert.are.equal(0, status, out)
-    for line in out:gmatch("[^\n]+") do
-      local expected = line:find("^reading configuration") or line:find("^output written")
-      assert.truthy(expected, "LDoc said: " .. line)
+    assert.are.equal("The manual and the API reference: " .. tmp .. "/index.html\n", out)
+  end)
+
+  -- Every page LDoc wrote, as paths under tmp.
+  local function html_pages()
+    local list = {}
+    for path in proc.run("cd " .. proc.quote(tmp) .. " && find . -name '*.html' | LC_ALL=C sort")
+        :gmatch("%S+") do
+      list[#list + 1] = path:gsub("^%./", "")
+    end
+    return list
+  end
+
+  -- `base` (a page's directory, relative to tmp) joined with the relative `href`, `..` resolved;
+  -- nil when it leaves tmp.
+  local function resolve(base, href)
+    local parts = {}
+    for part in (base .. "/" .. href):gmatch("[^/]+") do
+      if part == ".." then
+        if #parts == 0 then return nil end
+        parts[#parts] = nil
+      elseif part ~= "." then
+        parts[#parts + 1] = part
+      end
+    end
+    return table.concat(parts, "/")
+  end
+
+  it("links only to pages and anchors that exist", function()
+    local list = html_pages()
+    assert.is_true(#list > 20, "only " .. #list .. " pages")
+    local anchors = {}
+    local function anchors_of(path)
+      if not anchors[path] then
+        local set = {}
+        for attr, name in read(tmp .. "/" .. path):gmatch('%s([%w-]+)%s*=%s*"([^"]*)"') do
+          if attr == "name" or attr == "id" then set[name] = true end
+        end
+        anchors[path] = set
+      end
+      return anchors[path]
+    end
+    local checked, broken = 0, {}
+    for _, page in ipairs(list) do
+      local base = page:match("^(.*)/[^/]*$") or "."
+      for attr, target in read(tmp .. "/" .. page):gmatch('%s([%w-]+)%s*=%s*"([^"]*)"') do
+        if (attr == "href" or attr == "src") and not target:find("^%a[%w+.-]*:") then
+          checked = checked + 1
+          target = target:gsub("&amp;", "&")
+          local file, anchor = target:match("^([^#]*)#?(.*)$")
+          local path = file == "" and page or resolve(base, file)
+          if not path or not proc.file_size(tmp .. "/" .. path) then
+            broken[#broken + 1] = page .. ": " .. target .. " (no such file)"
+          elseif anchor ~= "" and path:find("%.html$") and not anchors_of(path)[anchor] then
+            broken[#broken + 1] = page .. ": " .. target .. " (no such anchor)"
+          end
+        end
+      end
+    end
+    assert.is_true(checked > 200, "only " .. checked .. " links")
+    assert.are.same({}, broken)
+  end)
+
+  it("describes every topic in the index's table", function()
+    local n = 0
+    for path, summary in read(tmp .. "/index.html"):gmatch(
+        '<a href="(topics/[^"]+)">[^<]*</a></td>%s*<td class="summary">(.-)</td>') do
+      n = n + 1
+      assert.truthy(summary:find("%w"), path .. " has no description")
+    end
+    assert.are.equal(#topics(), n)
+  end)
+
+  it("shows no markdown backticks outside code", function()
+    local list = html_pages()
+    for _, page in ipairs(list) do
+      local text = read(tmp .. "/" .. page):gsub("<pre.-</pre>", ""):gsub("<code.-</code>", "")
+      local line = text:match("[^\n]*`[^\n]*")
+      assert.is_nil(line, page .. ": " .. tostring(line))
     end
   end)
 

@@ -32,6 +32,37 @@ describe("redact.text", function()
       SECRET, 16))
   end)
 
+  it("masks the forms a server echoes: JSON escapes, percent-encoding, HTML, mixed", function()
+    local T = "tok/AbC+dEf/9xYz=="
+    local cases = {
+      [[tok\/AbC+dEf\/9xYz==]],
+      "tok\\u002FAbC\\u002BdEf\\u002f9xYz\\u003D\\u003d",
+      "\\u0074\\u006F\\u006b/AbC+dEf/9xYz==",
+      "tok%2FAbC%2BdEf%2F9xYz%3D%3D",
+      "tok%2fAbC%2bdEf%2f9xYz%3d%3d",
+      "tok%252FAbC%252BdEf%252F9xYz%253D%253D",
+      "tok&#x2F;AbC&#43;dEf&#47;9xYz&#61;=",
+      "tok\\/AbC%2BdEf\\u002f9xYz%3d\\u003D",
+    }
+    for _, c in ipairs(cases) do
+      assert.are.equal("<[REDACTED]>", redact.text("<" .. c .. ">", T), c)
+    end
+    -- The characters themselves are compared exactly: another case is someone else's text.
+    assert.are.equal("TOK/AbC+dEf/9xYz==", redact.text("TOK/AbC+dEf/9xYz==", T))
+    -- A secret that is not ASCII, escaped as its code point or its UTF-8 bytes.
+    for _, c in ipairs({ "Se\\u00f1or-key", "Se%C3%B1or-key", "Se&#241;or-key", "Señor-key" }) do
+      assert.are.equal("[REDACTED]", redact.text(c, "Señor-key"), c)
+    end
+  end)
+
+  it("drops an encoded start of the secret left at the cut, a cut escape included", function()
+    local T = "tok/AbC+dEf/9xYz=="
+    for _, tail in ipairs({ "tok\\/AbC", "tok%2FAb", "tok%2", "tok\\u00", "tok\\", "to" }) do
+      local out = redact.text(("x"):rep(10) .. tail .. ("z"):rep(40), T, 10 + #tail)
+      assert.are.equal(("x"):rep(10), out, tail)
+    end
+  end)
+
   it("passes non-strings through, and does nothing with no usable secret", function()
     for _, v in ipairs({ 1, true, {}, print }) do assert.are.equal(v, redact.text(v, SECRET)) end
     assert.is_nil(redact.text(nil, SECRET))

@@ -1,23 +1,65 @@
--- The rockspec: lint-clean, its license the LICENSE file's, and `luarocks make` for the Lua
--- running busted installs the Lua modules, the C module and the CLI into a temporary tree, from
--- which they work outside the checkout, leaving nothing behind in the checkout it ran in.
--- Debian's lua-cjson is not a rock, hence --deps-mode=none.
+-- The rockspec: lint-clean, its license the LICENSE file's, and the install commands the docs
+-- give (README.md, docs/usage.md, docs/openresty.md), run as written for the Lua running busted,
+-- offline: they install the Lua modules, the C module and the CLI into a temporary tree with no
+-- warning, from which they work outside the checkout, leaving nothing behind in the checkout
+-- they ran in. The installed `DIR/bin/ravan-history` needs no paths set.
 local mock = require "spec.support.mock"
 local proc = require "spec.support.proc"
 
 local ROCKSPEC = "ravan-0.1.0-1.rockspec"
 -- LuaJIT takes the 5.1 modules: same ABI, same install directories.
 local LUA_VERSION = proc.lua == "luajit" and "5.1" or proc.lua:match("%d+%.%d+")
-local LUAROCKS = "luarocks --lua-version=" .. LUA_VERSION
 
 -- The checkout's own paths (exported by spec/run) must not leak into what is checked; the
 -- commands run with the tree's paths set them explicitly.
 local CLEAN = "unset LUA_PATH LUA_CPATH LUA_CPATH_5_2 LUA_CPATH_5_3 LUA_CPATH_5_4; "
 
+local DOCS = { "README.md", "docs/usage.md", "docs/openresty.md" }
+
 local function must(cmd, env)
   local out, status = proc.run(cmd, env)
   assert(status == 0, cmd .. "\n" .. out)
   return out
+end
+
+-- Every shell command of `text` that runs LuaRocks or something in its tree DIR: the inline code
+-- spans and the lines of the code blocks, without a trailing comment.
+local function luarocks_commands(text)
+  local found = {}
+  local function add(cmd)
+    cmd = cmd:gsub("%s+#.*$", ""):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")
+    if cmd:find("luarocks ", 1, true) or cmd:find("^DIR/") then found[#found + 1] = cmd end
+  end
+  local prose = text:gsub("```[^\n]*\n(.-)```", function(block)
+    for line in block:gmatch("[^\n]+") do add(line) end
+    return ""
+  end)
+  for span in prose:gsub("\n", " "):gmatch("`([^`]+)`") do add(span) end
+  return found
+end
+
+-- The documented commands for this Lua, as { cmd, file }: its --lua-version, DIR (or, for an
+-- install into the default tree, an added --tree) the temporary tree. The installs first, then
+-- the rest; each once.
+local function documented(tree)
+  local installs, others, seen = {}, {}, {}
+  for _, file in ipairs(DOCS) do
+    local n = 0
+    for _, cmd in ipairs(luarocks_commands(proc.read_file(file))) do
+      local is_install = cmd:find("luarocks %-%-lua%-version=[%d.]+ make") ~= nil
+      cmd = cmd:gsub("%-%-lua%-version=[%d.]+", "--lua-version=" .. LUA_VERSION)
+      if is_install and not cmd:find("--tree=", 1, true) then cmd = cmd .. " --tree=DIR" end
+      cmd = cmd:gsub("DIR", proc.quote(tree))
+      if is_install then n = n + 1 end
+      if not seen[cmd] then
+        seen[cmd] = true
+        local list = is_install and installs or others
+        list[#list + 1] = { cmd = cmd, file = file }
+      end
+    end
+    assert(n > 0, file .. " shows no luarocks make")
+  end
+  return installs, others
 end
 
 describe("the rockspec", function()
@@ -27,7 +69,7 @@ describe("the rockspec", function()
     return
   end
 
-  local tmp, tree, env, files_before, files_after
+  local tmp, tree, env, files_before, files_after, installs, others, outputs
 
   -- Every file under `dir`, one path a line, sorted.
   local function files(dir)
@@ -37,25 +79,19 @@ describe("the rockspec", function()
   setup(function()
     tmp = proc.tmpdir()
     tree = tmp .. "/tree"
+    installs, others = documented(tree)
     -- A copy of what the rock is built from, so that what luarocks make leaves there shows.
-    must(("mkdir %s/src && cp -R src lua bin Makefile LICENSE %s %s/src/"):format(
+    must(("mkdir %s/src && cp -R src lua bin Makefile LICENSE luarocks-provided.lua %s %s/src/"):format(
       proc.quote(tmp), ROCKSPEC, proc.quote(tmp)))
     files_before = files(tmp .. "/src")
     -- No CURL_DIR or CURL_INCDIR: on Debian the defaults must find libcurl by themselves.
-    must(("cd %s/src && %s%s make --tree=%s --deps-mode=none %s"):format(
-      proc.quote(tmp), CLEAN, LUAROCKS, proc.quote(tree), ROCKSPEC))
+    outputs = {}
+    for _, install in ipairs(installs) do
+      outputs[#outputs + 1] = { file = install.file, cmd = install.cmd,
+        out = must(("cd %s/src && %s%s"):format(proc.quote(tmp), CLEAN, install.cmd)) }
+    end
     files_after = files(tmp .. "/src")
-    local lr_path = must(CLEAN .. LUAROCKS .. " path --lr-path --tree=" .. proc.quote(tree))
-    local lr_cpath = must(CLEAN .. LUAROCKS .. " path --lr-cpath --tree=" .. proc.quote(tree))
-    -- The tree first, then the Lua's defaults (where Debian's lua-cjson is).
-    local cpath = lr_cpath:gsub("%s+$", "") .. ";;"
-    env = {
-      LUA_PATH = lr_path:gsub("%s+$", "") .. ";;",
-      -- `make env` sets the versioned paths too, and 5.2+ read those first.
-      LUA_CPATH = cpath, LUA_CPATH_5_2 = cpath, LUA_CPATH_5_3 = cpath, LUA_CPATH_5_4 = cpath,
-      RAVAN_BASE_URL = mock.url,
-      RAVAN_API_KEY = mock.api_key,
-    }
+    env = { RAVAN_BASE_URL = mock.url, RAVAN_API_KEY = mock.api_key }
   end)
 
   teardown(function()
@@ -92,6 +128,24 @@ describe("the rockspec", function()
     assert.truthy(proc.file_size(("%s/lib/lua/%s/ravan/core.so"):format(tree, LUA_VERSION)))
   end)
 
+  -- The documented command other than an install that contains `word`.
+  local function other(word)
+    for _, o in ipairs(others) do
+      if o.cmd:find(word, 1, true) then return o.cmd end
+    end
+    error("no documented command with " .. word)
+  end
+
+  it("is installed by one command, the same in every doc, without a warning", function()
+    assert.are.equal(1, #installs, "the docs disagree on how to install")
+    for _, o in ipairs(outputs) do
+      assert.truthy(o.out:find("ravan 0.1.0-1 is now installed in " .. tree, 1, true), o.out)
+      for _, word in ipairs({ "Warning", "Missing", "not installed", "Error" }) do
+        assert.is_nil(o.out:find(word, 1, true), o.file .. ": " .. o.cmd .. "\n" .. o.out)
+      end
+    end
+  end)
+
   it("is what `require \"ravan\"` loads outside the checkout, and it works", function()
     local script = [[
       local ravan = require "ravan"
@@ -101,16 +155,35 @@ describe("the rockspec", function()
       local res = assert(ravan.phone_history { phone = "+919876543210" })
       print("calls " .. #res.calls)
     ]]
-    local out = must(("cd %s && %s -e %s"):format(proc.quote(tmp), proc.lua, proc.quote(script)), env)
+    -- The documented `eval "$(luarocks path --tree=DIR)"`, then this Lua.
+    local out = must(("cd %s && %s%s; %s -e %s"):format(proc.quote(tmp), CLEAN,
+      other("luarocks --lua-version=" .. LUA_VERSION .. " path"), proc.lua, proc.quote(script)),
+      env)
     assert.truthy(out:find("core " .. tree .. "/lib/lua/", 1, true), out)
     assert.truthy(out:find("lua @" .. tree .. "/share/lua/", 1, true), out)
     assert.truthy(out:find("calls 3", 1, true), out)
   end)
 
-  it("installs the CLI, which runs from the tree", function()
-    local out = must(("cd %s && %s/bin/ravan-history +919876543210"):format(proc.quote(tmp),
-      proc.quote(tree)), env)
+  it("installs the CLI, which runs from the tree with no paths set", function()
+    -- As documented, from outside the checkout, with nothing on LUA_PATH or PATH.
+    local version = must(("cd %s && %s%s"):format(proc.quote(tmp), CLEAN,
+      other("/bin/ravan-history --version")))
+    assert.matches("^ravan%-history 0%.1%.0 %(libcurl [%d.]+, Lua " .. LUA_VERSION:gsub("%.", "%%.")
+      .. "%)", version)
+    local out = must(("cd %s && %s%s/bin/ravan-history +919876543210"):format(proc.quote(tmp),
+      CLEAN, proc.quote(tree)), env)
     assert.truthy(out:find("Support Agent", 1, true), out)
     assert.truthy(out:find("12.50", 1, true), out)
+  end)
+
+  it("has a launcher that finds its tree by itself, whatever LuaRocks' wrapper sets", function()
+    -- With --deps-mode=none (or a tree outside LuaRocks' configuration) the wrapper sets no
+    -- path: the launcher is then run as here, by the bare Lua.
+    local launcher = ("%s/lib/luarocks/rocks-%s/ravan/0.1.0-1/bin/ravan-history"):format(tree,
+      LUA_VERSION)
+    assert.truthy(proc.file_size(launcher), launcher)
+    local out = must(("cd %s && %s%s %s +919876543210"):format(proc.quote(tmp), CLEAN, proc.lua,
+      proc.quote(launcher)), env)
+    assert.truthy(out:find("Support Agent", 1, true), out)
   end)
 end)

@@ -302,3 +302,121 @@ describe("the credential", function()
     assert(c:phone_history { phone = PHONE })
   end)
 end)
+
+describe("the credential, echoed in another encoding", function()
+  before_each(mock.reset)
+
+  -- Credentials with characters that encoders escape: `/` (JSON's `\/`), `+` and `=`.
+  local CREDENTIALS = {
+    { "api_key", "rk/AbC+dEf/9xYz==" },
+    { "token", "tok/AbC+dEf/9xYz==" },
+  }
+
+  local function hex(c, fmt) return fmt:format(c:byte()) end
+  -- Each encoder writes the credential the way some server would echo it.
+  local ENCODERS = {
+    { "JSON \\/", function(s) return (s:gsub("/", "\\/")) end },
+    { "JSON \\u00XX upper case", function(s)
+      return (s:gsub("[^%w]", function(c) return hex(c, "\\u%04X") end)) end },
+    { "JSON \\u00xx of every character", function(s)
+      return (s:gsub(".", function(c) return hex(c, "\\u%04x") end)) end },
+    { "percent, upper case", function(s)
+      return (s:gsub("[^%w]", function(c) return hex(c, "%%%02X") end)) end },
+    { "percent, lower case", function(s)
+      return (s:gsub("[^%w]", function(c) return hex(c, "%%%02x") end)) end },
+    { "percent, twice", function(s)
+      return (s:gsub("[^%w]", function(c) return hex(c, "%%25%02X") end)) end },
+    { "mixed within one occurrence", function(s)
+      local forms = { "\\/", "%%%02X", "\\u%04x", "%%%02x", "%s" }
+      local n = 0
+      return (s:gsub("[^%w]", function(c)
+        n = n % #forms + 1
+        local f = forms[n]
+        if f == "\\/" then return c == "/" and f or hex(c, "\\u%04X") end
+        if f == "%s" then return c end
+        return hex(c, f)
+      end))
+    end },
+  }
+
+  -- Every form of `secret` this block sends, the plain one included.
+  local function forms_of(secret)
+    local all = { secret }
+    for _, e in ipairs(ENCODERS) do all[#all + 1] = e[2](secret) end
+    return all
+  end
+
+  local function assert_clean(secret, v, what)
+    for _, form in ipairs(forms_of(secret)) do assert_no_secret(form, v, what) end
+  end
+
+  -- The faults that echo `echoed`: in a JSON error message, in a plain-text body, in a 200
+  -- that says success = false, in X-Request-Id.
+  local function faults(echoed)
+    return {
+      { kind = "status", status = 401, body = '{"message":"bad key ' .. echoed .. '"}' },
+      { kind = "status", status = 500, content_type = "text/plain", body = "key=" .. echoed },
+      { kind = "status", status = 200, body = '{"success":false,"message":"' .. echoed .. '"}' },
+      { kind = "status", status = 403, headers = { ["X-Request-Id"] = "req-" .. echoed } },
+    }
+  end
+
+  -- Runs `call(client)` (which returns page, err) once per credential, encoder and fault.
+  local function each_echo(call)
+    local n = 0
+    for _, cred in ipairs(CREDENTIALS) do
+      local field, secret = cred[1], cred[2]
+      for _, enc in ipairs(ENCODERS) do
+        local echoed = enc[2](secret)
+        assert.are_not.equal(secret, echoed, enc[1])
+        for _, f in ipairs(faults(echoed)) do
+          mock.reset()
+          local events = {}
+          local c = assert(ravan.new({ base_url = mock.url, [field] = secret, max_retries = 0,
+            log = function(ev) events[#events + 1] = ev end }))
+          mock.fault(f)
+          local page, err = call(c)
+          local what = field .. ", " .. enc[1] .. ", HTTP " .. f.status
+          assert.is_nil(page, what)
+          assert.truthy(ravan.is_error(err), what)
+          -- The server was sent the credential as given, and answered with it encoded.
+          local rec = mock.requests()
+          assert.are.equal(1, #rec, what)
+          local sent = field == "api_key" and rec[1].headers["x-api-key"]
+            or rec[1].headers.authorization
+          assert.truthy(sent:find(secret, 1, true), what)
+          for _, v in ipairs({ err, tostring(err), events }) do assert_clean(secret, v, what) end
+          -- Masked, not dropped: the error still shows where the server echoed it.
+          local shown = tostring(err) .. (err.body or "") .. (err.request_id or "")
+          assert.truthy(shown:find("[REDACTED]", 1, true), what .. ": " .. shown)
+          c:close()
+          n = n + 1
+        end
+      end
+    end
+    assert.are.equal(#CREDENTIALS * #ENCODERS * 4, n)
+  end
+
+  it("is masked in every field of the error and in the log, on the blocking path", function()
+    each_echo(function(c) return c:phone_history { phone = PHONE } end)
+  end)
+
+  it("is masked the same when the request goes through start and poll", function()
+    each_echo(function(c)
+      local got
+      assert(c:start({ phone = PHONE }, function(page, err) got = { page, err } end))
+      while not got do assert(c:poll(1)) end
+      return got[1], got[2]
+    end)
+  end)
+
+  it("is masked in what the pager raises", function()
+    each_echo(function(c)
+      local ok, err = pcall(function()
+        for _ in c:calls { phone = PHONE, prefetch = 0 } do end
+      end)
+      assert.is_false(ok)
+      return nil, err
+    end)
+  end)
+end)

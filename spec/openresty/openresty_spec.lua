@@ -531,6 +531,31 @@ describe("ravan.openresty in nginx", function()
     assert.are.equal(mock.requests()[1].request_id, answer.err.request_id)
   end)
 
+  it("masks a credential the server echoes JSON-escaped or percent-encoded", function()
+    local function pct(c) return ("%%%02X"):format(c:byte()) end
+    local function json_u(c) return ("\\u%04x"):format(c:byte()) end
+    local n = 0
+    for _, field in ipairs({ "api_key", "token" }) do
+      local secret = (field == "api_key" and "rk" or "tok") .. "/AbC+dEf/9xYz=="
+      for _, echoed in ipairs({ (secret:gsub("/", "\\/")), (secret:gsub("[^%w]", pct)),
+          (secret:gsub("[^%w]", json_u)) }) do
+        mock.reset()
+        mock.fault { kind = "status", status = 401, body = '{"message":"bad key ' .. echoed .. '"}' }
+        local answer = nginx:call { opts = { [field] = secret, max_retries = 0 },
+          query = { phone = mock.phones.example } }
+        assert.are.equal("auth", answer.err.kind)
+        assert.truthy(answer.err.body:find("[REDACTED]", 1, true), answer.err.body)
+        for _, s in ipairs(helpers.strings(answer)) do
+          for _, form in ipairs({ secret, echoed }) do
+            assert.is_nil(s:find(form, 1, true), field .. ": " .. s)
+          end
+        end
+        n = n + 1
+      end
+    end
+    assert.are.equal(6, n)
+  end)
+
   describe("meets every fault of the server", function()
     local fast = { max_retries = 2, retry_base = 0.01, retry_cap = 0.05 }
     local phone = mock.phones.example
