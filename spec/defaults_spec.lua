@@ -1,7 +1,9 @@
 -- Defaults, in process: ravan.defaults is their one home. Validation fills them in from there,
 -- the C core has none of its own, docs/options.md shows them as they are, every duration is
--- bounded, and the pager checks its options in the same single pass as the query.
+-- bounded, and the pager checks its options in the same single pass as the query. The limits
+-- are the C core's, and each cap is taken and one more refused, naming it.
 local core = require "ravan.core"
+local mock = require "spec.support.mock"
 local proc = require "spec.support.proc"
 local defaults = require "ravan.defaults"
 local validate = require "ravan.validate"
@@ -77,13 +79,13 @@ describe("defaults", function()
     local durations = { "timeout", "connect_timeout", "deadline", "retry_base", "retry_cap",
       "max_retry_after", "low_speed_time" }
     for _, name in ipairs(durations) do
-      assert(ravan.new(with({ [name] = validate.MAX_SECONDS })), name)
-      for _, v in ipairs({ 1e16, validate.MAX_SECONDS + 1, 2 ^ 63 }) do
+      assert(ravan.new(with({ [name] = core.LIMITS.max_seconds })), name)
+      for _, v in ipairs({ 1e16, core.LIMITS.max_seconds + 1, 2 ^ 63 }) do
         local c, err = ravan.new(with({ [name] = v }))
         assert.is_nil(c, name)
         assert.are.equal("invalid_argument", err.kind)
         assert.matches(name, err.message)
-        assert.matches("86400", err.message)
+        assert.matches(tostring(core.LIMITS.max_seconds), err.message)
       end
     end
     local c = assert(ravan.new(OPTS))
@@ -107,5 +109,72 @@ describe("defaults", function()
     end
     local _, err = c:pages({ phone = "+14155550100", limt = 5 }):next()
     assert.matches("did you mean 'limit'", err.message)
+  end)
+
+  describe("limits", function()
+    local LIMITS = core.LIMITS
+    before_each(mock.reset)
+
+    -- The message of a refused value, after checking that it was refused as invalid_argument.
+    local function refused(res, err)
+      assert.is_nil(res)
+      assert.are.equal("invalid_argument", err.kind)
+      return err.message
+    end
+
+    it("are the C core's numbers (src/rv_limits.h), by the names the Lua side reads", function()
+      assert.are.same({ max_concurrency = 64, page_size = 100, max_seconds = 86400,
+        header_bytes = 102400 }, LIMITS)
+    end)
+
+    it("max_concurrency: the cap is taken, by validation and by the engine; one more is refused naming it", function()
+      local c = assert(ravan.new(mock.options { max_concurrency = LIMITS.max_concurrency }))
+      local reqs = {}
+      for i = 1, LIMITS.max_concurrency do reqs[i] = assert(c:start { phone = mock.phones.example }) end
+      for i = 1, #reqs do assert(reqs[i]:wait()) end
+      assert.are.equal(LIMITS.max_concurrency, #mock.requests())
+      c:close()
+      local msg = refused(ravan.new(mock.options { max_concurrency = LIMITS.max_concurrency + 1 }))
+      assert.are.equal("max_concurrency must be an integer from 1 to " .. LIMITS.max_concurrency, msg)
+      -- The engine's own check, for a core client that validation never saw.
+      local cfg = assert(validate.options(mock.options()))
+      cfg.max_concurrency = LIMITS.max_concurrency + 1
+      local job, err = core.new(cfg):start { phone = mock.phones.example }
+      assert.is_nil(job)
+      assert.are.equal("max_concurrency must be from 1 to " .. LIMITS.max_concurrency, err)
+    end)
+
+    it("page_size: the cap is served; one more is refused naming it by a call, the pager and sync", function()
+      local c = assert(ravan.new(mock.options()))
+      local res = assert(c:phone_history { phone = mock.phones.p250, page_size = LIMITS.page_size })
+      assert.are.equal(LIMITS.page_size, #res.calls)
+      local expected = "page_size must be an integer from 1 to " .. LIMITS.page_size
+      local over = LIMITS.page_size + 1
+      assert.are.equal(expected, refused(c:phone_history { phone = mock.phones.p250, page_size = over }))
+      assert.are.equal(expected, refused(c:pages({ phone = mock.phones.p250, page_size = over }):next()))
+      assert.are.equal(expected, refused(c:sync { phone = mock.phones.p250, db = "sqlite::memory:",
+        page_size = over }))
+      assert.are.equal(1, #mock.requests())
+      c:close()
+    end)
+
+    it("header_bytes: libcurl's own line limit, so a line under it arrives and one over is too_large", function()
+      local c = assert(ravan.new(mock.options { max_retries = 0 }))
+      for _, case in ipairs({ { LIMITS.header_bytes - 1024, nil }, { LIMITS.header_bytes + 1024, "too_large" } }) do
+        mock.reset()
+        mock.fault({ kind = "status", status = 200, count = 1,
+          headers = { ["X-Big"] = ("h"):rep(case[1]) } })
+        local res, err = c:phone_history { phone = mock.phones.example }
+        if case[2] then
+          assert.is_nil(res)
+          assert.are.equal(case[2], err.kind)
+          assert.matches(math.floor(LIMITS.header_bytes / 1024) .. " KiB", err.message)
+        else
+          -- The answer was read (its body is the fault's, not a page): HTTP 200 came through.
+          assert.are.equal(200, res and 200 or err.status, tostring(err))
+        end
+      end
+      c:close()
+    end)
   end)
 end)
