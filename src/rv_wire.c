@@ -10,9 +10,8 @@
 #define URL_MT "ravan.core.url"
 #define HEAD_MT "ravan.core.head"
 
-/* core.parse_url: libcurl's URL parser as it is used by the client, so validation and the
- * transport cannot disagree on what a URL is. The parts live in a userdata until they are
- * pushed, so a memory error on the way frees them. */
+/* A URL and strings made from it live in a userdata until they are pushed, so a memory error
+ * on the way frees them. */
 enum { URL_SCHEME, URL_HOST, URL_PORT, URL_PATH, URL_QUERY, URL_FRAGMENT, URL_USER, URL_PARTS };
 
 typedef struct url_box {
@@ -43,6 +42,8 @@ static url_box *new_url_box(lua_State *L)
     return box;
 }
 
+/* core.parse_url: libcurl's URL parser as it is used by the client, so validation and the
+ * transport cannot disagree on what a URL is. */
 static int core_parse_url(lua_State *L)
 {
     size_t len;
