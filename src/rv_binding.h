@@ -16,6 +16,9 @@ void rv_lua_check_policy(lua_State *L, int t, rv_retry_policy *policy);
 void rv_lua_set_string(lua_State *L, const char *key, const char *value);
 void rv_lua_set_integer(lua_State *L, const char *key, lua_Integer value);
 
+/* Makes the metatable `name` of a userdata that `gc` frees, and leaves it on the stack. */
+void rv_lua_gc_metatable(lua_State *L, const char *name, lua_CFunction gc);
+
 /* nil, err: returns 2, for `return rv_lua_fail(L, err)`. */
 int rv_lua_fail(lua_State *L, const char *err);
 

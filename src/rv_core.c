@@ -270,6 +270,13 @@ static rv_engine *engine_of(client_box *box, char *err, size_t errlen)
     return box->engine;
 }
 
+void rv_lua_gc_metatable(lua_State *L, const char *name, lua_CFunction gc)
+{
+    luaL_newmetatable(L, name);
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+}
+
 int rv_lua_fail(lua_State *L, const char *err)
 {
     lua_pushnil(L);
@@ -456,18 +463,12 @@ int luaopen_ravan_core(lua_State *L)
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
 
-    luaL_newmetatable(L, JOB_MT);
-    lua_pushcfunction(L, job_gc);
-    lua_setfield(L, -2, "__gc");
+    rv_lua_gc_metatable(L, JOB_MT, job_gc);
     lua_newtable(L);
     rv_setfuncs(L, job_methods);
     lua_setfield(L, -2, "__index");
-    lua_pop(L, 1);
-
-    luaL_newmetatable(L, RESPONSE_MT);
-    lua_pushcfunction(L, response_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
+    rv_lua_gc_metatable(L, RESPONSE_MT, response_gc);
+    lua_pop(L, 2);
 
     lua_newtable(L);
     rv_setfuncs(L, core_functions);

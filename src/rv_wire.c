@@ -284,16 +284,9 @@ static const luaL_Reg wire_functions[] = {
 
 void rv_open_wire(lua_State *L)
 {
-    luaL_newmetatable(L, URL_MT);
-    lua_pushcfunction(L, url_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
-
-    luaL_newmetatable(L, HEAD_MT);
-    lua_pushcfunction(L, head_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pop(L, 1);
-
+    rv_lua_gc_metatable(L, URL_MT, url_gc);
+    rv_lua_gc_metatable(L, HEAD_MT, head_gc);
+    lua_pop(L, 2);
     rv_setfuncs(L, wire_functions);
     uint64_t *rng = lua_newuserdata(L, sizeof *rng);
     *rng = rv_seed(rng);
