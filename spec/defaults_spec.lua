@@ -127,6 +127,24 @@ describe("defaults", function()
         header_bytes = 102400 }, LIMITS)
     end)
 
+    it("are the numbers the reference states: docs/options.md, docs/sync.md, docs/errors.md", function()
+      local options, sync = proc.read_file("docs/options.md"), proc.read_file("docs/sync.md")
+      local function row(text, name)
+        return assert(text:match("\n| `" .. name .. "` | [^\n]*"), name .. " has no row")
+      end
+      local days = { "timeout", "connect_timeout", "deadline", "retry_base", "retry_cap",
+        "max_retry_after", "low_speed_time" }
+      for _, name in ipairs(days) do
+        assert.truthy(row(options, name):find(" " .. LIMITS.max_seconds, 1, true), name)
+      end
+      assert.truthy(row(options, "max_concurrency"):find("1 to " .. LIMITS.max_concurrency .. ")", 1, true))
+      for _, text in ipairs({ options, sync }) do
+        assert.truthy(row(text, "page_size"):find("(1 to " .. LIMITS.page_size .. ")", 1, true))
+      end
+      local kib = math.floor(LIMITS.header_bytes / 1024) .. " KiB"
+      assert.truthy(row(proc.read_file("docs/errors.md"), "too_large"):find(kib, 1, true))
+    end)
+
     it("max_concurrency: the cap is taken, by validation and by the engine; one more is refused naming it", function()
       local c = assert(ravan.new(mock.options { max_concurrency = LIMITS.max_concurrency }))
       local reqs = {}
