@@ -224,7 +224,6 @@ local CLIENT = {
   { "user_agent", text },
   { "log", func },
 }
-M.CLIENT = CLIENT
 
 -- Fills `out` from `t` by `schema`; defaults apply to absent keys only.
 local function check_all(t, schema, out)
