@@ -6,7 +6,7 @@
 local ravan = require "ravan"
 local errors = require "ravan.errors"
 local decode = require "ravan.decode"
-local validate = require "ravan.validate"
+local helpers = require "spec.support.helpers"
 local pager_mod = require "ravan.pager"
 
 local CLOSED = "http://127.0.0.1:9"
@@ -97,7 +97,7 @@ end
 describe("nothing raises", function()
   it("ravan.new, for every option and every value", function()
     local names = { "nonexistent_option", 1 }
-    for i = 1, #validate.CLIENT do names[#names + 1] = validate.CLIENT[i][1] end
+    for _, name in ipairs(helpers.client_options()) do names[#names + 1] = name end
     for _, name in ipairs(names) do
       for i = 1, N do
         local opts = { base_url = CLOSED, api_key = KEY }

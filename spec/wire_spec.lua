@@ -111,6 +111,39 @@ describe("the request on the wire", function()
     assert.is_nil(headers.authorization)
   end)
 
+  it("sends the lines of core.request_head (the cosocket client's head), plus Host and Accept-Encoding", function()
+    for _, opts in ipairs({ { api_key = mock.api_key }, { token = mock.token } }) do
+      mock.reset()
+      local c = assert(require("ravan").new {
+        base_url = mock.url, api_key = opts.api_key, token = opts.token, user_agent = "acme/1",
+      })
+      assert(c:phone_history { phone = mock.phones.example })
+      local sent = only_record().headers
+      local head = assert(core.request_head {
+        user_agent = require("ravan.client").user_agent("acme/1"),
+        api_key = opts.api_key, token = opts.token,
+      })
+      local expected = { host = sent.host, ["accept-encoding"] = sent["accept-encoding"] }
+      local n = 0
+      for name, value in head:gmatch("([^:\r\n]+): ([^\r\n]*)\r\n") do
+        expected[name:lower()] = value
+        n = n + 1
+      end
+      assert.are.equal(3, n, head)
+      assert.are.same(expected, sent)
+    end
+  end)
+
+  it("refuses a header value with CR or LF in core.request_head, naming the header, not the value", function()
+    for name, header in pairs({ user_agent = "User-Agent", api_key = "X-Api-Key", token = "Authorization" }) do
+      for _, bad in ipairs({ "rk_secret\r\nX-Evil: 1", "rk_secret\nX", "rk_secret\r" }) do
+        local head, msg = core.request_head { [name] = bad }
+        assert.is_nil(head)
+        assert.are.equal("the " .. header .. " header value contains CR or LF", msg)
+      end
+    end
+  end)
+
   it("sends a token as Authorization: Bearer and nothing else", function()
     local c = assert(require("ravan").new({ base_url = mock.url, token = mock.token }))
     local res = assert(c:phone_history { phone = mock.phones.example })

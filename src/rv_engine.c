@@ -333,7 +333,7 @@ static void destroy(rv_engine *e)
 rv_engine *rv_engine_new(rv_client *client, int max_concurrency, char *err, size_t errlen)
 {
     if (max_concurrency < 1 || max_concurrency > RV_MAX_CONCURRENCY) {
-        rv_set_error(err, errlen, "max_concurrency must be from 1 to 64");
+        snprintf(err, errlen, "max_concurrency must be from 1 to %d", RV_MAX_CONCURRENCY);
         return NULL;
     }
     rv_engine *e = calloc(1, sizeof *e);

@@ -13,9 +13,8 @@
 
 #include <stdint.h>
 
+#include "rv_limits.h"
 #include "rv_transport.h"
-
-#define RV_MAX_CONCURRENCY 64
 
 typedef struct rv_engine rv_engine;
 typedef struct rv_job rv_job;

@@ -19,8 +19,9 @@ rv_error rv_classify_curl(CURLcode code)
         return RV_OK;
     case CURLE_OPERATION_TIMEDOUT:
         return RV_ERR_TIMEOUT;
-    /* libcurl also answers a response header line over its 100 KiB limit with out of memory:
-     * either way the response was more than could be held, and trying again will not help. */
+    /* libcurl also answers a response header line over its limit (RV_HEADER_BYTES) with out
+     * of memory: either way the response was more than could be held, and trying again will
+     * not help. */
     case CURLE_FILESIZE_EXCEEDED:
     case CURLE_OUT_OF_MEMORY:
         return RV_ERR_TOO_LARGE;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "rv_limits.h"
 #include "rv_time.h"
 
 #define RV_MAX_REDIRECTS 5
@@ -133,30 +134,64 @@ static int build_endpoint(rv_client *c, char *err, size_t errlen)
     return 0;
 }
 
-static int add_header(struct curl_slist **headers, const char *name, const char *value)
+int rv_request_head(const rv_config *cfg, char *lines[RV_HEAD_LINES], char *err, size_t errlen)
 {
-    size_t size = strlen(name) + strlen(value) + 1;
-    char *line = malloc(size);
-    if (!line)
-        return -1;
-    snprintf(line, size, "%s%s", name, value);
-    struct curl_slist *grown = curl_slist_append(*headers, line);
-    wipe_free(line);
-    if (!grown)
-        return -1;
-    *headers = grown;
-    return 0;
+    const struct {
+        const char *name, *scheme, *value;
+    } fields[RV_HEAD_LINES] = {
+        {"Accept", "", "application/json"},
+        {"User-Agent", "", cfg->user_agent},
+        {"X-Api-Key", "", cfg->api_key},
+        {"Authorization", "Bearer ", cfg->token},
+    };
+    int n = 0;
+    for (int i = 0; i < RV_HEAD_LINES; i++)
+        lines[i] = NULL;
+    for (int i = 0; i < RV_HEAD_LINES; i++) {
+        const char *value = fields[i].value;
+        if (!value)
+            continue;
+        /* Either would end the header and start another (or the body): the value's own name
+         * says which, never its text, which may be a credential. */
+        if (value[strcspn(value, "\r\n")]) {
+            rv_request_head_free(lines);
+            snprintf(err, errlen, "the %s header value contains CR or LF", fields[i].name);
+            return -1;
+        }
+        size_t size = strlen(fields[i].name) + 2 + strlen(fields[i].scheme) + strlen(value) + 1;
+        char *line = malloc(size);
+        if (!line) {
+            rv_request_head_free(lines);
+            return rv_set_error(err, errlen, "out of memory");
+        }
+        snprintf(line, size, "%s: %s%s", fields[i].name, fields[i].scheme, value);
+        lines[n++] = line;
+    }
+    return n;
 }
 
-static int build_headers(rv_client *c)
+void rv_request_head_free(char *lines[RV_HEAD_LINES])
 {
-    if (add_header(&c->headers, "Accept: ", "application/json"))
-        return -1;
-    if (c->api_key && add_header(&c->headers, "X-Api-Key: ", c->api_key))
-        return -1;
-    if (c->token && add_header(&c->headers, "Authorization: Bearer ", c->token))
-        return -1;
-    return 0;
+    for (int i = 0; i < RV_HEAD_LINES; i++) {
+        wipe_free(lines[i]);
+        lines[i] = NULL;
+    }
+}
+
+static int build_headers(rv_client *c, char *err, size_t errlen)
+{
+    char *lines[RV_HEAD_LINES];
+    int n = rv_request_head(&c->cfg, lines, err, errlen);
+    for (int i = 0; i < n; i++) {
+        struct curl_slist *grown = curl_slist_append(c->headers, lines[i]);
+        if (!grown) {
+            n = rv_set_error(err, errlen, "out of memory");
+            break;
+        }
+        c->headers = grown;
+    }
+    rv_request_head_free(lines);
+    return n < 0 ? -1 : 0;
 }
 
 rv_client *rv_client_new(const rv_config *cfg, char *err, size_t errlen)
@@ -192,10 +227,8 @@ rv_client *rv_client_new(const rv_config *cfg, char *err, size_t errlen)
     }
     if (build_endpoint(c, err, errlen))
         goto fail;
-    if (build_headers(c)) {
-        rv_set_error(err, errlen, "out of memory");
+    if (build_headers(c, err, errlen))
         goto fail;
-    }
     c->easy = rv_client_easy(c);
     if (!c->easy) {
         rv_set_error(err, errlen, "libcurl could not make a handle");
@@ -266,7 +299,6 @@ CURL *rv_client_easy(rv_client *c)
         return NULL;
     const rv_config *cfg = &c->cfg;
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, cfg->user_agent);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -575,13 +607,18 @@ rv_step rv_call_end(rv_call *call, CURLcode code, double *wait)
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     rv_error error = call->write_error != RV_OK ? call->write_error : rv_classify_curl(code);
     const char *message = call->errbuf[0] ? call->errbuf : curl_easy_strerror(code);
+    char too_long[96];
     /* libcurl's words for these hide the cause ("Failure writing output"). */
     if (call->write_error == RV_ERR_TOO_LARGE || code == CURLE_FILESIZE_EXCEEDED)
         message = "response body larger than max_response_bytes";
     else if (call->write_error == RV_ERR_INTERNAL)
         message = "out of memory holding the response body";
-    else if (code == CURLE_OUT_OF_MEMORY)
-        message = "response too large to hold (a header line over libcurl's 100 KiB limit?)";
+    else if (code == CURLE_OUT_OF_MEMORY) {
+        snprintf(too_long, sizeof too_long,
+                 "response too large to hold (a header line over libcurl's %d KiB limit?)",
+                 RV_HEADER_BYTES / 1024);
+        message = too_long;
+    }
 
     double server_wait = -1;
     if (error == RV_OK) {

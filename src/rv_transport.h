@@ -103,6 +103,21 @@ CURLU *rv_endpoint_new(const char *base_url, char *err, size_t errlen);
  * out of memory. The caller frees it. Every transport builds its request from these two. */
 char *rv_query_string(const rv_query *query);
 
+/* The most header lines rv_request_head makes. */
+#define RV_HEAD_LINES 4
+
+/* The header lines every request of a client with `cfg` carries, besides what the transport
+ * itself adds (Host; libcurl's Accept-Encoding): Accept, User-Agent when `user_agent` is set,
+ * X-Api-Key or Authorization: Bearer for `api_key` or `token`. Each line is "Name: value",
+ * without CR LF, in lines[0 .. n-1], the rest NULL. Both transports send exactly these: libcurl
+ * as its header list, the cosocket one through ravan.core.request_head. Returns n; -1 with
+ * `err` filled (and nothing held) when a value holds CR or LF or memory is short. The caller
+ * frees the lines with rv_request_head_free. */
+int rv_request_head(const rv_config *cfg, char *lines[RV_HEAD_LINES], char *err, size_t errlen);
+
+/* Wipes (they may hold a credential) and frees the lines of rv_request_head; NULLs them. */
+void rv_request_head_free(char *lines[RV_HEAD_LINES]);
+
 /* Whether an answer with this status is a redirect (and goes to rv_redirect_decide). */
 int rv_is_redirect(long status);
 

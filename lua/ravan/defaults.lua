@@ -4,6 +4,8 @@
 -- checks the documentation's tables against this module.
 -- @module ravan.defaults
 
+local LIMITS = require("ravan.core").LIMITS
+
 local M = {}
 
 --- Client options (`ravan.new`).
@@ -28,7 +30,8 @@ M.client = {
 
 --- Pager options (`client:pages`, `client:calls`).
 M.pager = {
-  page_size = 100,
+  -- The most the API serves in one response: the fewest requests.
+  page_size = LIMITS.page_size,
   prefetch = 2,
 }
 
@@ -37,7 +40,7 @@ M.sync = {
   include_transcripts = false,
   follow = false,
   interval = 60,
-  page_size = 100,
+  page_size = LIMITS.page_size,
 }
 
 return M

@@ -20,11 +20,10 @@ local INT_MAX = 2147483647
 local SIZE_MAX = 9007199254740992
 M.INT_MAX = INT_MAX
 
--- The longest duration any option takes, in seconds (a day): long enough
--- for any real wait, and far from where milliseconds overflow libcurl's
--- long (1e16 s would wrap around to about 1 ms).
-local MAX_SECONDS = 86400
-M.MAX_SECONDS = MAX_SECONDS
+-- The caps of src/rv_limits.h (which says why each is what it is): the C
+-- core's own numbers, so the two sides cannot disagree.
+local LIMITS = core.LIMITS
+local MAX_SECONDS = LIMITS.max_seconds
 
 local D = defaults.client
 
@@ -42,7 +41,6 @@ local function levenshtein(a, b)
   end
   return prev[#b]
 end
-M.levenshtein = levenshtein
 
 -- `schema` is an array of { name, check, default }; arrays (not sets) keep
 -- the order of checks, so the first error reported is deterministic.
@@ -186,15 +184,18 @@ local function phone(name, v)
     .. "1-9 (e.g. +14155550100); got " .. shown
 end
 
+local page_size = integer_in(1, LIMITS.page_size)
+
 -- For modules with option tables of their own (sync).
 M.checks = {
   phone = phone, boolean = boolean, positive = positive, func = func, text = text,
+  page_size = page_size,
 }
 
 local QUERY = {
   { "phone", phone },
   { "page", integer_in(1, INT_MAX) },
-  { "page_size", integer_in(1, 100) },
+  { "page_size", page_size },
   { "include_transcripts", boolean },
   { "deadline", positive },
 }
@@ -219,11 +220,10 @@ local CLIENT = {
   { "ca_file", readable_file },
   { "ca_path", text },
   { "insecure", boolean, D.insecure },
-  { "max_concurrency", integer_in(1, 64), D.max_concurrency },
+  { "max_concurrency", integer_in(1, LIMITS.max_concurrency), D.max_concurrency },
   { "user_agent", text },
   { "log", func },
 }
-M.CLIENT = CLIENT
 
 -- Fills `out` from `t` by `schema`; defaults apply to absent keys only.
 local function check_all(t, schema, out)
@@ -289,7 +289,6 @@ local function is_loopback(host)
   return a == "127" and tonumber(b) <= 255 and tonumber(c) <= 255
     and tonumber(d) <= 255
 end
-M.is_loopback = is_loopback
 
 -- Returns the normalised base URL (lower-case scheme and host, no trailing
 -- slash) or nil and a message that never repeats the URL: it might hold

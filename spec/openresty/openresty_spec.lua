@@ -520,6 +520,31 @@ describe("ravan.openresty in nginx", function()
     assert.truthy(recs[2].headers["user-agent"]:find("^ravan%-lua/[%d.]+ libcurl/"))
   end)
 
+  it("sends the C client's head: the same header lines, from ravan.core, in either credential mode", function()
+    for _, opts in ipairs({ { api_key = mock.api_key }, { token = mock.token } }) do
+      mock.reset()
+      local q = { phone = mock.phones.example }
+      assert.is_nil(nginx:call({ opts = opts, query = q }).err)
+      local plain = { base_url = mock.url, api_key = opts.api_key, token = opts.token }
+      assert(require("ravan").new(plain):phone_history(q))
+      local recs = mock.requests()
+      assert.are.equal(2, #recs)
+      local cosocket, curl = recs[1].headers, recs[2].headers
+      -- What each transport adds of its own: the product token of the User-Agent, and
+      -- libcurl's Accept-Encoding.
+      local product = "^ravan%-lua/%S+"
+      assert.are.equal(curl["user-agent"]:match(product), cosocket["user-agent"]:match(product))
+      curl["user-agent"], cosocket["user-agent"], curl["accept-encoding"] = nil, nil, nil
+      assert.are.same(curl, cosocket)
+      local names = {}
+      for name in pairs(curl) do names[#names + 1] = name end
+      table.sort(names)
+      local expected = { "accept", "host", opts.api_key and "x-api-key" or "authorization" }
+      table.sort(expected)
+      assert.are.same(expected, names)
+    end
+  end)
+
   it("hands back real ravan errors and log events, never the credential", function()
     local answer = nginx:call { opts = { api_key = "rk_wrong_key" },
       query = { phone = mock.phones.example } }

@@ -151,6 +151,15 @@ function M.full_gc()
   collectgarbage("collect")
 end
 
+-- The names of ravan.new's options, as it lists them to a user who gave an unknown one.
+function M.client_options()
+  local _, err = require("ravan.validate").options({ ["zzzzzzzzzzzzzzzzzzzzzzzz"] = 1 })
+  local list = assert(err.message:match("%(valid: ([^)]*)%)$"), err.message)
+  local names = {}
+  for name in list:gmatch("[%w_]+") do names[#names + 1] = name end
+  return names
+end
+
 -- Runs bin/ravan-history under the Lua running the specs, with `args` and only the RAVAN_*
 -- variables of `env`. Returns the exit status, stdout and stderr.
 function M.run_cli(args, env)

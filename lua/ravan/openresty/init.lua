@@ -144,14 +144,13 @@ function M.new(opts, getenv)
   local authority = ep.host
   if port ~= (https and 443 or 80) then authority = authority .. ":" .. port end
   local secret = cfg.api_key or cfg.token
-  local head = {
-    " HTTP/1.1\r\nHost: ", authority,
-    "\r\nUser-Agent: ", client.user_agent(cfg.user_agent, lua_nginx_token()),
-    "\r\nAccept: application/json\r\n",
+  -- The C client's own header lines (ravan.core builds them for both transports), after Host.
+  local lines
+  lines, msg = core.request_head {
+    user_agent = client.user_agent(cfg.user_agent, lua_nginx_token()),
+    api_key = cfg.api_key, token = cfg.token,
   }
-  if cfg.api_key then head[#head + 1] = "X-Api-Key: " .. cfg.api_key .. "\r\n" end
-  if cfg.token then head[#head + 1] = "Authorization: Bearer " .. cfg.token .. "\r\n" end
-  head[#head + 1] = "\r\n"
+  if not lines then return nil, errors.invalid_argument(msg) end
   -- Connections to different origins, with different credentials or TLS settings never share a
   -- pool; the credential enters the pool's name only as a hash.
   local pool = ep.scheme .. "://" .. ep.host .. ":" .. port
@@ -173,7 +172,7 @@ function M.new(opts, getenv)
     _prefetchers = setmetatable({}, { __mode = "k" }),
     _auth = cfg.api_key and "X-Api-Key" or "Bearer token",
   }, Client)
-  secrets[self] = { secret = secret, head = concat(head) }
+  secrets[self] = { secret = secret, head = " HTTP/1.1\r\nHost: " .. authority .. "\r\n" .. lines .. "\r\n" }
   cfg.api_key, cfg.token = nil, nil
   return self
 end

@@ -83,7 +83,7 @@ local OPTIONS = {
   { "follow", checks.boolean, D.follow },
   { "interval", checks.positive, D.interval },
   { "rate_limit", rate_limit },
-  { "page_size", validate.integer_in(1, 100), D.page_size },
+  { "page_size", checks.page_size, D.page_size },
   { "progress", checks.func },
   { "stop", checks.func },
 }
