@@ -41,7 +41,6 @@ local ngx = rawget(_G, "ngx")
 local now, decide, parse_retry_after = core.now, core.decide, core.parse_retry_after
 local arm = wire.arm
 local max, floor = math.max, math.floor
-local concat = table.concat
 local type, pairs, setmetatable = type, pairs, setmetatable
 
 local REQUEST_ID = core.REQUEST_ID_HEADERS
