@@ -13,6 +13,7 @@
 -- they stay doubles, exact up to 2^53.
 
 local cjson = require "cjson.safe"
+local contract = require "ravan.contract"
 local core = require "ravan.core"
 local errors = require "ravan.errors"
 
@@ -58,41 +59,67 @@ local function number_string(v)
 end
 M.number_string = number_string
 
-local function fix_call(call, i)
-  if type(call) ~= "table" then
-    return "calls[" .. i .. "] is not an object"
-  end
-  if not integer(call, "duration_sec") then
-    return "calls[" .. i .. "].duration_sec is not an integer"
-  end
-  if not integer(call, "call_latency_ms") then
-    return "calls[" .. i .. "].call_latency_ms is not an integer"
-  end
-  local cost = call.cost_total
-  if type(cost) == "number" then
-    if cost ~= cost or cost == huge or cost == -huge then
-      return "calls[" .. i .. "].cost_total is not a finite number"
-    end
-    call.cost_total = number_string(cost)
-  elseif cost ~= nil and type(cost) ~= "string" then
-    return "calls[" .. i .. "].cost_total is neither a string nor a number"
-  end
-  local transcripts = call.transcripts
-  if transcripts == nil then return nil end
-  if not is_array(transcripts) then
-    return "calls[" .. i .. "].transcripts is not an array"
-  end
-  for j = 1, #transcripts do
-    local tr = transcripts[j]
-    if type(tr) ~= "table" then
-      return "calls[" .. i .. "].transcripts[" .. j .. "] is not an object"
-    end
-    if not integer(tr, "timestamp_ms") then
-      return "calls[" .. i .. "].transcripts[" .. j .. "].timestamp_ms is not an integer"
+-- What each record's decoding checks, in the contract's order: its
+-- integers, its decimals, its arrays of records.
+local CHECKS = {}
+local function checks_of(rec)
+  local list = CHECKS[rec]
+  if list then return list end
+  list = {}
+  CHECKS[rec] = list
+  for _, name in ipairs(rec.keys) do
+    local kind = rec.type_of[name]
+    local items = kind == "array" and rec.fields[name].items
+    if kind == "integer" or kind == "decimal" or items then
+      list[#list + 1] = { name = name, kind = kind, items = items and checks_of(items) }
     end
   end
-  return nil
+  return list
 end
+
+-- A decimal may arrive as a JSON number; it is kept as the decimal string
+-- the number reads as.
+local function decimal(t, key)
+  local v = t[key]
+  if type(v) == "number" then
+    if v ~= v or v == huge or v == -huge then return " is not a finite number" end
+    t[key] = number_string(v)
+  elseif v ~= nil and type(v) ~= "string" then
+    return " is neither a string nor a number"
+  end
+end
+
+-- Checks and converts record `t` by `list`; returns nil, or what is wrong,
+-- its path relative to `t` (the caller adds its own, so the path costs
+-- nothing while all is well).
+local function fix(list, t)
+  for c = 1, #list do
+    local check = list[c]
+    local name, kind = check.name, check.kind
+    if kind == "integer" then
+      if not integer(t, name) then return name .. " is not an integer" end
+    elseif kind == "decimal" then
+      local why = decimal(t, name)
+      if why then return name .. why end
+    else
+      local items = t[name]
+      if items ~= nil then
+        if not is_array(items) then return name .. " is not an array" end
+        for j = 1, #items do
+          local item = items[j]
+          if type(item) ~= "table" then return name .. "[" .. j .. "] is not an object" end
+          local msg = fix(check.items, item)
+          if msg then return name .. "[" .. j .. "]." .. msg end
+        end
+      end
+    end
+  end
+end
+
+local PAGE_INTEGERS = contract.PAGE.integers
+local PAGE_INTEGERS_MESSAGE = table.concat(PAGE_INTEGERS, ", ", 1, #PAGE_INTEGERS - 1)
+  .. " and " .. PAGE_INTEGERS[#PAGE_INTEGERS] .. " must be integers"
+local CALL_CHECKS = checks_of(contract.CALL)
 
 -- `content_type` (optional) only improves the message for a non-JSON body.
 -- Returns the result table, or nil and an error (kind `decode`, or
@@ -122,9 +149,8 @@ function M.page(body, content_type)
       or "the server reported success = false"
     return nil, errors.new("server", msg)
   end
-  if not (integer(t, "total_count") and integer(t, "page")
-      and integer(t, "page_size")) then
-    return fail("total_count, page and page_size must be integers")
+  for i = 1, #PAGE_INTEGERS do
+    if not integer(t, PAGE_INTEGERS[i]) then return fail(PAGE_INTEGERS_MESSAGE) end
   end
   local calls = t.calls
   if calls == nil then
@@ -134,8 +160,10 @@ function M.page(body, content_type)
     return fail("calls is not an array")
   end
   for i = 1, #calls do
-    local msg = fix_call(calls[i], i)
-    if msg then return fail(msg) end
+    local call = calls[i]
+    if type(call) ~= "table" then return fail("calls[" .. i .. "] is not an object") end
+    local msg = fix(CALL_CHECKS, call)
+    if msg then return fail("calls[" .. i .. "]." .. msg) end
   end
   return t
 end

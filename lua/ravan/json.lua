@@ -1,0 +1,161 @@
+-- The one JSON writer: the CLI's output and the sync's stored JSON values.
+--
+-- lua-cjson cannot order keys or indent, and 2.1 tells `[]` from `{}` only
+-- as the same empty table, so tables are walked here. A shape (the records
+-- of `ravan.contract`) gives an object's keys in order (`keys`; others
+-- follow, sorted), its values' shapes (`fields`), an array's item shape
+-- (`items`), and says an empty table is an object (it has `keys`).
+--
+-- A table whose keys are all positive integers is an array of its largest
+-- key's length, holes written as null (JSON nulls inside an array keep their
+-- places); any other is an object. The non-finite numbers a server can send
+-- (1e400) and values JSON has no word for become null. Other numbers print
+-- exactly: cjson rounds to 14 digits.
+
+local decode = require "ravan.decode"
+
+local M = {}
+
+local concat, sort, format = table.concat, table.sort, string.format
+local type, next, pairs, tostring = type, next, pairs, tostring
+local huge = math.huge
+local mtype, tointeger = math.type, math.tointeger
+local number_string = decode.number_string
+
+-- What a string escapes: the quote, the backslash and every control
+-- character, as \u00XX in the canonical form, otherwise with the short
+-- escapes where JSON has them (as cjson writes them).
+local CANONICAL_ESCAPE = { ['"'] = '\\"', ["\\"] = "\\\\", ["\127"] = "\\u007f" }
+for b = 0, 31 do CANONICAL_ESCAPE[string.char(b)] = format("\\u%04x", b) end
+local ESCAPE = {}
+for c, e in pairs(CANONICAL_ESCAPE) do ESCAPE[c] = e end
+ESCAPE["\b"], ESCAPE["\f"], ESCAPE["\n"], ESCAPE["\r"], ESCAPE["\t"] =
+  "\\b", "\\f", "\\n", "\\r", "\\t"
+
+local function string_of(s, escape)
+  return '"' .. s:gsub('[%c"\\]', escape) .. '"'
+end
+
+local function number_of(v, canonical)
+  if v ~= v or v == huge or v == -huge then return "null" end
+  if mtype and mtype(v) == "integer" then return format("%d", v) end
+  -- The canonical form writes an integral float as an integer where Lua can
+  -- (5.3+), as stored values always have been.
+  local i = canonical and tointeger and tointeger(v)
+  if i then return format("%d", i) end
+  return number_string(v)
+end
+
+local NONE = {}
+
+-- Each shape's keys as a set, made once: the CLI meets the same shapes for
+-- every call it writes.
+local known_sets = setmetatable({}, { __mode = "k" })
+local function known_of(shape)
+  local known = known_sets[shape]
+  if not known then
+    known = {}
+    for _, k in ipairs(shape.keys or NONE) do known[k] = true end
+    known_sets[shape] = known
+  end
+  return known
+end
+
+-- The array's length, or nil when `t` is an object (or empty).
+local function array_length(t)
+  local n = 0
+  for k in next, t do
+    if type(k) ~= "number" or k < 1 or k ~= math.floor(k) then return nil end
+    if k > n then n = k end
+  end
+  return n > 0 and n or nil
+end
+
+-- `o`: the options of one call; `indent` is nil on one line, else the
+-- current line's indentation.
+local function encode(v, shape, indent, o, buf)
+  local kind = type(v)
+  if kind == "string" then
+    buf[#buf + 1] = string_of(v, o.escape)
+  elseif kind == "number" then
+    buf[#buf + 1] = number_of(v, o.canonical)
+  elseif kind == "boolean" then
+    buf[#buf + 1] = tostring(v)
+  elseif kind ~= "table" then
+    buf[#buf + 1] = "null"
+  else
+    shape = shape or NONE
+    local inner = indent and indent .. o.step
+    local open = indent and "\n" .. inner
+    local first = true
+    local function item()
+      buf[#buf + 1] = first and (open or "") or (open and "," .. open or ",")
+      first = false
+    end
+    local n = array_length(v)
+    if n or (next(v) == nil and not shape.keys and not o.canonical) then
+      buf[#buf + 1] = "["
+      for i = 1, n or 0 do
+        item()
+        encode(v[i], shape.items, inner, o, buf)
+      end
+      buf[#buf + 1] = first and "]" or (open and "\n" .. indent .. "]" or "]")
+      return buf
+    end
+    local keys, known, by_name = {}, known_of(shape), {}
+    for _, k in ipairs(shape.keys or NONE) do
+      if v[k] ~= nil then keys[#keys + 1] = k end
+    end
+    local rest = {}
+    for k in pairs(v) do
+      if not known[k] then
+        local name = tostring(k)
+        rest[#rest + 1] = name
+        by_name[name] = k
+      end
+    end
+    sort(rest)
+    buf[#buf + 1] = "{"
+    local fields = shape.fields or NONE
+    for _, k in ipairs(keys) do
+      item()
+      buf[#buf + 1] = string_of(k, o.escape) .. o.colon
+      encode(v[k], fields[k], inner, o, buf)
+    end
+    for _, name in ipairs(rest) do
+      item()
+      buf[#buf + 1] = string_of(name, o.escape) .. o.colon
+      encode(v[by_name[name]], nil, inner, o, buf)
+    end
+    buf[#buf + 1] = first and "}" or (open and "\n" .. indent .. "}" or "}")
+  end
+  return buf
+end
+
+local COMPACT = { escape = ESCAPE, colon = ":" }
+
+--- `v` as JSON text. Options (all optional):
+-- `shape`: the key order and empty-table kinds (see above);
+-- `pretty`: indented, two spaces a level, `indent` (a string) being the
+-- indentation of the line the value starts on;
+-- `canonical`: the same value gives the same bytes on every run and every
+-- Lua: keys sorted, one line, an empty table as `{}`, control characters
+-- as \u00XX. The sync stores its JSON values so, and an unchanged value is
+-- then not rewritten.
+function M.encode(v, opts)
+  opts = opts or NONE
+  local o = COMPACT
+  if opts.canonical then
+    o = { escape = CANONICAL_ESCAPE, colon = ":", canonical = true }
+    return concat(encode(v, nil, nil, o, {}))
+  end
+  if opts.pretty then o = { escape = ESCAPE, colon = ": ", step = "  " } end
+  return concat(encode(v, opts.shape, opts.pretty and (opts.indent or "") or nil, o, {}))
+end
+
+--- `M.encode(v, { canonical = true })`.
+function M.canonical(v)
+  return M.encode(v, { canonical = true })
+end
+
+return M
