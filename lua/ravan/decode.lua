@@ -59,22 +59,22 @@ local function number_string(v)
 end
 M.number_string = number_string
 
--- What each record's decoding checks, in the contract's order: its
--- integers, its decimals, its arrays of records.
+-- What each record's decoding checks: its integers, its decimals, and its
+-- arrays of records (name, then the items' checks), as flat lists, since
+-- this runs for every call of every page.
 local CHECKS = {}
 local function checks_of(rec)
-  local list = CHECKS[rec]
-  if list then return list end
-  list = {}
-  CHECKS[rec] = list
+  local c = CHECKS[rec]
+  if c then return c end
+  c = { integers = rec.integers, decimals = rec.decimals, arrays = {} }
+  CHECKS[rec] = c
   for _, name in ipairs(rec.keys) do
-    local kind = rec.type_of[name]
-    local items = kind == "array" and rec.fields[name].items
-    if kind == "integer" or kind == "decimal" or items then
-      list[#list + 1] = { name = name, kind = kind, items = items and checks_of(items) }
+    if rec.type_of[name] == "array" then
+      c.arrays[#c.arrays + 1] = name
+      c.arrays[#c.arrays + 1] = checks_of(rec.fields[name].items)
     end
   end
-  return list
+  return c
 end
 
 -- A decimal may arrive as a JSON number; it is kept as the decimal string
@@ -89,28 +89,30 @@ local function decimal(t, key)
   end
 end
 
--- Checks and converts record `t` by `list`; returns nil, or what is wrong,
+-- Checks and converts record `t` by `c`; returns nil, or what is wrong,
 -- its path relative to `t` (the caller adds its own, so the path costs
 -- nothing while all is well).
-local function fix(list, t)
-  for c = 1, #list do
-    local check = list[c]
-    local name, kind = check.name, check.kind
-    if kind == "integer" then
-      if not integer(t, name) then return name .. " is not an integer" end
-    elseif kind == "decimal" then
-      local why = decimal(t, name)
-      if why then return name .. why end
-    else
-      local items = t[name]
-      if items ~= nil then
-        if not is_array(items) then return name .. " is not an array" end
-        for j = 1, #items do
-          local item = items[j]
-          if type(item) ~= "table" then return name .. "[" .. j .. "] is not an object" end
-          local msg = fix(check.items, item)
-          if msg then return name .. "[" .. j .. "]." .. msg end
-        end
+local function fix(c, t)
+  local list = c.integers
+  for k = 1, #list do
+    if not integer(t, list[k]) then return list[k] .. " is not an integer" end
+  end
+  list = c.decimals
+  for k = 1, #list do
+    local why = decimal(t, list[k])
+    if why then return list[k] .. why end
+  end
+  list = c.arrays
+  for k = 1, #list, 2 do
+    local name = list[k]
+    local items = t[name]
+    if items ~= nil then
+      if not is_array(items) then return name .. " is not an array" end
+      for j = 1, #items do
+        local item = items[j]
+        if type(item) ~= "table" then return name .. "[" .. j .. "] is not an object" end
+        local msg = fix(list[k + 1], item)
+        if msg then return name .. "[" .. j .. "]." .. msg end
       end
     end
   end
