@@ -16,24 +16,28 @@ local decode = require "ravan.decode"
 
 local M = {}
 
-local concat, sort, format = table.concat, table.sort, string.format
+local concat, sort, format, find = table.concat, table.sort, string.format, string.find
 local type, next, pairs, tostring = type, next, pairs, tostring
 local huge = math.huge
 local mtype, tointeger = math.type, math.tointeger
 local number_string = decode.number_string
 
--- What a string escapes: the quote, the backslash and every control
--- character, as \u00XX in the canonical form, otherwise with the short
--- escapes where JSON has them (as cjson writes them).
-local CANONICAL_ESCAPE = { ['"'] = '\\"', ["\\"] = "\\\\", ["\127"] = "\\u007f" }
-for b = 0, 31 do CANONICAL_ESCAPE[string.char(b)] = format("\\u%04x", b) end
-local ESCAPE = {}
-for c, e in pairs(CANONICAL_ESCAPE) do ESCAPE[c] = e end
-ESCAPE["\b"], ESCAPE["\f"], ESCAPE["\n"], ESCAPE["\r"], ESCAPE["\t"] =
-  "\\b", "\\f", "\\n", "\\r", "\\t"
+-- Strings are escaped by lua-cjson (in C: a Lua pattern is slower), its
+-- own instance so no one's settings touch it: the quote, the backslash and
+-- every control character, with the short escapes where JSON has them.
+-- cjson 2.1 also escapes every "/" (allowed, never needed), which is undone
+-- so URLs read as written; the canonical form spells every control
+-- character \u00XX, as stored values always have. Each backslash in
+-- cjson's output starts an escape, so the pairs are read left to right.
+local cjson_encode = require("cjson").new().encode
+local UNESCAPE = { ["/"] = "/" }
+local CANONICAL_UNESCAPE = { ["/"] = "/", b = "\\u0008", f = "\\u000c", n = "\\u000a",
+  r = "\\u000d", t = "\\u0009" }
 
-local function string_of(s, escape)
-  return '"' .. s:gsub('[%c"\\]', escape) .. '"'
+local function string_of(s, unescape)
+  local e = cjson_encode(s)
+  if not find(e, "\\", 1, true) then return e end
+  return (e:gsub("\\(.)", unescape))
 end
 
 local function number_of(v, canonical)
@@ -76,7 +80,7 @@ end
 local function encode(v, shape, indent, o, buf)
   local kind = type(v)
   if kind == "string" then
-    buf[#buf + 1] = string_of(v, o.escape)
+    buf[#buf + 1] = string_of(v, o.unescape)
   elseif kind == "number" then
     buf[#buf + 1] = number_of(v, o.canonical)
   elseif kind == "boolean" then
@@ -119,12 +123,12 @@ local function encode(v, shape, indent, o, buf)
     local fields = shape.fields or NONE
     for _, k in ipairs(keys) do
       item()
-      buf[#buf + 1] = string_of(k, o.escape) .. o.colon
+      buf[#buf + 1] = string_of(k, o.unescape) .. o.colon
       encode(v[k], fields[k], inner, o, buf)
     end
     for _, name in ipairs(rest) do
       item()
-      buf[#buf + 1] = string_of(name, o.escape) .. o.colon
+      buf[#buf + 1] = string_of(name, o.unescape) .. o.colon
       encode(v[by_name[name]], nil, inner, o, buf)
     end
     buf[#buf + 1] = first and "}" or (open and "\n" .. indent .. "}" or "}")
@@ -132,7 +136,7 @@ local function encode(v, shape, indent, o, buf)
   return buf
 end
 
-local COMPACT = { escape = ESCAPE, colon = ":" }
+local COMPACT = { unescape = UNESCAPE, colon = ":" }
 
 --- `v` as JSON text. Options (all optional):
 -- `shape`: the key order and empty-table kinds (see above);
@@ -146,10 +150,10 @@ function M.encode(v, opts)
   opts = opts or NONE
   local o = COMPACT
   if opts.canonical then
-    o = { escape = CANONICAL_ESCAPE, colon = ":", canonical = true }
+    o = { unescape = CANONICAL_UNESCAPE, colon = ":", canonical = true }
     return concat(encode(v, nil, nil, o, {}))
   end
-  if opts.pretty then o = { escape = ESCAPE, colon = ": ", step = "  " } end
+  if opts.pretty then o = { unescape = UNESCAPE, colon = ": ", step = "  " } end
   return concat(encode(v, opts.shape, opts.pretty and (opts.indent or "") or nil, o, {}))
 end
 
