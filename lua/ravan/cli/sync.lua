@@ -151,7 +151,8 @@ local function each_line(read, name, each)
       if #pending > M.MAX_LINE then
         return nil, name .. ":" .. number + 1 .. ": a line longer than " .. M.MAX_LINE .. " bytes"
       end
-      local chunk = read(CHUNK)
+      local chunk, err = read(CHUNK)
+      if err then return nil, name .. ": " .. tostring(err) end
       if chunk then pending = pending .. chunk else ended = true end
     elseif nl or pending ~= "" then
       nl = nl or #pending + 1
