@@ -16,6 +16,7 @@ local cjson = require "cjson.safe"
 local contract = require "ravan.contract"
 local core = require "ravan.core"
 local errors = require "ravan.errors"
+local number_string = require("ravan.json").number_string
 
 local M = {}
 
@@ -25,7 +26,7 @@ local tointeger = math.tointeger or function(v)
 end
 local strip_nulls = core.strip_nulls
 local decode_json = cjson.decode
-local tonumber, type, format, find = tonumber, type, string.format, string.find
+local type, find = type, string.find
 
 local function fail(message)
   return nil, errors.new("decode", message)
@@ -47,17 +48,6 @@ local function integer(t, key)
   return true
 end
 
--- The shortest decimal that reads back as the same double, so 12.5 gives
--- "12.5" and 12 gives "12" on every Lua version (tostring would give
--- "12.0" on 5.3+ and "12" on 5.1). Trailing zeros the server meant
--- ("12.50") are already lost once it sends a number.
-local function number_string(v)
-  for digits = 15, 17 do
-    local s = format("%." .. digits .. "g", v)
-    if tonumber(s) == v then return s end
-  end
-end
-M.number_string = number_string
 
 -- What each record's decoding checks: its integers, its decimals, and its
 -- arrays of records (name, then the items' checks), as flat lists, since

@@ -12,15 +12,12 @@
 -- (1e400) and values JSON has no word for become null. Other numbers print
 -- exactly: cjson rounds to 14 digits.
 
-local decode = require "ravan.decode"
-
 local M = {}
 
 local concat, sort, format, find = table.concat, table.sort, string.format, string.find
-local type, next, pairs, tostring = type, next, pairs, tostring
+local type, next, pairs, tostring, tonumber = type, next, pairs, tostring, tonumber
 local huge = math.huge
 local mtype, tointeger = math.type, math.tointeger
-local number_string = decode.number_string
 
 -- Strings are escaped by lua-cjson (in C: a Lua pattern is slower), its
 -- own instance so no one's settings touch it: the quote, the backslash and
@@ -39,6 +36,18 @@ local function string_of(s, unescape)
   if not find(e, "\\", 1, true) then return e end
   return (e:gsub("\\(.)", unescape))
 end
+
+-- The shortest decimal that reads back as the same double, so 12.5 gives
+-- "12.5" and 12 gives "12" on every Lua version (tostring would give
+-- "12.0" on 5.3+ and "12" on 5.1). Trailing zeros the server meant
+-- ("12.50") are already lost once it sends a number.
+local function number_string(v)
+  for digits = 15, 17 do
+    local s = format("%." .. digits .. "g", v)
+    if tonumber(s) == v then return s end
+  end
+end
+M.number_string = number_string
 
 local function number_of(v, canonical)
   if v ~= v or v == huge or v == -huge then return "null" end
@@ -137,6 +146,8 @@ local function encode(v, shape, indent, o, buf)
 end
 
 local COMPACT = { unescape = UNESCAPE, colon = ":" }
+local PRETTY = { unescape = UNESCAPE, colon = ": ", step = "  " }
+local CANONICAL = { unescape = CANONICAL_UNESCAPE, colon = ":", canonical = true }
 
 --- `v` as JSON text. Options (all optional):
 -- `shape`: the key order and empty-table kinds (see above);
@@ -148,13 +159,9 @@ local COMPACT = { unescape = UNESCAPE, colon = ":" }
 -- then not rewritten.
 function M.encode(v, opts)
   opts = opts or NONE
-  local o = COMPACT
-  if opts.canonical then
-    o = { unescape = CANONICAL_UNESCAPE, colon = ":", canonical = true }
-    return concat(encode(v, nil, nil, o, {}))
-  end
-  if opts.pretty then o = { unescape = UNESCAPE, colon = ": ", step = "  " } end
-  return concat(encode(v, opts.shape, opts.pretty and (opts.indent or "") or nil, o, {}))
+  if opts.canonical then return concat(encode(v, nil, nil, CANONICAL, {})) end
+  if opts.pretty then return concat(encode(v, opts.shape, opts.indent or "", PRETTY, {})) end
+  return concat(encode(v, opts.shape, nil, COMPACT, {}))
 end
 
 --- `M.encode(v, { canonical = true })`.
