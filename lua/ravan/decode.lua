@@ -13,8 +13,10 @@
 -- they stay doubles, exact up to 2^53.
 
 local cjson = require "cjson.safe"
+local contract = require "ravan.contract"
 local core = require "ravan.core"
 local errors = require "ravan.errors"
+local number_string = require("ravan.json").number_string
 
 local M = {}
 
@@ -24,7 +26,7 @@ local tointeger = math.tointeger or function(v)
 end
 local strip_nulls = core.strip_nulls
 local decode_json = cjson.decode
-local tonumber, type, format, find = tonumber, type, string.format, string.find
+local type, find = type, string.find
 
 local function fail(message)
   return nil, errors.new("decode", message)
@@ -46,53 +48,70 @@ local function integer(t, key)
   return true
 end
 
--- The shortest decimal that reads back as the same double, so 12.5 gives
--- "12.5" and 12 gives "12" on every Lua version (tostring would give
--- "12.0" on 5.3+ and "12" on 5.1). Trailing zeros the server meant
--- ("12.50") are already lost once it sends a number.
-local function number_string(v)
-  for digits = 15, 17 do
-    local s = format("%." .. digits .. "g", v)
-    if tonumber(s) == v then return s end
-  end
-end
-M.number_string = number_string
 
-local function fix_call(call, i)
-  if type(call) ~= "table" then
-    return "calls[" .. i .. "] is not an object"
-  end
-  if not integer(call, "duration_sec") then
-    return "calls[" .. i .. "].duration_sec is not an integer"
-  end
-  if not integer(call, "call_latency_ms") then
-    return "calls[" .. i .. "].call_latency_ms is not an integer"
-  end
-  local cost = call.cost_total
-  if type(cost) == "number" then
-    if cost ~= cost or cost == huge or cost == -huge then
-      return "calls[" .. i .. "].cost_total is not a finite number"
-    end
-    call.cost_total = number_string(cost)
-  elseif cost ~= nil and type(cost) ~= "string" then
-    return "calls[" .. i .. "].cost_total is neither a string nor a number"
-  end
-  local transcripts = call.transcripts
-  if transcripts == nil then return nil end
-  if not is_array(transcripts) then
-    return "calls[" .. i .. "].transcripts is not an array"
-  end
-  for j = 1, #transcripts do
-    local tr = transcripts[j]
-    if type(tr) ~= "table" then
-      return "calls[" .. i .. "].transcripts[" .. j .. "] is not an object"
-    end
-    if not integer(tr, "timestamp_ms") then
-      return "calls[" .. i .. "].transcripts[" .. j .. "].timestamp_ms is not an integer"
+-- What each record's decoding checks: its integers, its decimals, and its
+-- arrays of records (name, then the items' checks), as flat lists, since
+-- this runs for every call of every page.
+local CHECKS = {}
+local function checks_of(rec)
+  local c = CHECKS[rec]
+  if c then return c end
+  c = { integers = rec.integers, decimals = rec.decimals, arrays = {} }
+  CHECKS[rec] = c
+  for _, name in ipairs(rec.keys) do
+    if rec.type_of[name] == "array" then
+      c.arrays[#c.arrays + 1] = name
+      c.arrays[#c.arrays + 1] = checks_of(rec.fields[name].items)
     end
   end
-  return nil
+  return c
 end
+
+-- A decimal may arrive as a JSON number; it is kept as the decimal string
+-- the number reads as.
+local function decimal(t, key)
+  local v = t[key]
+  if type(v) == "number" then
+    if v ~= v or v == huge or v == -huge then return " is not a finite number" end
+    t[key] = number_string(v)
+  elseif v ~= nil and type(v) ~= "string" then
+    return " is neither a string nor a number"
+  end
+end
+
+-- Checks and converts record `t` by `c`; returns nil, or what is wrong,
+-- its path relative to `t` (the caller adds its own, so the path costs
+-- nothing while all is well).
+local function fix(c, t)
+  local list = c.integers
+  for k = 1, #list do
+    if not integer(t, list[k]) then return list[k] .. " is not an integer" end
+  end
+  list = c.decimals
+  for k = 1, #list do
+    local why = decimal(t, list[k])
+    if why then return list[k] .. why end
+  end
+  list = c.arrays
+  for k = 1, #list, 2 do
+    local name = list[k]
+    local items = t[name]
+    if items ~= nil then
+      if not is_array(items) then return name .. " is not an array" end
+      for j = 1, #items do
+        local item = items[j]
+        if type(item) ~= "table" then return name .. "[" .. j .. "] is not an object" end
+        local msg = fix(list[k + 1], item)
+        if msg then return name .. "[" .. j .. "]." .. msg end
+      end
+    end
+  end
+end
+
+local PAGE_INTEGERS = contract.PAGE.integers
+local PAGE_INTEGERS_MESSAGE = table.concat(PAGE_INTEGERS, ", ", 1, #PAGE_INTEGERS - 1)
+  .. " and " .. PAGE_INTEGERS[#PAGE_INTEGERS] .. " must be integers"
+local CALL_CHECKS = checks_of(contract.CALL)
 
 -- `content_type` (optional) only improves the message for a non-JSON body.
 -- Returns the result table, or nil and an error (kind `decode`, or
@@ -122,9 +141,8 @@ function M.page(body, content_type)
       or "the server reported success = false"
     return nil, errors.new("server", msg)
   end
-  if not (integer(t, "total_count") and integer(t, "page")
-      and integer(t, "page_size")) then
-    return fail("total_count, page and page_size must be integers")
+  for i = 1, #PAGE_INTEGERS do
+    if not integer(t, PAGE_INTEGERS[i]) then return fail(PAGE_INTEGERS_MESSAGE) end
   end
   local calls = t.calls
   if calls == nil then
@@ -134,8 +152,10 @@ function M.page(body, content_type)
     return fail("calls is not an array")
   end
   for i = 1, #calls do
-    local msg = fix_call(calls[i], i)
-    if msg then return fail(msg) end
+    local call = calls[i]
+    if type(call) ~= "table" then return fail("calls[" .. i .. "] is not an object") end
+    local msg = fix(CALL_CHECKS, call)
+    if msg then return fail("calls[" .. i .. "]." .. msg) end
   end
   return t
 end

@@ -174,11 +174,25 @@ local function readable_file(name, v)
   return v
 end
 
+-- The first `max` bytes of `s` at most, cut where a UTF-8 character
+-- starts, and "…" after it when anything was cut: an echo of a bad value
+-- neither splits a character nor hides that it is partial.
+local function excerpt(s, max)
+  if #s <= max then return s end
+  local cut = max
+  -- A continuation byte (10xxxxxx) at the cut means a character spans it.
+  while cut > 0 and s:byte(cut + 1) and s:byte(cut + 1) >= 0x80 and s:byte(cut + 1) < 0xC0 do
+    cut = cut - 1
+  end
+  return s:sub(1, cut) .. "\226\128\166"
+end
+M.excerpt = excerpt
+
 local function phone(name, v)
   if type(v) == "string" and #v >= 3 and #v <= 16 and v:find("^%+[1-9]%d+$") then
     return v
   end
-  local shown = type(v) == "string" and ("'" .. v:sub(1, 32):gsub("%c", "?") .. "'")
+  local shown = type(v) == "string" and ("'" .. excerpt(v, 32):gsub("%c", "?") .. "'")
     or ("a " .. type(v))
   return nil, name .. " must be E.164: '+' then 2 to 15 digits, the first "
     .. "1-9 (e.g. +14155550100); got " .. shown

@@ -2,7 +2,7 @@
 -- user runs it, configured only through RAVAN_BASE_URL and RAVAN_API_KEY), plus its pure
 -- formatting functions in-process.
 local cjson = require "cjson"
-local cli_mod = require "ravan.cli"
+local cli_mod = require "ravan.cli.output"
 local mock = require "spec.support.mock"
 local h = require "spec.support.helpers"
 local proc = require "spec.support.proc"

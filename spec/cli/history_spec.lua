@@ -136,6 +136,39 @@ describe("ravan-history", function()
     assert.are.same({}, mock.requests())
   end)
 
+  it("says a usage error on one line, as docs/cli.md promises", function()
+    for _, args in ipairs { { "--bogus" }, {}, { mock.phones.example, "--page" } } do
+      local status, stdout, stderr = cli(args)
+      local out = assert_failed(status, 2, stdout, stderr)
+      assert.are.equal(1, #out, stderr)
+      assert.matches("%(see 'ravan%-history %-%-help'%)$", out[1])
+    end
+  end)
+
+  it("says a negative --page, --page-size or --limit must be 1 or more", function()
+    for _, args in ipairs {
+      { mock.phones.example, "--page", "-1" }, { mock.phones.example, "--page-size=-5" },
+      { mock.phones.example, "--all", "--limit", "-1" },
+    } do
+      local status, stdout, stderr = cli(args)
+      assert_failed(status, 2, stdout, stderr)
+      assert.matches("^ravan%-history: %-%-[%a-]+ must be an integer from 1 to", stderr)
+    end
+    assert.are.same({}, mock.requests())
+  end)
+
+  it("cuts an echoed value where a character starts, and shows it was cut", function()
+    -- 37 x's put the cut of a 40-byte echo inside the "é".
+    local status, stdout, stderr = cli({ mock.phones.example, "--" .. ("x"):rep(37) .. "é and more" })
+    assert_failed(status, 2, stdout, stderr)
+    assert.matches("unknown option '%-%-" .. ("x"):rep(37) .. "\226\128\166'", stderr)
+    -- And the library's 32-byte echo of a bad phone, cut inside the 15th "é".
+    status, stdout, stderr = cli({ "+12" .. ("é"):rep(20) })
+    assert_failed(status, 2, stdout, stderr)
+    assert.matches("got '%+12" .. ("é"):rep(14) .. "\226\128\166'\n", stderr)
+    assert.are.same({}, mock.requests())
+  end)
+
   it("--version names the version without a request", function()
     local status, stdout, stderr = cli({ "--version" })
     assert.are.equal(0, status, stderr)

@@ -3,7 +3,8 @@
 -- summary at the end. `parse`, `read_phones` and the line formatters are
 -- pure, so specs can test them without a server.
 
-local cli = require "ravan.cli"
+local args = require "ravan.cli.args"
+local validate = require "ravan.validate"
 
 local M = {}
 
@@ -35,53 +36,48 @@ on stderr) or the database failed, 2 on a usage error, 130 when stopped by
 SIGINT or SIGTERM (what was synced until then is kept).
 ]=]
 
-local VALUED = {
-  ["--phones-file"] = "phones_file", ["--db"] = "db", ["--interval"] = "interval",
-  ["--rate"] = "rate", ["--page-size"] = "page_size",
-}
-local FLAGS = {
-  ["--transcripts"] = "transcripts", ["--follow"] = "follow",
-  ["--help"] = "help", ["-h"] = "help",
-}
-local FLAG_NAMES = {}
-for name in pairs(FLAGS) do FLAG_NAMES[#FLAG_NAMES + 1] = name end
-for name in pairs(VALUED) do FLAG_NAMES[#FLAG_NAMES + 1] = name end
-table.sort(FLAG_NAMES)
+local PROGRAM = "ravan-history sync"
 
--- `args` are the words after "sync". Returns the options, or nil and a
--- usage message. Phone syntax is left to the library's validation.
-function M.parse(args)
-  local o = { phones = {} }
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    local name, value = a:match("^(%-%-[%w-]+)=(.*)$")
-    name = name or a
-    if FLAGS[name] and value == nil then
-      o[FLAGS[name]] = true
-    elseif VALUED[name] then
-      if value == nil then
-        i = i + 1
-        value = args[i]
-      end
-      if value == nil or value == "" then return nil, name .. " needs a value" end
-      o[VALUED[name]] = value
-    elseif a:find("^%-") then
-      return nil, cli.unknown_option(a, FLAG_NAMES)
-    else
-      o.phones[#o.phones + 1] = a
-    end
-    i = i + 1
+-- The library names what it checks by its Lua field; the user typed a flag.
+local WORDS = {
+  phones = "PHONE", db = "--db", include_transcripts = "--transcripts",
+  interval = "--interval", rate_limit = "--rate", page_size = "--page-size",
+}
+
+local function nonempty(field)
+  return function(o, value, name)
+    if value == nil or value == "" then return name .. " needs a value" end
+    o[field] = value
   end
+end
+
+local SPEC = {
+  flags = {
+    ["--transcripts"] = "transcripts", ["--follow"] = "follow",
+    ["--help"] = "help", ["-h"] = "help",
+  },
+  valued = {
+    ["--phones-file"] = nonempty "phones_file", ["--db"] = nonempty "db",
+    ["--interval"] = nonempty "interval", ["--rate"] = nonempty "rate",
+    ["--page-size"] = args.integer "page_size",
+  },
+  positional = function(o, a)
+    o.phones = o.phones or {}
+    o.phones[#o.phones + 1] = a
+  end,
+}
+
+-- `argv` are the words after "sync". Returns the options, or nil and a
+-- usage message. Phone syntax is left to the library's validation.
+function M.parse(argv)
+  local o, msg = args.parse(argv, SPEC)
+  if not o then return nil, msg end
+  o.phones = o.phones or {}
   if o.help then return o end
   if o.interval then
     o.interval = tonumber(o.interval)
     if not o.interval or o.interval <= 0 then return nil, "--interval needs seconds > 0" end
     if not o.follow then return nil, "--interval needs --follow" end
-  end
-  if o.page_size then
-    if not o.page_size:find("^%d+$") then return nil, "--page-size needs a whole number" end
-    o.page_size = tonumber(o.page_size)
   end
   if o.rate then
     local n, per = o.rate:match("^(%d+)/(%d*%.?%d+)$")
@@ -138,31 +134,92 @@ local function trim(s)
   return (s:gsub("^%s+", ""):gsub("%s+$", ""))
 end
 
--- Phones from a file's text: one a line (blank lines and # comments
--- skipped), or a CSV whose header names a `phone` column.
-function M.read_phones(text)
-  local lines = {}
-  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+-- What a phones file may hold, so that a wrong path (/dev/zero, a log)
+-- fails at once instead of filling the memory.
+M.MAX_LINE = 4096
+M.MAX_LINES = 100000
+
+local CHUNK = 4096
+
+-- Calls `each(line)` for each line `read(n)` gives, without its end of
+-- line. Returns true, or nil and what is wrong, prefixed "NAME:LINE: ".
+local function each_line(read, name, each)
+  local pending, number, ended = "", 0, false
+  while true do
+    local nl = pending:find("\n", 1, true)
+    if not nl and not ended then
+      if #pending > M.MAX_LINE then
+        return nil, name .. ":" .. number + 1 .. ": a line longer than " .. M.MAX_LINE .. " bytes"
+      end
+      local chunk, err = read(CHUNK)
+      if err then return nil, name .. ": " .. tostring(err) end
+      if chunk then pending = pending .. chunk else ended = true end
+    elseif nl or pending ~= "" then
+      nl = nl or #pending + 1
+      number = number + 1
+      if number > M.MAX_LINES then return nil, name .. ": more than " .. M.MAX_LINES .. " lines" end
+      if nl > M.MAX_LINE + 1 then
+        return nil, name .. ":" .. number .. ": a line longer than " .. M.MAX_LINE .. " bytes"
+      end
+      local msg = each(pending:sub(1, nl - 1))
+      if msg then return nil, name .. ":" .. number .. ": " .. msg end
+      pending = pending:sub(nl + 1)
+    else
+      return true
+    end
+  end
+end
+
+-- Phones through `read(n)`: one a line (blank lines and # comments
+-- skipped), or a CSV whose header names a `phone` column. Each is checked
+-- as it is read, so a bad one is named by its line.
+local function phones_of(read, name)
+  local out, col, plain = {}, nil, false
+  local function add(v)
+    local phone, why = validate.checks.phone("phone", trim(v))
+    if not phone then return why end
+    out[#out + 1] = phone
+  end
+  local ok, err = each_line(read, name, function(line)
     line = trim(line:gsub("\r$", ""))
-    if line ~= "" and not line:find("^#") then lines[#lines + 1] = line end
-  end
-  local out = {}
-  if #lines == 0 then return out end
-  local header = csv_fields(lines[1])
-  local col
-  for i = 1, #header do
-    if trim(header[i]):lower() == "phone" then col = i end
-  end
-  if not col then
-    if #header > 1 then return nil, "a CSV phones file needs a 'phone' column" end
-    for i = 1, #lines do out[i] = lines[i] end
-    return out
-  end
-  for i = 2, #lines do
-    local v = csv_fields(lines[i])[col]
-    if v and trim(v) ~= "" then out[#out + 1] = trim(v) end
-  end
+    if line == "" or line:find("^#") then return nil end
+    if plain then return add(line) end
+    if col then
+      local v = csv_fields(line)[col]
+      if v and trim(v) ~= "" then return add(v) end
+      return nil
+    end
+    local header = csv_fields(line)
+    for i = 1, #header do
+      if trim(header[i]):lower() == "phone" then col = i end
+    end
+    if col then return nil end
+    if #header > 1 then return "a CSV phones file needs a 'phone' column" end
+    plain = true
+    return add(line)
+  end)
+  if not ok then return nil, err end
   return out
+end
+
+--- The phones of a phones file's `text`; `name` names it in errors.
+function M.read_phones(text, name)
+  local pos = 1
+  return phones_of(function(n)
+    if pos > #text then return nil end
+    pos = pos + n
+    return text:sub(pos - n, pos - 1)
+  end, name or "phones file")
+end
+
+--- The phones of the file at `path`, read a piece at a time.
+function M.read_phones_file(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, "--phones-file: " .. tostring(err) end
+  local phones
+  phones, err = phones_of(function(n) return f:read(n) end, path)
+  f:close()
+  return phones, err
 end
 
 -- "3/10 phones, 120 inserted, 4 updated, 37 requests, 0 429s"
@@ -182,31 +239,18 @@ function M.summary_line(s)
   return line
 end
 
-local function read_file(path)
-  local f, err = io.open(path, "rb")
-  if not f then return nil, err end
-  local text = f:read("*a")
-  f:close()
-  return text
-end
-
--- Returns the exit code. `args` are the words after "sync".
-function M.main(args, stdout, stderr, tty)
-  local o, msg = M.parse(args)
-  if not o then
-    stderr:write("ravan-history sync: ", msg, "\nTry 'ravan-history sync --help'.\n")
-    return 2
-  end
+-- Returns the exit code. `argv` are the words after "sync".
+function M.main(argv, stdout, stderr, tty)
+  local o, msg = M.parse(argv)
+  if not o then return args.usage_error(stderr, PROGRAM, msg) end
   if o.help then
     stdout:write(M.USAGE)
     return 0
   end
   if o.phones_file then
-    local text, err = read_file(o.phones_file)
-    local more
-    if text then more, err = M.read_phones(text) end
+    local more, err = M.read_phones_file(o.phones_file)
     if not more then
-      stderr:write("ravan-history sync: --phones-file: ", tostring(err), "\n")
+      stderr:write(PROGRAM, ": ", args.printable(err), "\n")
       return 2
     end
     for i = 1, #more do o.phones[#o.phones + 1] = more[i] end
@@ -214,7 +258,7 @@ function M.main(args, stdout, stderr, tty)
   local core = require "ravan.core"
   local ravan = require "ravan"
   local client, err = ravan.new()
-  if not client then return cli.fail(stderr, err, "ravan-history sync") end
+  if not client then return args.fail(stderr, err, PROGRAM, WORDS) end
   if tty == nil then tty = stderr == io.stderr and core.isatty(2) end
   core.trap_signals()
   local summary
@@ -227,7 +271,7 @@ function M.main(args, stdout, stderr, tty)
   }
   if tty then stderr:write("\r\27[K") end
   client:close()
-  if not summary then return cli.fail(stderr, err, "ravan-history sync") end
+  if not summary then return args.fail(stderr, err, PROGRAM, WORDS) end
   for _, e in ipairs(summary.errors) do
     stderr:write("ravan-history sync: ", e.phone, ": ", tostring(e.error), "\n")
   end

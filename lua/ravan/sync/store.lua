@@ -3,59 +3,69 @@
 -- progress read back. The SQL runs through `ravan.sync.db`, the same for SQLite
 -- and PostgreSQL; only column types differ.
 
+local contract = require "ravan.contract"
 local db_mod = require "ravan.sync.db"
 local errors = require "ravan.errors"
-local decode = require "ravan.decode"
+local json = require("ravan.json").canonical
 
 local M = {}
 
 M.SCHEMA_VERSION = 1
 
-local concat, sort, format = table.concat, table.sort, string.format
-local tointeger, floor = math.tointeger, math.floor
+local concat, format = table.concat, string.format
+local floor = math.floor
 
--- Every documented call field, in the contract's order, with its column
--- type per database. cost_total is exact (TEXT / NUMERIC, never a float).
-local CALL_FIELDS = {
-  { "id", "TEXT PRIMARY KEY", "TEXT PRIMARY KEY" },
-  { "agent_id", "TEXT", "TEXT" },
-  { "agent_name", "TEXT", "TEXT" },
-  { "organization_id", "TEXT", "TEXT" },
-  { "caller_number", "TEXT", "TEXT" },
-  { "callee_number", "TEXT", "TEXT" },
-  { "caller_name", "TEXT", "TEXT" },
-  { "caller_email", "TEXT", "TEXT" },
-  { "channel", "TEXT", "TEXT" },
-  { "status", "TEXT", "TEXT" },
-  { "summary", "TEXT", "TEXT" },
-  { "recording_url", "TEXT", "TEXT" },
-  { "duration_sec", "INTEGER", "BIGINT", "integer" },
-  { "cost_total", "TEXT", "NUMERIC", "decimal" },
-  { "twilio_cost", "REAL", "DOUBLE PRECISION", "number" },
-  { "model_cost", "REAL", "DOUBLE PRECISION", "number" },
-  { "credit_breakdown", "TEXT", "JSONB", "json" },
-  { "disconnect_reason", "TEXT", "TEXT" },
-  { "call_latency_ms", "INTEGER", "BIGINT", "integer" },
-  { "error_message", "TEXT", "TEXT" },
-  { "post_call_analysis_result", "TEXT", "JSONB", "json" },
-  { "metadata", "TEXT", "JSONB", "json" },
-  { "started_at", "TEXT", "TIMESTAMPTZ", "time" },
-  { "ended_at", "TEXT", "TIMESTAMPTZ", "time" },
-  { "created_at", "TEXT", "TIMESTAMPTZ", "time" },
-  -- Fields the contract does not document, and documented ones whose value
-  -- did not fit the column's type, as a JSON object; NULL when none.
-  { "extra", "TEXT", "JSONB", "json" },
+-- A column per documented field, typed per database by the field's
+-- contract type; cost_total is exact (TEXT / NUMERIC, never a float).
+-- Each column: name, SQLite type, PostgreSQL type, contract type.
+local SQL_TYPE = {
+  string = { "TEXT", "TEXT" },
+  integer = { "INTEGER", "BIGINT" },
+  decimal = { "TEXT", "NUMERIC" },
+  number = { "REAL", "DOUBLE PRECISION" },
+  object = { "TEXT", "JSONB" },
+  time = { "TEXT", "TIMESTAMPTZ" },
 }
 
-local TRANSCRIPT_FIELDS = {
-  { "id", "TEXT PRIMARY KEY", "TEXT PRIMARY KEY" },
-  { "call_id", "TEXT NOT NULL", "TEXT NOT NULL" },
-  { "role", "TEXT", "TEXT" },
-  { "content", "TEXT", "TEXT" },
-  { "timestamp_ms", "INTEGER", "BIGINT", "integer" },
-  { "created_at", "TEXT", "TIMESTAMPTZ", "time" },
-  { "extra", "TEXT", "JSONB", "json" },
-}
+local function column(name, kind, sql)
+  sql = sql or SQL_TYPE[kind]
+  return { name, sql[1], sql[2], kind ~= "string" and kind or nil }
+end
+
+local PRIMARY_KEY = { "TEXT PRIMARY KEY", "TEXT PRIMARY KEY" }
+-- Fields the contract does not document, and documented ones whose value
+-- did not fit the column's type, as a JSON object; NULL when none.
+local EXTRA = column("extra", "object")
+
+-- The record's fields as columns (arrays are tables of their own), `id`
+-- the key; `columns_of[name]` replaces a field's column by the columns given.
+local function columns_of(rec, replace)
+  local out = {}
+  for _, name in ipairs(rec.keys) do
+    local kind = rec.type_of[name]
+    if replace and replace[name] then
+      for _, c in ipairs(replace[name]) do out[#out + 1] = c end
+    elseif kind ~= "array" then
+      out[#out + 1] = column(name, kind, name == "id" and PRIMARY_KEY or nil)
+    end
+  end
+  out[#out + 1] = EXTRA
+  return out
+end
+
+local CALL_FIELDS = columns_of(contract.CALL)
+
+-- A transcript row names its call by `call_id` and holds its message's
+-- fields flat.
+local MESSAGE = contract.MESSAGE
+local message_columns = {}
+for _, name in ipairs(MESSAGE.keys) do
+  message_columns[#message_columns + 1] = column(name, MESSAGE.type_of[name])
+end
+local TRANSCRIPT_FIELDS = columns_of(contract.TRANSCRIPT, {
+  call_session_id = { column("call_id", "string", { "TEXT NOT NULL", "TEXT NOT NULL" }) },
+  message = message_columns,
+})
 
 local function names(fields)
   local out = {}
@@ -64,9 +74,12 @@ local function names(fields)
 end
 local CALL_COLS, TRANSCRIPT_COLS = names(CALL_FIELDS), names(TRANSCRIPT_FIELDS)
 
-local DOCUMENTED = {}
-for i = 1, #CALL_COLS do DOCUMENTED[CALL_COLS[i]] = true end
-DOCUMENTED.extra, DOCUMENTED.transcripts = nil, true
+local function set_of(list)
+  local set = {}
+  for i = 1, #list do set[list[i]] = true end
+  return set
+end
+local DOCUMENTED = set_of(contract.CALL.keys)
 
 local function create_table(kind, name, fields, tail)
   local cols = {}
@@ -147,45 +160,8 @@ function M.open(url)
   return db
 end
 
--- JSON with sorted keys, so an unchanged value is byte-identical on every
--- run (Lua's table order is not) and SQLite sees no change where there is
--- none. Numbers as the shortest exact decimal.
-local function json(v)
-  local t = type(v)
-  if t == "string" then
-    return '"' .. v:gsub('[%c"\\]', function(c)
-      if c == '"' then return '\\"' end
-      if c == "\\" then return "\\\\" end
-      return format("\\u%04x", c:byte())
-    end) .. '"'
-  elseif t == "number" then
-    if v ~= v or v == math.huge or v == -math.huge then return "null" end
-    local i = tointeger and tointeger(v)
-    if i then return format("%d", i) end
-    return decode.number_string(v)
-  elseif t == "boolean" then
-    return tostring(v)
-  elseif t ~= "table" then
-    return "null"
-  end
-  local n = #v
-  if n > 0 then
-    local parts = {}
-    for i = 1, n do parts[i] = json(v[i]) end
-    return "[" .. concat(parts, ",") .. "]"
-  end
-  local keys = {}
-  for k in pairs(v) do keys[#keys + 1] = tostring(k) end
-  sort(keys)
-  local parts = {}
-  for i = 1, #keys do
-    local k = keys[i]
-    local x = v[k]
-    if x == nil then x = v[tonumber(k)] end
-    parts[i] = json(k) .. ":" .. json(x)
-  end
-  return "{" .. concat(parts, ",") .. "}"
-end
+-- JSON values are stored canonical, so an unchanged value is byte-identical on every run
+-- (Lua's table order is not) and SQLite sees no change where there is none.
 M.json = json
 
 local function is_decimal(s)
@@ -231,7 +207,7 @@ local CHECK = {
   number = function(v) return type(v) == "number" end,
   decimal = is_decimal,
   time = is_time,
-  json = function(v) return type(v) == "table" end,
+  object = function(v) return type(v) == "table" end,
 }
 
 -- One row for `fields` from `t`; a value of the wrong type goes to the extra
@@ -247,7 +223,7 @@ local function row_of(fields, t, known, extra)
         extra = extra or {}
         extra[name] = v
         v = nil
-      elseif check == "json" then
+      elseif check == "object" then
         v = json(v)
       end
     end
@@ -263,11 +239,10 @@ local function row_of(fields, t, known, extra)
   return row
 end
 
-local TRANSCRIPT_KNOWN = { id = true, call_session_id = true, message = true,
-  timestamp_ms = true, created_at = true }
+local TRANSCRIPT_KNOWN = set_of(contract.TRANSCRIPT.keys)
+local MESSAGE_KNOWN = set_of(MESSAGE.keys)
 -- The keys of the flattened row transcript_row builds.
-local FLAT_TRANSCRIPT_KNOWN = { id = true, call_id = true, role = true, content = true,
-  timestamp_ms = true, created_at = true }
+local FLAT_TRANSCRIPT_KNOWN = set_of(TRANSCRIPT_COLS)
 
 local function transcript_row(call_id, tr, index)
   local msg = type(tr.message) == "table" and tr.message or {}
@@ -283,17 +258,18 @@ local function transcript_row(call_id, tr, index)
     extra.call_session_id = tr.call_session_id
   end
   for k, v in pairs(msg) do
-    if k ~= "role" and k ~= "content" then
+    if not MESSAGE_KNOWN[k] then
       extra = extra or {}
       extra["message." .. tostring(k)] = v
     end
   end
-  local flat = {
-    -- Keyed by its own id; one without gets a stable stand-in.
-    id = tr.id or (call_id .. "#" .. index),
-    call_id = call_id, role = msg.role, content = msg.content,
-    timestamp_ms = tr.timestamp_ms, created_at = tr.created_at,
-  }
+  local flat = {}
+  for k in pairs(TRANSCRIPT_KNOWN) do flat[k] = tr[k] end
+  for k in pairs(MESSAGE_KNOWN) do flat[k] = msg[k] end
+  flat.message, flat.call_session_id = nil, nil
+  -- Keyed by its own id; one without gets a stable stand-in.
+  flat.id = tr.id or (call_id .. "#" .. index)
+  flat.call_id = call_id
   -- Fields of the wrong type join what the transcript's own extra keys hold.
   return row_of(TRANSCRIPT_FIELDS, flat, FLAT_TRANSCRIPT_KNOWN, extra)
 end

@@ -1,0 +1,117 @@
+-- What the commands share about their words: reading the command line,
+-- echoing what the user typed safely, and the one-line error.
+
+local validate = require "ravan.validate"
+
+local M = {}
+
+-- The longest echo of a typed value: enough to recognise it, not a screenful.
+local MAX_ECHO = 40
+
+-- Text from the command line or a server, made safe for a terminal:
+-- control characters (escape sequences included) become visible `\27`s,
+-- so neither a typo nor a record can drive the terminal.
+local function printable(s)
+  return (tostring(s):gsub("%c", function(c) return "\\" .. c:byte() end))
+end
+M.printable = printable
+
+-- A typed value quoted back: printable, and cut short (visibly) when long.
+local function quoted(s)
+  return "'" .. printable(validate.excerpt(s, MAX_ECHO)) .. "'"
+end
+M.quoted = quoted
+
+-- `names`: the command's flags, for the did-you-mean.
+function M.unknown_option(a, names)
+  local name = a:match("^(%-%-?[^=]*)")
+  local shown = "unknown option " .. quoted(a)
+  local best = validate.suggestion(name, names)
+  return best and shown .. " (did you mean " .. best .. "?)" or shown
+end
+
+-- Every flag of `spec`, sorted, for the did-you-mean.
+local function names_of(spec)
+  local names = {}
+  for name in pairs(spec.flags) do names[#names + 1] = name end
+  for name in pairs(spec.valued) do names[#names + 1] = name end
+  table.sort(names)
+  return names
+end
+
+--- Reads `args` by `spec`: `flags` maps a flag to the option it sets to
+-- true, or to a function(o) returning a usage message or nil; `valued`
+-- maps a flag to a function(o, value, flag) that takes its value (nil when
+-- missing) and returns a usage message or nil; `positional(o, word)` takes
+-- any other word likewise. `--flag=value` and `--flag value` are the same.
+-- Returns the options, or nil and a usage message.
+function M.parse(args, spec)
+  spec.names = spec.names or names_of(spec)
+  local o = {}
+  local i = 1
+  while i <= #args do
+    local a = args[i]
+    local name, value = a:match("^(%-%-[%w-]+)=(.*)$")
+    name = name or a
+    local flag, valued, msg = spec.flags[name], spec.valued[name], nil
+    if flag and value == nil then
+      if type(flag) == "function" then msg = flag(o) else o[flag] = true end
+    elseif valued then
+      if value == nil then
+        i = i + 1
+        value = args[i]
+      end
+      msg = valued(o, value, name)
+    elseif a:find("^%-") then
+      msg = M.unknown_option(a, spec.names)
+    else
+      msg = spec.positional(o, a)
+    end
+    if msg then return nil, msg end
+    i = i + 1
+  end
+  return o
+end
+
+--- A `valued` handler for a whole number, kept in `o[field]`. Its range is
+-- the library's to check, so a negative number is refused in the same words
+-- as 0 (`--page must be an integer from 1 ...`).
+function M.integer(field)
+  return function(o, value, name)
+    local n = value and value:find("^%-?%d+$") and tonumber(value)
+    if not n then return name .. " needs a whole number" end
+    o[field] = n
+  end
+end
+
+--- The usage error: one line, with where to look.
+function M.usage_error(stderr, program, msg)
+  stderr:write(program, ": ", msg, " (see '", program, " --help')\n")
+  return 2
+end
+
+--- The error line: the library's own words without its "ravan: " prefix
+-- (this line has the program's), and an invalid argument in terms of what
+-- the user typed rather than the Lua fields it became: `words` maps a field
+-- to its flag (`page_size` to `--page-size`), and a list field's item
+-- (`phones[2]`) is named by the list's word and the position (`PHONE 2`).
+function M.fail(stderr, err, program, words)
+  if err.kind == "invalid_argument" then
+    local message = tostring(err.message)
+    local field, index, rest = message:match("^([%w_]+)%[(%d+)%](.*)$")
+    if field and words[field] then
+      message = words[field] .. " " .. index .. rest
+    else
+      field, rest = message:match("^([%w_]+)(.*)$")
+      if field and words[field] then message = words[field] .. rest end
+    end
+    -- The command line has no api_key or token option: only the environment gives a credential.
+    message = message:gsub("give api_key or token, or set ", "set ", 1)
+    stderr:write(program, ": ", printable(message), "\n")
+    return 2
+  end
+  stderr:write(program, ": ", (tostring(err):gsub("^ravan: ", "")), "\n")
+  return 1
+end
+
+return M
