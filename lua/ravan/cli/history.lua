@@ -24,7 +24,7 @@ callee, from the Ravan.ai API.
 
 Options:
   --page N          page to show (default 1); with --all, the first page
-  --page-size N     calls per page, 1 to 100 (default: the server's, 20;
+  --page-size N     calls per page, 1 to {max_page_size} (default: the server's, 20;
                     with --all, {page_size})
   --transcripts     include each call's transcript
   --all             every call of the history, page after page, printed
@@ -45,8 +45,10 @@ Environment:
 Exit status: 0 on success, 1 when the request or writing the output
 fails, 2 on a usage error, 130 when interrupted (Ctrl-C).
 ]=]
-M.USAGE = M.USAGE:gsub("{page_size}", defaults.pager.page_size)
-  :gsub("{base_url}", defaults.client.base_url)
+M.USAGE = M.USAGE:gsub("{([%w_]+)}", {
+  page_size = defaults.pager.page_size, base_url = defaults.client.base_url,
+  max_page_size = core.LIMITS.page_size,
+})
 local FORMATS = { table = true, json = true, ndjson = true, csv = true }
 
 -- The library names what it checks by its Lua field; the user typed a flag.

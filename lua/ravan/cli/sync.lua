@@ -3,7 +3,11 @@
 -- summary at the end. `parse`, `read_phones` and the line formatters are
 -- pure, so specs can test them without a server.
 
+-- ravan first: when ravan.core cannot be loaded, it says why on one line.
+local ravan = require "ravan"
 local args = require "ravan.cli.args"
+local core = require "ravan.core"
+local defaults = require "ravan.defaults"
 local validate = require "ravan.validate"
 
 local M = {}
@@ -21,11 +25,11 @@ Options:
   --phones-file FILE  more phones: one a line, or a CSV with a phone column
   --db URL            sqlite:PATH or postgresql://user@host/dbname
   --transcripts       also store each call's transcript
-  --follow            keep syncing, every --interval seconds (default 60)
+  --follow            keep syncing, every --interval seconds (default {interval})
   --interval S        seconds between syncs with --follow
   --rate N/S          at most N requests every S seconds (e.g. 50/1);
                       default: learnt from the server's 429s and headers
-  --page-size N       calls per request, 1 to 100 (default 100)
+  --page-size N       calls per request, 1 to {max_page_size} (default {page_size})
   -h, --help          show this help
 
 Environment: RAVAN_API_KEY or RAVAN_TOKEN, RAVAN_BASE_URL (as for
@@ -35,6 +39,10 @@ Exit status: 0 when every phone synced, 1 when some failed (each is named
 on stderr) or the database failed, 2 on a usage error, 130 when stopped by
 SIGINT or SIGTERM (what was synced until then is kept).
 ]=]
+M.USAGE = M.USAGE:gsub("{([%w_]+)}", {
+  interval = defaults.sync.interval, page_size = defaults.sync.page_size,
+  max_page_size = core.LIMITS.page_size,
+})
 
 local PROGRAM = "ravan-history sync"
 
@@ -255,8 +263,6 @@ function M.main(argv, stdout, stderr, tty)
     end
     for i = 1, #more do o.phones[#o.phones + 1] = more[i] end
   end
-  local core = require "ravan.core"
-  local ravan = require "ravan"
   local client, err = ravan.new()
   if not client then return args.fail(stderr, err, PROGRAM, WORDS) end
   if tty == nil then tty = stderr == io.stderr and core.isatty(2) end
