@@ -1,5 +1,9 @@
--- The pure parts of `ravan-history sync`: arguments, phones files, the progress and summary lines.
+-- `ravan-history sync`: its pure parts (arguments, phones files, the progress and summary lines),
+-- and what it prints when the database cannot be opened.
 local cli_sync = require "ravan.cli.sync"
+local helpers = require "spec.support.helpers"
+local mock = require "spec.support.mock"
+local passwords = require "spec.sync.passwords"
 
 describe("ravan-history sync arguments", function()
   it("takes phones, a database and the options", function()
@@ -75,4 +79,16 @@ describe("ravan-history sync lines", function()
     s.errors, s.stopped = { {} }, true
     assert.matches(", 1 failed, stopped$", cli_sync.summary_line(s))
   end)
+end)
+
+describe("ravan-history sync database errors", function()
+  for _, case in ipairs(passwords.cases) do
+    local password, url = case[1], case[2]
+    it("never print a part of the password " .. password, function()
+      local status, out, err = helpers.run_cli({ "sync", "+15550000003", "--db", url }, mock.env())
+      assert.are.equal(1, status)
+      assert.matches("percent%-encoded", err)
+      assert.is_nil(passwords.leaked(password, out .. err), out .. err)
+    end)
+  end
 end)

@@ -9,6 +9,7 @@ local proc = require "spec.support.proc"
 local postgres = require "spec.support.postgres"
 local helpers = require "spec.support.helpers"
 local db_mod = require "ravan.sync.db"
+local passwords = require "spec.sync.passwords"
 
 local P = {
   p10k = mock.phones.p10k, p30 = "+15550000030", p250 = "+15550000250",
@@ -514,6 +515,21 @@ describe("sync options", function()
     assert.is_nil(s)
     assert.are.equal("database", err.kind)
   end)
+
+  for _, case in ipairs(passwords.cases) do
+    local password, url = case[1], case[2]
+    it("never shows a part of the password " .. password .. " in a database error", function()
+      local c = mock.client()
+      local s, err = c:sync { phone = P.p30, db = url }
+      c:close()
+      assert.is_nil(s)
+      assert.are.equal("database", err.kind)
+      assert.matches("percent%-encoded", err.message)
+      local text = tostring(err)
+      assert.is_nil(passwords.leaked(password, text), text)
+      assert.are.same({}, mock.requests())
+    end)
+  end
 
   it("runs from the CLI with a CSV phones file, naming a failed phone, exit 1", function()
     local url = sqlite_url()
