@@ -330,6 +330,44 @@ describe("sync rate budget", function()
     assert.are.equal(0, records_with(429))
   end)
 
+  -- The CPU time this process spent in `fn` (os.clock counts every thread of it), and the
+  -- seconds from the first request to the last as the server recorded them.
+  local function cpu_and_span(fn)
+    local cpu = os.clock()
+    fn()
+    cpu = os.clock() - cpu
+    local records = mock.requests()
+    return cpu, records[#records].time - records[1].time
+  end
+
+  -- Waiting is a sleep, not a spin: under 2 % of a core, checked against 10 % for a margin.
+  local function assert_idle_wait(cpu, span, min_span)
+    assert.is_true(span >= min_span, "the sync waited only " .. span .. " s")
+    assert.is_true(cpu < 0.1 * span, string.format("%.2f s of CPU over a %.2f s wait", cpu, span))
+  end
+
+  it("sleeps while it waits for its rate budget", function()
+    local s
+    local cpu, span = cpu_and_span(function()
+      s = assert(sync(sqlite_url(), { phones = first(many, 4),
+        rate_limit = { requests = 1, per = 1 } }))
+    end)
+    assert.are.same({}, s.errors)
+    assert.are.equal(4, #mock.requests())
+    assert_idle_wait(cpu, span, 2.5)
+  end)
+
+  it("sleeps while it waits out a 429's Retry-After", function()
+    mock.fault { kind = "status", status = 429, retry_after = "1", count = 2, phone = P.p30 }
+    local s
+    local cpu, span = cpu_and_span(function()
+      s = assert(sync(sqlite_url(), { phone = P.p30 }, { max_retries = 0 }))
+    end)
+    assert.are.same({}, s.errors)
+    assert.are.equal(2, records_with(429))
+    assert_idle_wait(cpu, span, 2.5)
+  end)
+
   it("rides out a storm of 429s", function()
     mock.fault { kind = "status", status = 429, retry_after_ms = "20", count = 12 }
     local url = sqlite_url()
@@ -405,13 +443,14 @@ describe("sync follow mode", function()
     assert_exact(url, P.p10k)
   end)
 
-  it("takes a stop() that raises as a stop", function()
+  it("takes a stop() that raises as a stop, and returns what it raised", function()
     local c = mock.fast_client()
     local s = assert(c:sync { phone = P.p30, db = sqlite_url(), follow = true, interval = 0.05,
-      stop = function() error("no more") end })
+      stop = function() error("no more", 0) end })
     c:close()
     assert.is_true(s.stopped)
     assert.are.equal(0, s.requests)
+    assert.are.same({ "no more" }, s.callback_errors)
   end)
 
   for _, sig in ipairs { "INT", "TERM" } do
@@ -483,6 +522,26 @@ describe("sync options", function()
     assert.is_nil(from_cb[1])
     assert.matches("outside the client's tasks", from_cb[2].message)
     c:close()
+  end)
+
+  it("returns what the client's other callbacks and progress raised while it ran", function()
+    local c = mock.fast_client()
+    local req = assert(c:start({ phone = P.example }, function() error("from a callback", 0) end))
+    -- Finished before the sync starts, so its first poll delivers it.
+    while not req:done() do require("ravan.core").sleep(0.01) end
+    local calls = 0
+    local url = sqlite_url()
+    local s = assert(c:sync { phone = P.p30, db = url, page_size = 10,
+      progress = function()
+        calls = calls + 1
+        error("from progress", 0)
+      end })
+    c:close()
+    assert.are.same({}, s.errors)
+    assert.are.equal(1, calls)
+    table.sort(s.callback_errors)
+    assert.are.same({ "from a callback", "from progress" }, s.callback_errors)
+    assert_exact(url, P.p30)
   end)
 
   it("fails a phone whose 429 asks for longer than a pause, and goes on with the others", function()
