@@ -290,10 +290,12 @@ end
 -- new connection runs first.
 local DRIVERS = {
   sqlite = { driver = "sqlite3", package = "lua-sql-sqlite3", setup = {
+    -- busy_timeout first: it lets two syncs on one file wait for each other,
+    -- and switching a new file to WAL is the first thing they contend for.
     -- WAL with synchronous NORMAL: a committed transaction survives a killed
-    -- process; busy_timeout lets two syncs on one file wait for each other.
-    "PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL",
+    -- process.
     "PRAGMA busy_timeout = 10000",
+    "PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL",
   } },
   postgresql = { driver = "postgres", package = "lua-sql-postgres", setup = {
     "SET client_min_messages = warning",
