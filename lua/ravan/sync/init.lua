@@ -494,10 +494,12 @@ end
 --   `stop` (a function: true ends the sync after the page in hand)
 -- @treturn[1] table summary: `phones`, `requests`, `inserted`, `updated`,
 -- `unchanged`, `full_passes`, `rate_limited` (429s seen), `rounds`,
--- `stopped`, `next_round_in` (follow mode: seconds to the next round) and
--- `errors` (an array of `{ phone, error }`)
+-- `stopped`, `next_round_in` (follow mode: seconds to the next round),
+-- `errors` (an array of `{ phone, error }`) and `callback_errors` (what
+-- `stop`, `progress` and the client's other callbacks raised meanwhile)
 -- @treturn[2] nil
--- @treturn[2] ravan.errors.Error kind `invalid_argument` or `database`
+-- @treturn[2] ravan.errors.Error kind `invalid_argument` or `database`, or
+-- the error of a client poll that failed
 function M.sync(client, o)
   local cfg, err = options(o)
   if not cfg then return nil, err end
