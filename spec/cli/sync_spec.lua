@@ -1,8 +1,9 @@
 -- `ravan-history sync`: its arguments, phones files (read within bounds), its words for what is
--- wrong, the progress and summary lines.
+-- wrong, the progress and summary lines, and what it prints when the database cannot be opened.
 local cli_sync = require "ravan.cli.sync"
 local h = require "spec.support.helpers"
 local mock = require "spec.support.mock"
+local passwords = require "spec.sync.passwords"
 local proc = require "spec.support.proc"
 
 local function write_file(path, text)
@@ -174,4 +175,16 @@ describe("ravan-history sync's words", function()
     assert.are.equal("2", code)
     assert.is_true(tonumber(peak_kb) < 64 * 1024, peak_kb .. " kB")
   end)
+end)
+
+describe("ravan-history sync database errors", function()
+  for _, case in ipairs(passwords.cases) do
+    local password, url = case[1], case[2]
+    it("never print a part of the password " .. password, function()
+      local status, out, err = h.run_cli({ "sync", "+15550000003", "--db", url }, mock.env())
+      assert.are.equal(1, status)
+      assert.matches("percent%-encoded", err)
+      assert.is_nil(passwords.leaked(password, out .. err), out .. err)
+    end)
+  end
 end)

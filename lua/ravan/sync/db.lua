@@ -21,10 +21,83 @@ Db.__index = Db
 local format, tointeger = string.format, math.tointeger
 local floor, huge = math.floor, math.huge
 
+-- The shortest run of a password's characters that counts as a part of it.
+local PART = 4
+
+-- Percent-decoded where it can be, as libpq does (it quotes what it cannot).
+local function unescape(s)
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- The forms of `s` a driver may echo: as written, and decoded.
+local function forms_of(s, out)
+  if s == nil or s == "" then return end
+  out[#out + 1] = s
+  local decoded = unescape(s)
+  if decoded ~= s then out[#out + 1] = decoded end
+end
+
+-- The passwords a PostgreSQL URI holds, in every form: its userinfo's
+-- (`user:PASSWORD@`) and its query's `password=`.
+local function secrets_of(url)
+  local out = {}
+  local rest = url:match("^%w+://(.*)$") or ""
+  local authority, query = rest:match("^([^?]*)%??(.*)$")
+  forms_of((authority:match("^(.*)@") or ""):match("^[^:]*:(.*)$"), out)
+  for key, value in query:gmatch("([^&=]*)=([^&]*)") do
+    if unescape(key) == "password" then forms_of(value, out) end
+  end
+  return out
+end
+
+local DELIMITER = "[%s\"'`]"
+
+-- `msg` with every token (a run between blanks and quotes) that holds a
+-- part of a secret replaced by "***": however a driver words or cuts the
+-- password, none of it survives.
+local function scrub(msg, secrets)
+  if #secrets == 0 then return msg end
+  local marks = {}
+  for _, secret in ipairs(secrets) do
+    local n = #secret < PART and #secret or PART
+    for i = 1, #secret - n + 1 do
+      local part, init = secret:sub(i, i + n - 1), 1
+      while true do
+        local s, e = msg:find(part, init, true)
+        if not s then break end
+        marks[#marks + 1] = { s, e }
+        init = s + 1
+      end
+    end
+  end
+  if #marks == 0 then return msg end
+  table.sort(marks, function(a, b) return a[1] < b[1] end)
+  local out, pos = {}, 1
+  for _, m in ipairs(marks) do
+    local s, e = m[1], m[2]
+    if e >= pos then
+      while s > pos and not msg:sub(s - 1, s - 1):find(DELIMITER) do s = s - 1 end
+      while e < #msg and not msg:sub(e + 1, e + 1):find(DELIMITER) do e = e + 1 end
+      if s >= pos then
+        out[#out + 1] = msg:sub(pos, s - 1)
+        out[#out + 1] = "***"
+      else
+        -- Overlaps the token just masked: extend it.
+        out[#out] = "***"
+      end
+      pos = e + 1
+    end
+  end
+  out[#out + 1] = msg:sub(pos)
+  return table.concat(out)
+end
+
 -- The connection URL may hold a password: messages name the database kind
--- only, never the URL.
-local function db_error(what, msg)
-  return errors.new("database", what .. ": " .. tostring(msg):gsub("^LuaSQL: ", ""))
+-- only, never the URL, and no part of a password survives in what the
+-- driver said, on any path (connect, statements, commit).
+local function db_error(what, msg, secrets)
+  msg = tostring(msg):gsub("^LuaSQL: ", "")
+  return errors.new("database", what .. ": " .. scrub(msg, secrets or {}))
 end
 
 -- Neither driver's escape survives a NUL byte (SQLite's stops at it,
@@ -95,7 +168,7 @@ local function run(self, sql, ...)
   local text, msg = self:render(sql, ...)
   if not text then return nil, errors.invalid_argument(msg) end
   local res, err = self._conn:execute(text)
-  if res == nil then return nil, db_error(self.kind, err) end
+  if res == nil then return nil, db_error(self.kind, err, self._secrets) end
   return res
 end
 
@@ -152,7 +225,7 @@ function Db:transaction(fn)
     return nil, err
   end
   self:rollback()
-  if not pok then return nil, db_error(self.kind, res) end
+  if not pok then return nil, db_error(self.kind, res, self._secrets) end
   return nil, ferr
 end
 
@@ -195,7 +268,7 @@ function Db:upsert(tbl, cols, key, rows)
       .. "(" .. table.concat(new, ", ") .. ")"
   end
   local res, err = self._conn:execute(sql)
-  if res == nil then return nil, db_error(self.kind, err) end
+  if res == nil then return nil, db_error(self.kind, err, self._secrets) end
   return as_count(res)
 end
 
@@ -217,10 +290,12 @@ end
 -- new connection runs first.
 local DRIVERS = {
   sqlite = { driver = "sqlite3", package = "lua-sql-sqlite3", setup = {
+    -- busy_timeout first: it lets two syncs on one file wait for each other,
+    -- and switching a new file to WAL is the first thing they contend for.
     -- WAL with synchronous NORMAL: a committed transaction survives a killed
-    -- process; busy_timeout lets two syncs on one file wait for each other.
-    "PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL",
+    -- process.
     "PRAGMA busy_timeout = 10000",
+    "PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL",
   } },
   postgresql = { driver = "postgres", package = "lua-sql-postgres", setup = {
     "SET client_min_messages = warning",
@@ -238,15 +313,16 @@ local function connect(kind, target)
     return nil, errors.invalid_argument("db: " .. kind .. " needs LuaSQL's " .. d.driver
       .. " driver (Debian: " .. d.package .. ")")
   end
+  local secrets = kind == "postgresql" and secrets_of(target) or {}
   local env = luasql[d.driver]()
   local conn, err = env:connect(target)
   if not conn then
     env:close()
     -- libpq's message may quote the URI: keep its first line, minus URIs.
     local msg = tostring(err):gsub("postgres%w*://%S*", "postgresql://..."):match("^[^\n]*")
-    return nil, db_error(kind, msg)
+    return nil, db_error(kind, msg, secrets)
   end
-  local self = setmetatable({ kind = kind, _conn = conn, _env = env }, Db)
+  local self = setmetatable({ kind = kind, _conn = conn, _env = env, _secrets = secrets }, Db)
   for i = 1, #d.setup do
     local done, serr = self:exec(d.setup[i])
     if not done then

@@ -268,8 +268,10 @@ end
 
 -- The transport: the one place that sends queries, on the client's engine.
 -- start() never blocks; poll(wait) returns what finished, waiting at most
--- `wait` seconds for the first, as { token, page, err } entries.
-local function engine_transport(client)
+-- `wait` seconds for the first, as { token, page, err } entries, or nil and
+-- the error that made the client's poll fail. What other callbacks raised
+-- in its polls goes to `raised(err)`.
+local function engine_transport(client, raised)
   local done, pending = {}, {}
   local function finish(token, page, err)
     pending[token] = nil
@@ -284,13 +286,19 @@ local function engine_transport(client)
     end,
     poll = function(wait)
       if #done == 0 then
-        if client._handle then
-          client:poll(wait)
-        else
+        if not client._handle then
           -- Closing the client cancelled these without their callbacks.
           for token in pairs(pending) do
             finish(token, nil, errors.closed())
           end
+        elseif next(pending) then
+          local n, errs = client:poll(wait)
+          if not n then return nil, errs end
+          for i = 1, errs and #errs or 0 do raised(errs[i]) end
+        elseif wait > 0 then
+          -- Nothing of ours in flight, so poll would return at once: the
+          -- wait is the budget's, slept rather than spun.
+          core.sleep(wait)
         end
       end
       local out = done
@@ -304,6 +312,7 @@ local function new_summary(n)
   return {
     phones = n, requests = 0, inserted = 0, updated = 0, unchanged = 0,
     full_passes = 0, rate_limited = 0, errors = {}, phones_done = 0, rounds = 0,
+    callback_errors = {},
   }
 end
 
@@ -369,7 +378,8 @@ local function round(ctx, phones, summary)
     end
     -- Short polls while waiting, so a stop is seen within one.
     if wait == 0 or wait > M.STOP_CHECK then wait = M.STOP_CHECK end
-    local finished = transport.poll(wait)
+    local finished, perr = transport.poll(wait)
+    if not finished then return nil, perr end
     if ctx.stopping() then
       -- Phones waiting for the budget end now, as stopped; those in flight
       -- end when their answers come.
@@ -386,6 +396,7 @@ local function round(ctx, phones, summary)
       step(f[1], f[2], f[3])
     end
   end
+  return true
 end
 
 local function jittered(seconds)
@@ -406,9 +417,12 @@ end
 local function run(client, cfg, db, summary)
   local stop_fn, progress = cfg.stop, cfg.progress
   local stopped = false
+  local function raised(e)
+    summary.callback_errors[#summary.callback_errors + 1] = e
+  end
   local ctx = {
     db = db, page_size = cfg.page_size, include_transcripts = cfg.include_transcripts,
-    transport = engine_transport(client),
+    transport = engine_transport(client, raised),
     budget = rate.new(cfg.rate_limit, core.now()),
   }
   -- A stop() that raises asks for a stop as well as one returning true.
@@ -416,13 +430,21 @@ local function run(client, cfg, db, summary)
     if not stopped then
       local ok, want = true, false
       if stop_fn then ok, want = pcall(stop_fn) end
+      if not ok then raised(want) end
       stopped = not ok or want == true or not client._handle
     end
     return stopped
   end
+  -- A progress that raises is not called again: its error is kept once.
   function ctx.report()
     summary.rate_limited = ctx.budget.limited
-    if progress then pcall(progress, summary) end
+    if progress then
+      local ok, e = pcall(progress, summary)
+      if not ok then
+        progress = nil
+        raised(e)
+      end
+    end
   end
   -- Every response of this client, whichever request it answers, counts
   -- and teaches the budget.
@@ -433,7 +455,8 @@ local function run(client, cfg, db, summary)
   local backoff = 1
   repeat
     summary.errors, summary.phones_done, summary.next_round_in = {}, 0, nil
-    round(ctx, cfg.phones, summary)
+    local ok, err = round(ctx, cfg.phones, summary)
+    if not ok then return nil, err end
     summary.rounds = summary.rounds + 1
     ctx.report()
     if not cfg.follow or ctx.stopping() then break end
@@ -453,6 +476,7 @@ local function run(client, cfg, db, summary)
     idle(ctx, wait)
   until ctx.stopping()
   summary.stopped = stopped
+  return true
 end
 
 --- Syncs phones' call histories into a database (`client:sync`).
@@ -470,10 +494,12 @@ end
 --   `stop` (a function: true ends the sync after the page in hand)
 -- @treturn[1] table summary: `phones`, `requests`, `inserted`, `updated`,
 -- `unchanged`, `full_passes`, `rate_limited` (429s seen), `rounds`,
--- `stopped`, `next_round_in` (follow mode: seconds to the next round) and
--- `errors` (an array of `{ phone, error }`)
+-- `stopped`, `next_round_in` (follow mode: seconds to the next round),
+-- `errors` (an array of `{ phone, error }`) and `callback_errors` (what
+-- `stop`, `progress` and the client's other callbacks raised meanwhile)
 -- @treturn[2] nil
--- @treturn[2] ravan.errors.Error kind `invalid_argument` or `database`
+-- @treturn[2] ravan.errors.Error kind `invalid_argument` or `database`, or
+-- the error of a client poll that failed
 function M.sync(client, o)
   local cfg, err = options(o)
   if not cfg then return nil, err end
@@ -488,10 +514,11 @@ function M.sync(client, o)
   local summary = new_summary(#cfg.phones)
   -- Nothing may raise out of here: a bug below still ends as nil, err, with
   -- the client and the database left as they should be.
-  local ok, raised = pcall(run, client, cfg, db, summary)
+  local ok, done, rerr = pcall(run, client, cfg, db, summary)
   client._observer = nil
   db:close()
-  if not ok then return nil, errors.new("internal", "sync failed: " .. tostring(raised)) end
+  if not ok then return nil, errors.new("internal", "sync failed: " .. tostring(done)) end
+  if not done then return nil, rerr end
   summary.phones_done = nil
   return summary
 end

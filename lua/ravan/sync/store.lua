@@ -120,13 +120,24 @@ local function schema_sql(kind)
   }
 end
 
-local function ensure_schema(db)
+-- Runs `fn` in a transaction that no other sync's write interleaves with:
+-- SQLite's BEGIN IMMEDIATE is that already; on PostgreSQL one advisory lock,
+-- taken first, does the same. Two syncs making the schema at once would
+-- race on CREATE; one making it while another writes a page, or two writing
+-- the same calls in another order, would deadlock on the tables' locks; and
+-- the counts a page reads before it writes would be off.
+local function write(db, fn)
   return db:transaction(function()
     if db.kind == "postgresql" then
-      -- Two processes making the schema at once would race on CREATE.
       local ok, err = db:exec("SELECT pg_advisory_xact_lock(7243601)")
       if not ok then return nil, err end
     end
+    return fn()
+  end)
+end
+
+local function ensure_schema(db)
+  return write(db, function()
     local stmts = schema_sql(db.kind)
     for i = 1, #stmts do
       local ok, err = db:exec(stmts[i])
@@ -317,7 +328,7 @@ function M.save_page(db, phone, calls, state, with_transcripts)
     end
   end
   local counts = { inserted = 0, updated = 0, unchanged = 0 }
-  local ok, err = db:transaction(function()
+  local ok, err = write(db, function()
     if #ids > 0 then
       local existing, qerr = db:rows("SELECT id FROM calls WHERE id IN " .. in_list(db, ids))
       if not existing then return nil, qerr end
