@@ -323,10 +323,11 @@ function M.inserted_call(phone, k, with_transcripts)
     return text
 end
 
--- JSON text of the n-th call a mutation inserted mid-history, at `started`.
+-- JSON text of the n-th call a mutation inserted mid-history, at `started`
+-- (part of the cache key: after a reset the n-th insert may land elsewhere).
 -- Its position number is past any special case of the sparse phone.
 function M.mid_call(phone, n, started, with_transcripts)
-    local key = phone .. "#m" .. n .. (with_transcripts and "+t" or "")
+    local key = phone .. "#m" .. n .. "@" .. started .. (with_transcripts and "+t" or "")
     local text = cache:get(key)
     if not text then
         text = generate(phone, 1000000 + n, phone .. "#m" .. n, started, with_transcripts, "m" .. n)

@@ -95,7 +95,9 @@ local function call_text(phone, view, pos, cfg, opts)
     local text = dataset.text(phone, key, opts.transcripts, state and state.mids)
     local revisions = state and state.changed[key]
     if revisions then
-        local cache_key = phone .. "#" .. key .. "@" .. revisions .. (opts.transcripts and "+t" or "")
+        -- An inserted call's text depends on its started_at as well as its key.
+        local cache_key = phone .. "#" .. key .. "@" .. (state.mids[key] or "") .. "r" .. revisions
+            .. (opts.transcripts and "+t" or "")
         local revised = dataset.cached(cache_key)
         if not revised then
             revised = dataset.revised(text, revisions, phone .. "#" .. key)
