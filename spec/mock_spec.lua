@@ -71,12 +71,6 @@ describe("the local server's mutations", function()
     return calls, total
   end
 
-  local function ids(calls)
-    local out = {}
-    for i, call in ipairs(calls) do out[i] = call.id end
-    return out
-  end
-
   before_each(function() mock.reset() end)
 
   it("are reproducible from their seed, and another seed does otherwise", function()

@@ -130,6 +130,7 @@ function M.handle()
     if not PATHS[ngx.var.uri] and not call_id then
         return response.error(404, "not found: " .. ngx.var.uri)
     end
+    rec.recording = call_id or json.null
     local args = ngx.req.get_uri_args()
     local phone, page_arg = arg(args, "phone"), arg(args, "page")
     -- Faults and page_delays match the page the API would serve (default 1).
@@ -150,7 +151,6 @@ function M.handle()
         end
     end
     if call_id then
-        rec.recording = call_id
         return recording.handle(call_id, cfg, {
             rec = rec, rl_headers = rl_headers, other_origin = other_origin, moved_prefix = MOVED_PREFIX,
             authorized = M.authorized,
