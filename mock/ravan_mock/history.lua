@@ -39,18 +39,19 @@ local function build(phone, added, state)
     end
     table.sort(mids, function(a, b) return a[2] > b[2] end)
     local m = 1
-    local function push(key, started)
-        while mids[m] and mids[m][2] > started do
-            if not state.deleted[mids[m][1]] then
-                n = n + 1
-                keys[n] = mids[m][1]
-            end
-            m = m + 1
-        end
+    local function add(key)
         if not state.deleted[key] then
             n = n + 1
             keys[n] = key
         end
+    end
+    -- The inserted calls newer than `started`, then the call at `started`.
+    local function push(key, started)
+        while mids[m] and mids[m][2] > started do
+            add(mids[m][1])
+            m = m + 1
+        end
+        add(key)
     end
     for k = added, 1, -1 do
         push("s" .. k, dataset.T0 + k * dataset.SPACING)
@@ -58,8 +59,9 @@ local function build(phone, added, state)
     for i = 1, dataset.count(phone) do
         push("b" .. i, dataset.T0 - (i - 1) * dataset.SPACING)
     end
-    push("", -math.huge)
-    keys[n] = nil
+    for j = m, #mids do
+        add(mids[j][1])
+    end
     return keys
 end
 
