@@ -107,7 +107,8 @@ describe("the local server's mutations", function()
   it("delete and insert at the depth asked, and leave the calls above it alone", function()
     local before = mock.dataset(P.p250).calls
     local log = mock.mutate { phone = P.p250, seed = 3, deletions = 2, insertions = 3, from = 200, depth = 240 }
-    local after = mock.dataset(P.p250).calls
+    local data = mock.dataset(P.p250)
+    local after = data.calls
     assert.are.equal(250 - 2 + 3, #after)
     assert.are.same(before[199], after[199])
     for i = 1, 199 do assert.are.equal(before[i].id, after[i].id) end
@@ -130,6 +131,12 @@ describe("the local server's mutations", function()
     end
     assert.are.equal(2, deleted)
     assert.are.equal(3, inserted)
+    local gone = {}
+    for _, entry in ipairs(log) do
+      if entry.op == "delete" then gone[#gone + 1] = entry.id end
+    end
+    table.sort(gone)
+    assert.are.same(gone, data.deleted)
   end)
 
   it("change calls at any depth in fields the API has, and only those calls", function()
@@ -221,6 +228,7 @@ describe("the local server's recordings", function()
     assert.are.equal(call.id, rec.recording)
     assert.are.equal(#body, rec.body_bytes_sent)
     assert.is_true(rec.credential)
+    assert.is_true(rec.done >= rec.time)
   end)
 
   it("answer ranges with 206 and Content-Range, and unsatisfiable ones with 416", function()

@@ -190,7 +190,7 @@ function M.arrive(cfg)
 end
 
 function M.clear()
-    history.clear(M.get())
+    history.clear()
     dict:delete(KEY)
     dict:delete("arrivals_n")
 end

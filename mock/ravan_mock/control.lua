@@ -57,8 +57,10 @@ local function get_dataset()
     end
     local cfg = config.get()
     local calls, total = history.calls(phone, cfg, 1, math.huge, api.call_opts(args.include_transcripts == "true"))
+    local deleted = history.deleted_ids(phone)
     response.send(200, '{"phone":' .. json.encode(phone) .. ',"total_count":' .. (cfg.total_count[phone] or total)
-        .. ',"count":' .. total .. ',"calls":[' .. table.concat(calls, ",") .. "]}")
+        .. ',"count":' .. total .. ',"deleted":' .. (#deleted > 0 and json.encode(deleted) or "[]")
+        .. ',"calls":[' .. table.concat(calls, ",") .. "]}")
 end
 
 -- Applies mutations (as config {"mutations": ...} does) and answers what they did.

@@ -7,7 +7,8 @@ local dataset = require "ravan_mock.dataset"
 
 local md5, min, max = ngx.md5, math.min, math.max
 
-local dict = ngx.shared.ravan_state
+-- Their own dict: a full one must never evict the config or the fault queue.
+local dict = ngx.shared.ravan_mutations
 
 local M = {}
 
@@ -24,9 +25,14 @@ local function load_state(phone)
 end
 
 local function store_state(phone, state)
-    state.version = dict:incr("mut_version", 1, 0)
-    -- cjson writes empty tables as {}, which is what these maps are.
-    dict:set(state_key(phone), json.encode(state))
+    -- Counted where a reset does not clear it, so no state reuses a version.
+    state.version = ngx.shared.ravan_state:incr("mut_version", 1, 0)
+    -- cjson writes empty tables as {}, which is what these maps are. safe_set: never
+    -- evict another phone's mutations to make room.
+    local ok, err = dict:safe_set(state_key(phone), json.encode(state))
+    if not ok then
+        return "mutations of " .. phone .. " not stored: " .. tostring(err)
+    end
 end
 
 -- Every key of the history, newest first: the arrivals, then the seeded calls,
@@ -175,7 +181,7 @@ local function apply(cfg, spec)
                 id = json.decode(dataset.text(phone, "s" .. (cfg.shift[phone] - spec.arrivals + k), false)).id }
         end
     end
-    local state = load_state(phone) or { deleted = {}, mids = {}, changed = {}, inserted = 0 }
+    local state = cfg.mutations[phone] and load_state(phone) or { deleted = {}, mids = {}, changed = {}, inserted = 0 }
     local view = M.view(phone, cfg)
     local keys = {}
     for pos = 1, view.total do
@@ -245,7 +251,10 @@ local function apply(cfg, spec)
         state.changed[key] = (state.changed[key] or 0) + 1
         log[#log + 1] = { op = "change", id = id_of(key), position = pos, revision = state.changed[key] }
     end
-    store_state(phone, state)
+    local err = store_state(phone, state)
+    if err then
+        return nil, err
+    end
     local summary = cfg.mutations[phone] or { changed = 0 }
     for _, entry in ipairs(log) do
         if entry.op == "change" then
@@ -269,7 +278,11 @@ function M.mutate(cfg, specs)
     end
     local log = {}
     for _, spec in ipairs(specs) do
-        for _, entry in ipairs(apply(cfg, spec)) do
+        local done, err = apply(cfg, spec)
+        if not done then
+            return nil, err
+        end
+        for _, entry in ipairs(done) do
             entry.phone = spec.phone
             log[#log + 1] = entry
         end
@@ -283,10 +296,19 @@ function M.deleted(phone, key)
     return state ~= nil and state.deleted[key] == true
 end
 
-function M.clear(cfg)
-    for phone in pairs(cfg.mutations or {}) do
-        dict:delete(state_key(phone))
+-- Ids of the calls mutations deleted from the phone's history, sorted.
+function M.deleted_ids(phone)
+    local state = load_state(phone)
+    local ids = {}
+    for key in pairs(state and state.deleted or {}) do
+        ids[#ids + 1] = json.decode(dataset.text(phone, key, false, state.mids)).id
     end
+    table.sort(ids)
+    return ids
+end
+
+function M.clear()
+    dict:flush_all()
 end
 
 return M

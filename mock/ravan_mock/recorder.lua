@@ -66,6 +66,9 @@ function M.finish()
     end
     -- What reached the client's socket, headers included: shows a body cut short.
     rec.bytes_sent = tonumber(ngx.var.bytes_sent)
+    -- When the answer was done: with `time`, the interval the request was being served.
+    ngx.update_time()
+    rec.done = ngx.now()
     rec.body_bytes_sent = tonumber(ngx.var.body_bytes_sent)
     save(rec)
 end
