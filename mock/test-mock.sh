@@ -301,5 +301,73 @@ post config '{"unordered":["+15550000003"]}' >/dev/null
 api 'phone=%2B15550000003' >/dev/null
 check "unordered page" "$(j 'd.calls[1].started_at < d.calls[3].started_at')" true
 
+# --- mutations at any depth, and the dataset endpoint ---------------------------
+post reset '{}' >/dev/null
+M='{"phone":"+15550000250","seed":5,"changes":10,"deletions":4,"insertions":6,"arrivals":2}'
+check "mutate" "$(post mutate "$M")" 200
+check "mutation log" "$(j '#d.mutations .. " " .. d.mutations[1].op' "$T/post")" "22 arrive"
+curl -sS -o "$T/data1" "$CTL/dataset?phone=%2B15550000250&include_transcripts=true"
+check "dataset count" "$(j 'd.total_count .. " " .. d.count .. " " .. #d.calls' "$T/data1")" "254 254 254"
+post reset '{}' >/dev/null
+post mutate "$M" >/dev/null
+curl -sS -o "$T/data2" "$CTL/dataset?phone=%2B15550000250&include_transcripts=true"
+check "mutations reproducible by seed" "$(cmp -s "$T/data1" "$T/data2" && echo same)" same
+for p in 1 2 3; do
+    api "phone=%2B15550000250&page=$p&page_size=100&include_transcripts=true" >/dev/null
+    cp "$T/body" "$T/page$p"
+done
+cat >"$T/same.lua" <<'EOF2'
+local cjson = require "cjson"
+local function read(name) local f = assert(io.open(name, "rb")) local d = cjson.decode(f:read("*a")) f:close() return d end
+local data, calls = read(arg[1]), {}
+for i = 2, #arg do for _, c in ipairs(read(arg[i]).calls) do calls[#calls + 1] = cjson.encode(c) end end
+local same = #calls == #data.calls
+for i, c in ipairs(data.calls) do same = same and cjson.encode(c) == calls[i] end
+print(same)
+EOF2
+check "dataset = the pages" "$("$LUA" "$T/same.lua" "$T/data2" "$T/page1" "$T/page2" "$T/page3")" true
+check "bad mutation rejected" "$(post mutate '{"phone":"+15550000250"}')" 400
+check "mutations in config" "$(curl -sS -o "$T/cfg" "$CTL/config"; j 'd.mutations["+15550000250"].deleted .. " " .. d.shift["+15550000250"]' "$T/cfg")" "4 2"
+
+# --- recordings ------------------------------------------------------------------
+post reset '{}' >/dev/null
+curl -sS -o "$T/data" "$CTL/dataset?phone=%2B15550000250"
+ID=$(j '(function() for _, c in ipairs(d.calls) do if c.duration_sec > 0 then return c.id end end end)()' "$T/data")
+LEN=$(j '(function() for _, c in ipairs(d.calls) do if c.duration_sec > 0 then return 44 + c.duration_sec * 16000 end end end)()' "$T/data")
+REC=/api/v1/calling/sessions/$ID/recording
+check "recording" "$(req "$RAVAN_MOCK_URL$REC" -H "$KEY"; header content-type; header content-length; stat -c %s "$T/body")" "200 0
+audio/wav
+$LEN
+$LEN"
+check "recording is a WAV" "$(head -c 4 "$T/body"; dd if="$T/body" bs=1 skip=8 count=8 2>/dev/null)" "RIFFWAVEfmt "
+etag=$(header etag)
+check "recording ETag stable" "$(req "$RAVAN_MOCK_OTHER_URL$REC" >/dev/null; header etag)" "$etag"
+check "recording needs the key on the API's origin" "$(req "$RAVAN_MOCK_URL$REC")" "401 0"
+check "recording range" "$(req "$RAVAN_MOCK_URL$REC" -H "$KEY" -r 100-199; header content-range; stat -c %s "$T/body")" "206 0
+bytes 100-199/$LEN
+100"
+check "recording 416" "$(req "$RAVAN_MOCK_URL$REC" -H "$KEY" -r "$LEN-"; header content-range)" "416 0
+bytes */$LEN"
+since=$(last_seq)
+req "$RAVAN_MOCK_OTHER_URL$REC" -r 0-9 >/dev/null
+check "recording records" "$(record 'd[1].listener .. " " .. tostring(d[1].credential) .. " " .. d[1].range .. " " .. d[1].body_bytes_sent .. " " .. d[1].recording')" \
+    "other false bytes=0-9 10 $ID"
+check "unknown recording" "$(req "$RAVAN_MOCK_URL/api/v1/calling/sessions/nope/recording" -H "$KEY")" "404 0"
+fault '{"kind":"truncate","endpoint":"recording","at":1000}'
+check "recording cut" "$(req "$RAVAN_MOCK_URL$REC" -H "$KEY" | cut -d' ' -f2; stat -c %s "$T/body")" $'18\n1000'
+fault '{"kind":"wrong_length","endpoint":"recording","delta":50}'
+check "recording wrong length" "$(req "$RAVAN_MOCK_URL$REC" -H "$KEY" | cut -d' ' -f2; header content-length)" "18
+$((LEN + 50))"
+fault '{"kind":"redirect","endpoint":"recording","target":"other"}'
+check "recording redirect" "$(req "$RAVAN_MOCK_URL$REC" -H "$KEY"; header location)" "302 0
+$RAVAN_MOCK_OTHER_URL$REC"
+fault '{"kind":"status","status":410,"endpoint":"recording","call":"'"$ID"'"}'
+check "recording fault leaves the API alone" "$(api 'phone=%2B15550000250' | cut -d' ' -f1)" 200
+check "recording 410" "$(req "$RAVAN_MOCK_URL$REC" -H "$KEY" | cut -d' ' -f1)" 410
+check "call filter on API faults rejected" "$(post faults '{"kind":"status","call":"x"}')" 400
+post config '{"recordings":{"other":0.5,"empty":0.25}}' >/dev/null
+curl -sS -o "$T/data" "$CTL/dataset?phone=%2B15550000250"
+check "recording_url on both origins and empty" "$(j '(function() local s = {} for _, c in ipairs(d.calls) do local u = c.recording_url s[u == "" and "" or u:match("^http://[^/]+")] = true end return tostring(s[""]) .. tostring(s["'"$RAVAN_MOCK_URL"'"]) .. tostring(s["'"$RAVAN_MOCK_OTHER_URL"'"]) end)()' "$T/data")" truetruetrue
+
 echo "mock self-check: $pass passed, $fail failed"
 ((fail == 0))

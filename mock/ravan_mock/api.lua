@@ -2,6 +2,8 @@
 -- mock's persistent config and queued faults.
 local json = require "ravan_mock.json"
 local dataset = require "ravan_mock.dataset"
+local history = require "ravan_mock.history"
+local recording = require "ravan_mock.recording"
 local recorder = require "ravan_mock.recorder"
 local config = require "ravan_mock.config"
 local faults = require "ravan_mock.faults"
@@ -25,6 +27,17 @@ local other_origin
 -- Called from init_by_lua with values only known when the server starts.
 function M.init(opts)
     other_origin = opts.other_origin
+end
+
+-- The origin the client addressed this request to, as recording URLs name it.
+local function origin()
+    local host = ngx.var.http_host or (ngx.var.server_addr .. ":" .. ngx.var.server_port)
+    return ngx.var.scheme .. "://" .. host
+end
+
+-- How history.calls renders calls for a request on this listener.
+function M.call_opts(transcripts)
+    return { transcripts = transcripts, origin = origin(), other_origin = other_origin }
 end
 
 -- First value of a query argument; a bare "?name" counts as "".
@@ -56,7 +69,7 @@ local function error_answer(status, message, headers)
     return status, response.error_json(message), headers
 end
 
-local function authorized()
+function M.authorized()
     local headers = ngx.req.get_headers()
     if header(headers, "x-api-key") == API_KEY then
         return true
@@ -72,7 +85,7 @@ local function answer(args, cfg)
     if method ~= "GET" and method ~= "HEAD" then
         return error_answer(405, "method not allowed", { Allow = "GET, HEAD" })
     end
-    if not authorized() then
+    if not M.authorized() then
         return error_answer(401, "authentication required: send X-Api-Key or Authorization: Bearer")
     end
     local phone = arg(args, "phone")
@@ -93,21 +106,8 @@ local function answer(args, cfg)
     end
     local transcripts = arg(args, "include_transcripts") == "true"
 
-    local added = cfg.shift[phone] or 0
-    local total = dataset.count(phone) + added
-    local changes = cfg.changes[phone]
-    local calls, n = {}, 0
-    for pos = (page - 1) * size + 1, math.min(page * size, total) do
-        n = n + 1
-        if pos <= added then
-            calls[n] = dataset.inserted_call(phone, added - pos + 1, transcripts)
-        else
-            calls[n] = dataset.call(phone, pos - added, transcripts)
-        end
-        if changes and pos <= changes.newest then
-            calls[n] = dataset.changed(calls[n], changes.version)
-        end
-    end
+    local calls, total = history.calls(phone, cfg, (page - 1) * size + 1, page * size, M.call_opts(transcripts))
+    local n = #calls
     if cfg.unordered[phone] then
         for i = 1, math.floor(n / 2) do
             calls[i], calls[n - i + 1] = calls[n - i + 1], calls[i]
@@ -121,16 +121,25 @@ end
 
 function M.handle()
     local rec = recorder.begin()
-    if not PATHS[ngx.var.uri] then
+    -- Recordings answer under the moved prefix too, for same-origin redirects.
+    local path = ngx.var.uri
+    if path:sub(1, #MOVED_PREFIX + 1) == MOVED_PREFIX .. "/" then
+        path = path:sub(#MOVED_PREFIX + 1)
+    end
+    local call_id = path:match(recording.PATH)
+    if not PATHS[ngx.var.uri] and not call_id then
         return response.error(404, "not found: " .. ngx.var.uri)
     end
+    rec.recording = call_id or json.null
     local args = ngx.req.get_uri_args()
     local phone, page_arg = arg(args, "phone"), arg(args, "page")
     -- Faults and page_delays match the page the API would serve (default 1).
     local page = page_arg == nil and 1 or int_in(page_arg, 1, MAX_PAGE)
     local cfg = config.get()
     local rl_headers
-    if cfg.rate_limit then
+    -- Recordings on the other origin stand for pre-signed storage URLs: no
+    -- credential, and no API rate limit.
+    if cfg.rate_limit and not (call_id and ngx.var.listener == "other") then
         local headers = ngx.req.get_headers()
         local credential = header(headers, "x-api-key") or header(headers, "authorization") or ""
         local retry, tokens = ratelimit.take(cfg.rate_limit, credential)
@@ -141,6 +150,12 @@ function M.handle()
             return response.error(429, "rate limit exceeded", rl_headers)
         end
     end
+    if call_id then
+        return recording.handle(call_id, cfg, {
+            rec = rec, rl_headers = rl_headers, other_origin = other_origin, moved_prefix = MOVED_PREFIX,
+            authorized = M.authorized,
+        })
+    end
     cfg = config.arrive(cfg)
     local wait = cfg.latency_ms + (page and cfg.page_delays[tostring(page)] or 0)
     if wait > 0 then
@@ -149,7 +164,7 @@ function M.handle()
     local function normal()
         return answer(args, cfg)
     end
-    local fault = faults.take(phone, page)
+    local fault = faults.take("api", phone, page)
     if fault then
         return faults.apply(fault, normal, {
             rec = rec, phone = phone, moved_prefix = MOVED_PREFIX, other_origin = other_origin,

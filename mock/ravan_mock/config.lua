@@ -2,6 +2,7 @@
 -- Stored as JSON in a shared dict so every listener sees the same settings.
 local json = require "ravan_mock.json"
 local dataset = require "ravan_mock.dataset"
+local history = require "ravan_mock.history"
 
 local dict = ngx.shared.ravan_state
 local KEY = "config"
@@ -11,7 +12,7 @@ local M = {}
 local function empty()
     return {
         latency_ms = 0, page_delays = {}, shift = {}, total_count = {},
-        arrivals = {}, changes = {}, unordered = {},
+        arrivals = {}, changes = {}, unordered = {}, mutations = {},
     }
 end
 
@@ -82,8 +83,10 @@ function M.update(patch)
     if err then
         return nil, err
     end
+    local log = cfg.mutation_log
+    cfg.mutation_log = nil
     dict:set(KEY, json.encode(cfg))
-    return cfg
+    return cfg, nil, log
 end
 
 local function list_of(v)
@@ -92,7 +95,8 @@ end
 
 -- The settings that exercise a syncing client: a per-credential rate limit,
 -- calls arriving at a phone's head as requests come in, the newest calls
--- changing after they were first served, and pages out of order.
+-- changing after they were first served, pages out of order, recording URLs
+-- that lead to the mock, and mutations at any depth (ravan_mock.history).
 function M.update_sync(cfg, patch)
     local rl = patch.rate_limit
     if rl == json.null then
@@ -124,6 +128,23 @@ function M.update_sync(cfg, patch)
             cfg.changes[item.phone] = item.newest > 0 and { newest = item.newest, version = item.version or 1 } or nil
         end
     end
+    if patch.recordings ~= nil then
+        local rec = patch.recordings
+        if rec == json.null or rec == false then
+            cfg.recordings = nil
+        elseif rec == true then
+            cfg.recordings = { other = 0, empty = 0 }
+        else
+            local function share(v)
+                return v == nil and 0 or type(v) == "number" and v >= 0 and v <= 1 and v
+            end
+            local other, none = share(type(rec) == "table" and rec.other), share(type(rec) == "table" and rec.empty)
+            if not other or not none or other + none > 1 then
+                return "recordings must be true, null, or {other: share, empty: share} (0..1, sum <= 1)"
+            end
+            cfg.recordings = { other = other, empty = none }
+        end
+    end
     if patch.unordered ~= nil then
         if type(patch.unordered) ~= "table" then
             return "unordered must be a list of phones"
@@ -136,6 +157,14 @@ function M.update_sync(cfg, patch)
             set[phone] = true
         end
         cfg.unordered = set
+    end
+    -- Last: mutations are stored as they apply, so nothing may fail after them.
+    if patch.mutations ~= nil then
+        local log, err = history.mutate(cfg, patch.mutations)
+        if not log then
+            return err
+        end
+        cfg.mutation_log = log
     end
 end
 
@@ -161,6 +190,7 @@ function M.arrive(cfg)
 end
 
 function M.clear()
+    history.clear()
     dict:delete(KEY)
     dict:delete("arrivals_n")
 end

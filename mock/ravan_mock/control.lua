@@ -5,6 +5,9 @@ local config = require "ravan_mock.config"
 local faults = require "ravan_mock.faults"
 local response = require "ravan_mock.response"
 local ratelimit = require "ravan_mock.ratelimit"
+local history = require "ravan_mock.history"
+local dataset = require "ravan_mock.dataset"
+local api = require "ravan_mock.api"
 
 local M = {}
 
@@ -44,6 +47,39 @@ local function post_faults()
     response.send(200, '{"success":true,"faults":[' .. table.concat(added, ",") .. "]}")
 end
 
+-- The phone's whole history as the API serves it now, newest first, rendered
+-- for this listener: what paging it to the end returns, in one document.
+local function get_dataset()
+    local args = ngx.req.get_uri_args()
+    local phone = type(args.phone) == "string" and args.phone
+    if not phone or not dataset.is_e164(phone) then
+        return response.error(400, "dataset needs phone (E.164, + sent as %2B)")
+    end
+    local cfg = config.get()
+    local calls, total = history.calls(phone, cfg, 1, math.huge, api.call_opts(args.include_transcripts == "true"))
+    local deleted = history.deleted_ids(phone)
+    response.send(200, '{"phone":' .. json.encode(phone) .. ',"total_count":' .. (cfg.total_count[phone] or total)
+        .. ',"count":' .. total .. ',"deleted":' .. (#deleted > 0 and json.encode(deleted) or "[]")
+        .. ',"calls":[' .. table.concat(calls, ",") .. "]}")
+end
+
+-- Applies mutations (as config {"mutations": ...} does) and answers what they did.
+local function post_mutate()
+    local value, err = body_json()
+    local cfg, log
+    if value ~= nil then
+        cfg, err, log = config.update({ mutations = value })
+    end
+    if not cfg then
+        return response.error(400, err)
+    end
+    local parts = {}
+    for i, entry in ipairs(log) do
+        parts[i] = json.encode(entry)
+    end
+    response.send(200, '{"success":true,"mutations":[' .. table.concat(parts, ",") .. "]}")
+end
+
 function M.handle()
     local uri, method = ngx.var.uri, ngx.req.get_method()
     if uri == "/__mock/requests" and method == "GET" then
@@ -72,6 +108,10 @@ function M.handle()
             return response.error(400, err)
         end
         return response.send(200, json.encode(cfg))
+    elseif uri == "/__mock/dataset" and method == "GET" then
+        return get_dataset()
+    elseif uri == "/__mock/mutate" and method == "POST" then
+        return post_mutate()
     elseif uri == "/__mock/config" and method == "GET" then
         return response.send(200, json.encode(config.get()))
     end

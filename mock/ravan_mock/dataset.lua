@@ -15,6 +15,7 @@ M.SPARSE_PHONE = "+15556660001"
 -- started_at of the contract example; generated calls count back from it.
 local T0 = 1781170200 -- 2026-06-11T09:30:00Z
 local SPACING = 900   -- seconds between consecutive calls of one phone
+M.T0, M.SPACING = T0, SPACING
 
 local CALL_KEYS = {
     "id", "agent_id", "agent_name", "organization_id", "caller_number",
@@ -99,6 +100,7 @@ local function load_example()
     assert(json.decode(call).id == "550e8400-e29b-41d4-a716-446655440000", "unexpected example call")
     example_call = call
     example_call_no_transcripts = call:sub(1, cut - 1) .. "}"
+    M.register(json.decode(call).id, EXAMPLE_PHONE, "b1", json.decode(call).duration_sec)
 end
 
 local function iso(t)
@@ -144,9 +146,26 @@ local function transcripts_json(call, started, h, seed, phone, i)
     return "[" .. concat(parts, ",") .. "]"
 end
 
+-- Where a recording request finds its call: id -> "phone key duration_sec".
+-- Filled as calls are generated, so a recording is known once its call was.
+local ids = ngx.shared.ravan_ids
+
+function M.register(id, phone, key, duration)
+    ids:set(id, phone .. " " .. key .. " " .. duration)
+end
+
+-- phone, key and duration_sec of the call with that id, or nil if it was never generated.
+function M.lookup(id)
+    local v = ids:get(id)
+    if v then
+        local phone, key, duration = v:match("^(%S+) (%S+) (%d+)$")
+        return phone, key, tonumber(duration)
+    end
+end
+
 -- Builds one generated call. `seed` makes ids unique per phone/position/kind;
--- `started` places it in time.
-local function generate(phone, i, seed, started, with_transcripts)
+-- `started` places it in time; `key` names it in the phone's history.
+local function generate(phone, i, seed, started, with_transcripts, key)
     local h = md5(seed)
     local n = tonumber(h:sub(1, 6), 16)
     local status = pick(STATUSES, n)
@@ -212,6 +231,7 @@ local function generate(phone, i, seed, started, with_transcripts)
         end
     end
 
+    M.register(id, phone, key, duration)
     local text = json.object(call, CALL_KEYS, extra)
     if with_transcripts then
         text = text:sub(1, -2) .. ',"transcripts":' .. transcripts_json(call, started, h, seed, phone, i) .. "}"
@@ -277,10 +297,18 @@ function M.call(phone, i, with_transcripts)
     local key = phone .. "#" .. i .. (with_transcripts and "+t" or "")
     local text = cache:get(key)
     if not text then
-        text = generate(phone, i, phone .. "#" .. i, T0 - (i - 1) * SPACING, with_transcripts)
+        text = generate(phone, i, phone .. "#" .. i, T0 - (i - 1) * SPACING, with_transcripts, "b" .. i)
         cache:set(key, text)
     end
     return text
+end
+
+function M.cached(key)
+    return cache:get(key)
+end
+
+function M.cache(key, text)
+    cache:set(key, text)
 end
 
 -- JSON text of the k-th call inserted by a "shift" (k = 1 is the oldest insert);
@@ -289,10 +317,171 @@ function M.inserted_call(phone, k, with_transcripts)
     local key = phone .. "#shift" .. k .. (with_transcripts and "+t" or "")
     local text = cache:get(key)
     if not text then
-        text = generate(phone, k, phone .. "#shift" .. k, T0 + k * SPACING, with_transcripts)
+        text = generate(phone, k, phone .. "#shift" .. k, T0 + k * SPACING, with_transcripts, "s" .. k)
         cache:set(key, text)
     end
     return text
+end
+
+-- JSON text of the n-th call a mutation inserted mid-history, at `started`
+-- (part of the cache key: after a reset the n-th insert may land elsewhere).
+-- Its position number is past any special case of the sparse phone.
+function M.mid_call(phone, n, started, with_transcripts)
+    local key = phone .. "#m" .. n .. "@" .. started .. (with_transcripts and "+t" or "")
+    local text = cache:get(key)
+    if not text then
+        text = generate(phone, 1000000 + n, phone .. "#m" .. n, started, with_transcripts, "m" .. n)
+        cache:set(key, text)
+    end
+    return text
+end
+
+-- A call's place in a phone's history is named by a key: "b<i>" the i-th call
+-- of the seeded history, "s<k>" the k-th arrival at the head (shift),
+-- "m<n>" the n-th call a mutation inserted mid-history (its started_at in
+-- `mids`, key -> epoch seconds).
+function M.started(key, mids)
+    local kind, n = key:match("^(%a)(%d+)$")
+    n = tonumber(n)
+    if kind == "b" then
+        return T0 - (n - 1) * SPACING
+    elseif kind == "s" then
+        return T0 + n * SPACING
+    end
+    return mids[key]
+end
+
+function M.text(phone, key, with_transcripts, mids)
+    local kind, n = key:match("^(%a)(%d+)$")
+    n = tonumber(n)
+    if kind == "b" then
+        return M.call(phone, n, with_transcripts)
+    elseif kind == "s" then
+        return M.inserted_call(phone, n, with_transcripts)
+    end
+    return M.mid_call(phone, n, mids[key], with_transcripts)
+end
+
+-- Replaces the value of the call's first `"name":` member (top-level: a call's
+-- own keys precede its transcripts) with what fn(old value text) returns.
+local function set_field(text, name, fn)
+    local _, stop = text:find('"' .. name .. '":', 1, true)
+    if not stop then
+        return text
+    end
+    local first, last = stop + 1
+    local c = text:sub(first, first)
+    if c == '"' then
+        local j = first + 1
+        while true do
+            local q = text:find('[\\"]', j)
+            if text:sub(q, q) == "\\" then
+                j = q + 2
+            else
+                last = q
+                break
+            end
+        end
+    elseif c == "{" or c == "[" then
+        last = select(2, text:find(c == "{" and "^%b{}" or "^%b[]", first))
+    else
+        last = select(2, text:find("^[^,}]*", first))
+    end
+    return text:sub(1, first - 1) .. fn(text:sub(first, last)) .. text:sub(last + 1)
+end
+
+local CYCLES = {
+    status = { "completed", "failed", "no-answer", "busy" },
+    disconnect_reason = { "user_hangup", "agent_hangup", "error", "no_answer", "busy", "timeout" },
+}
+
+local function next_in(list, value)
+    for i, v in ipairs(list) do
+        if '"' .. v .. '"' == value then
+            return '"' .. list[i % #list + 1] .. '"'
+        end
+    end
+    return '"' .. list[1] .. '"'
+end
+
+local function plus(value, cents)
+    local n = tonumber((value:gsub('"', ""))) or 0
+    local text = fmt("%.2f", n + cents / 100)
+    return value:sub(1, 1) == '"' and '"' .. text .. '"' or text
+end
+
+-- How revision r rewrites a field: every value depends on r, so each revision
+-- differs from the one before.
+local REVISE = {
+    status = function(v) return next_in(CYCLES.status, v) end,
+    disconnect_reason = function(v) return next_in(CYCLES.disconnect_reason, v) end,
+    cost_total = function(v, r) return plus(v, r) end,
+    twilio_cost = function(v, r) return plus(v, r) end,
+    model_cost = function(v, r) return plus(v, 2 * r) end,
+    call_latency_ms = function(v, r) return tostring((tonumber(v) or 0) + r) end,
+    summary = function(v, r)
+        local s = v == "null" and "" or v:sub(2, -2):gsub(" %(revision %d+%)$", "")
+        return '"' .. s .. " (revision " .. r .. ')"'
+    end,
+    post_call_analysis_result = function(_, r, h)
+        return fmt('{"sentiment":"%s","revision":%d}', pick(SENTIMENTS, h), r)
+    end,
+    metadata = function(_, r, h)
+        return fmt('{"source":"%s","revision":%d}', pick(SOURCES, h), r)
+    end,
+}
+local REVISED = {
+    "status", "cost_total", "summary", "post_call_analysis_result", "recording_url", "disconnect_reason",
+    "call_latency_ms", "twilio_cost", "model_cost", "metadata",
+}
+
+-- recording_url: a recording that appears late, or is re-rendered (a new ?v=).
+local function revise_recording(text, r)
+    local id = text:match('^{"id":"([^"]+)"')
+    return set_field(text, "recording_url", function(v)
+        if v == '""' or v == "null" then
+            return '"https://api.example.com/api/v1/calling/sessions/' .. (id or "") .. '/recording"'
+        end
+        return v:gsub("%?v=%d+", ""):sub(1, -2) .. "?v=" .. r .. '"'
+    end)
+end
+
+-- A call's JSON text after `version` revisions (mutations' changes). `salt`
+-- (phone and key) decides which 1 to 3 fields each revision rewrites; status
+-- always exists, so a revision that found none of its fields rewrites it.
+function M.revised(text, version, salt)
+    for r = 1, version do
+        local h = tonumber(md5(salt .. "/r" .. r):sub(1, 8), 16)
+        local before = text
+        for j = 0, h % 3 do
+            local name = REVISED[(math.floor(h / 8) + j * 3) % #REVISED + 1]
+            if name == "recording_url" then
+                text = revise_recording(text, r)
+            else
+                text = set_field(text, name, function(v) return REVISE[name](v, r, h) end)
+            end
+        end
+        if text == before then
+            text = set_field(text, "status", REVISE.status)
+        end
+    end
+    return text
+end
+
+local RECORDING = '"recording_url":"https://api%.example%.com(/api/v1/calling/sessions/([^/"]+)/recording[^"]*)"'
+
+-- Points recording URLs at the mock: per call (by a hash of its id) at the API's
+-- own origin, at `other_origin`, or nowhere (""), in the shares `rec` gives.
+function M.with_recordings(text, rec, origin, other_origin)
+    return (text:gsub(RECORDING, function(path, id)
+        local x = tonumber(md5(id):sub(1, 4), 16) / 65536
+        if x < rec.other then
+            return '"recording_url":"' .. other_origin .. path .. '"'
+        elseif x < rec.other + rec.empty then
+            return '"recording_url":""'
+        end
+        return '"recording_url":"' .. origin .. path .. '"'
+    end))
 end
 
 return M

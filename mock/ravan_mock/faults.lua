@@ -50,7 +50,8 @@ local PARAMS = {
     },
     reset = {},
     empty = {},
-    truncate = {},
+    truncate = { at = { nil, function(v) return v == nil or int(v, 0) end, "an integer >= 0" } },
+    wrong_length = { delta = { 1000, function(v) return int(v, -math.huge) and v ~= 0 end, "a non-zero integer" } },
     malformed_json = { body = { nil, function(v) return v == nil or type(v) == "string" end, "a string" } },
     html = { status = { 502, function(v) return int(v, 200, 599) end, "an HTTP status 200..599" } },
     redirect = {
@@ -94,6 +95,16 @@ function M.add(spec)
         end
         fault.phone = spec.phone
     end
+    fault.endpoint = spec.endpoint or "api"
+    if fault.endpoint ~= "api" and fault.endpoint ~= "recording" then
+        return nil, "endpoint must be \"api\" or \"recording\""
+    end
+    if spec.call ~= nil then
+        if type(spec.call) ~= "string" or fault.endpoint ~= "recording" then
+            return nil, "call (a call id) filters recording faults only"
+        end
+        fault.call = spec.call
+    end
     if spec.page ~= nil then
         local page = tonumber(spec.page)
         if not int(page, 1) then
@@ -118,12 +129,14 @@ function M.add(spec)
     return fault
 end
 
--- Takes one use of the oldest fault matching the request. The read-modify-write
--- never yields, and the mock runs a single worker, so it is atomic.
-function M.take(phone, page)
+-- Takes one use of the oldest fault matching the request: its endpoint ("api"
+-- or "recording"), phone and page (API) or call id (recording). The
+-- read-modify-write never yields, and the mock runs a single worker, so it is atomic.
+function M.take(endpoint, phone, page, call)
     local list = load()
     for i, fault in ipairs(list) do
-        if (fault.phone == nil or fault.phone == phone) and (fault.page == nil or fault.page == page) then
+        if fault.endpoint == endpoint and (fault.phone == nil or fault.phone == phone)
+            and (fault.page == nil or fault.page == page) and (fault.call == nil or fault.call == call) then
             fault.count = fault.count - 1
             if fault.count == 0 then
                 table.remove(list, i)
@@ -202,9 +215,21 @@ local function location(fault, moved_prefix, other_origin)
     return ngx.var.scheme .. "://" .. host .. path
 end
 
+-- The response head as a server would write it, for the faults that write to
+-- the socket themselves.
+local function head(status, headers, content_type, length)
+    local lines = { ("HTTP/1.1 %d %s"):format(status, response.reason(status)),
+        "Content-Type: " .. (content_type or "application/json"), "Content-Length: " .. length,
+        "X-Request-Id: " .. ngx.var.request_id, "Connection: close" }
+    for name, value in pairs(headers or {}) do
+        lines[#lines + 1] = name .. ": " .. value
+    end
+    return table.concat(lines, "\r\n") .. "\r\n\r\n"
+end
+
 -- Answers the current request according to `fault`. `normal()` produces the
--- regular answer (status, body, headers); `ctx` has rec (the request record),
--- phone, moved_prefix and other_origin.
+-- regular answer (status, body, headers, content type); `ctx` has rec (the
+-- request record), phone, moved_prefix and other_origin.
 function M.apply(fault, normal, ctx)
     local kind, rec = fault.kind, ctx.rec
     rec.fault = kind
@@ -220,20 +245,34 @@ function M.apply(fault, normal, ctx)
         response.send(fault.status, body, { content_type = fault.content_type, headers = headers })
     elseif kind == "delay" then
         ngx.sleep(fault.ms / 1000)
-        local status, body, headers = normal()
-        response.send(status, body, { headers = headers })
+        local status, body, headers, content_type = normal()
+        response.send(status, body, { headers = headers, content_type = content_type })
     elseif kind == "dribble" then
-        local status, body, headers = normal()
-        response.start(status, { headers = headers, no_gzip = true, length = #body })
+        local status, body, headers, content_type = normal()
+        response.start(status, { headers = headers, no_gzip = true, length = #body, content_type = content_type })
         ngx.send_headers()
         ngx.flush(true)
         trickle(body, fault.bytes, fault.interval_ms / 1000)
     elseif kind == "truncate" then
-        local status, body, headers = normal()
-        response.start(status, { headers = headers, no_gzip = true, length = #body })
-        ngx.print(body:sub(1, math.floor(#body / 2)))
+        local status, body, headers, content_type = normal()
+        response.start(status, { headers = headers, no_gzip = true, length = #body, content_type = content_type })
+        ngx.print(body:sub(1, math.min(fault.at or math.floor(#body / 2), #body)))
         ngx.flush(true)
         rec.status = status
+        return ngx.exit(444)
+    elseif kind == "wrong_length" then
+        -- nginx would hold a body to its Content-Length; the raw socket sends it all.
+        local status, body, headers, content_type = normal()
+        rec.status = status
+        local sock, err = ngx.req.socket(true)
+        if not sock then
+            ngx.log(ngx.ERR, "wrong_length fault: no raw socket: ", err)
+            return ngx.exit(444)
+        end
+        sock:send(head(status, headers, content_type, math.max(0, #body + fault.delta)))
+        if ngx.req.get_method() ~= "HEAD" then
+            sock:send(body)
+        end
         return ngx.exit(444)
     elseif kind == "empty" then
         rec.status = 0

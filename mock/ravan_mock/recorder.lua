@@ -40,6 +40,10 @@ function M.begin()
         fault = json.null,
         time = ngx.now(),
         request_id = ngx.var.request_id,
+        -- Whether any credential reached this listener (the other origin must see none).
+        credential = ngx.var.http_x_api_key ~= nil or ngx.var.http_authorization ~= nil,
+        range = ngx.var.http_range or json.null,
+        recording = json.null,
     }
     ngx.ctx.record = rec
     save(rec)
@@ -62,6 +66,10 @@ function M.finish()
     end
     -- What reached the client's socket, headers included: shows a body cut short.
     rec.bytes_sent = tonumber(ngx.var.bytes_sent)
+    -- When the answer was done: with `time`, the interval the request was being served.
+    ngx.update_time()
+    rec.done = ngx.now()
+    rec.body_bytes_sent = tonumber(ngx.var.body_bytes_sent)
     save(rec)
 end
 

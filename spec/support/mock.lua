@@ -6,6 +6,7 @@
 -- `tls_url`, `other_url` and `ca_file` are those of `mock/server run` when it exported them
 -- (RAVAN_MOCK_*), else of a server this process starts when one of them is first read, and
 -- which is stopped when the process ends.
+local socket = require "socket"
 local http = require "socket.http"
 local ltn12 = require "ltn12"
 local cjson = require "cjson"
@@ -60,10 +61,15 @@ M.phones = {
   long = "+15558880001",         -- long transcripts: a 100-call page is over 1 MB
 }
 
-local function control(method, path, body)
+-- Where the server serves a call's recording on an origin (the contract's recording_url).
+function M.recording_path(id)
+  return "/api/v1/calling/sessions/" .. id .. "/recording"
+end
+
+local function control(method, path, body, base)
   local chunks = {}
   local ok, status = http.request {
-    url = M.url .. path,
+    url = (base or M.url) .. path,
     method = method,
     headers = body and { ["content-type"] = "application/json", ["content-length"] = #body } or nil,
     source = body and ltn12.source.string(body) or nil,
@@ -83,9 +89,48 @@ function M.fault(spec)
   return control("POST", "/__mock/faults", cjson.encode(spec))
 end
 
--- Persistent behaviour until the next reset: latency_ms, page_delays, shift, total_count.
+-- Persistent behaviour until the next reset: latency_ms, page_delays, shift, total_count,
+-- rate_limit, arrivals, changes, unordered, recordings, mutations (see mock/README.md).
 function M.config(cfg)
   return control("POST", "/__mock/config", cjson.encode(cfg))
+end
+
+-- Mutates phones' histories at any depth, seeded: {phone=, seed=, changes=, deletions=,
+-- insertions=, arrivals=, from=, depth=} or a list. Returns the log of what was done:
+-- {op=, id=, position=, phone=, started_at= (insert), revision= (change)}, in order.
+function M.mutate(spec)
+  return control("POST", "/__mock/mutate", cjson.encode(spec)).mutations
+end
+
+-- The phone's whole current history as the API serves it (on `url`, default the main
+-- listener): {phone=, total_count=, count=, calls={...}}, newest first.
+function M.dataset(phone, transcripts, url)
+  local path = "/__mock/dataset?phone=" .. phone:gsub("%+", "%%2B")
+    .. (transcripts and "&include_transcripts=true" or "")
+  return control("GET", path, nil, url)
+end
+
+-- A GET on its own connection (closed after it), written and read by hand so that a body cut
+-- short arrives as it was sent: body (every byte after the head, to the close), status,
+-- headers (lower-case names). Redirects are not followed. `url` is http://host:port/path.
+function M.get(url, headers)
+  local host, port, path = url:match("^http://([^:/]+):(%d+)(/.*)$")
+  local lines = { "GET " .. path .. " HTTP/1.1", "Host: " .. host .. ":" .. port, "Connection: close" }
+  for name, value in pairs(headers or {}) do lines[#lines + 1] = name .. ": " .. value end
+  local c = assert(socket.tcp())
+  c:settimeout(60)
+  assert(c:connect(host, tonumber(port)))
+  assert(c:send(table.concat(lines, "\r\n") .. "\r\n\r\n"))
+  local data, err, partial = c:receive("*a")
+  c:close()
+  data = data or partial
+  assert(data ~= nil, err)
+  local head_end = data:find("\r\n\r\n", 1, true)
+  if not head_end then return data, nil, {} end
+  local head = data:sub(1, head_end - 1)
+  local response_headers = {}
+  for name, value in head:gmatch("\r\n([^:\r\n]+):%s*([^\r\n]*)") do response_headers[name:lower()] = value end
+  return data:sub(head_end + 4), tonumber(head:match("^HTTP/1%.%d (%d%d%d)")), response_headers
 end
 
 -- Every API request the server received since the last reset (or after sequence `since`).
