@@ -78,4 +78,13 @@ describe("redact.text", function()
     assert.are.same({ event = "error", message = "bad [REDACTED]", request_id = "[REDACTED]",
       status = 401 }, ev)
   end)
+  it("redact.parts masks every token that holds four characters of a secret in a row", function()
+    local secrets = { "50%offS3cret", "50\0offS3cret" }
+    assert.are.equal('invalid percent-encoded token: "[REDACTED]"',
+      redact.parts('invalid percent-encoded token: "50%offS3cret"', secrets))
+    assert.are.equal("password [REDACTED] and [REDACTED] failed",
+      redact.parts("password xS3crx and ffS3-cut failed", secrets))
+    assert.are.equal("no part: 50% S3c", redact.parts("no part: 50% S3c", secrets))
+    assert.are.equal("anything", redact.parts("anything", {}))
+  end)
 end)

@@ -201,4 +201,47 @@ function M.fields(t, secret)
   return t
 end
 
+-- Between tokens: blanks and the quotes a driver puts around what it echoes.
+local DELIMITER = "[%s\"'`]"
+
+-- `msg` with every token (a run between blanks and quotes) that holds a part of one of
+-- `secrets` (MIN_SECRET characters in a row) replaced by the mask. For messages of programs
+-- that echo a secret in their own way, cut or quoted (libpq and a password in a URL): however
+-- they word it, none of it survives.
+function M.parts(msg, secrets)
+  local marks = {}
+  for _, secret in ipairs(secrets) do
+    local n = math.min(#secret, M.MIN_SECRET)
+    for i = 1, #secret - n + 1 do
+      local part, init = secret:sub(i, i + n - 1), 1
+      while true do
+        local s, e = msg:find(part, init, true)
+        if not s then break end
+        marks[#marks + 1] = { s, e }
+        init = s + 1
+      end
+    end
+  end
+  if #marks == 0 then return msg end
+  table.sort(marks, function(a, b) return a[1] < b[1] end)
+  local out, pos = {}, 1
+  for _, m in ipairs(marks) do
+    local s, e = m[1], m[2]
+    if e >= pos then
+      while s > pos and not msg:sub(s - 1, s - 1):find(DELIMITER) do s = s - 1 end
+      while e < #msg and not msg:sub(e + 1, e + 1):find(DELIMITER) do e = e + 1 end
+      if s >= pos then
+        out[#out + 1] = msg:sub(pos, s - 1)
+        out[#out + 1] = M.MASK
+      else
+        -- Overlaps the token just masked: extend it.
+        out[#out] = M.MASK
+      end
+      pos = e + 1
+    end
+  end
+  out[#out + 1] = msg:sub(pos)
+  return table.concat(out)
+end
+
 return M

@@ -12,6 +12,7 @@
 -- @module ravan.sync.db
 
 local errors = require "ravan.errors"
+local redact = require "ravan.redact"
 
 local M = {}
 
@@ -20,9 +21,6 @@ Db.__index = Db
 
 local format, tointeger = string.format, math.tointeger
 local floor, huge = math.floor, math.huge
-
--- The shortest run of a password's characters that counts as a part of it.
-local PART = 4
 
 -- Percent-decoded where it can be, as libpq does (it quotes what it cannot).
 local function unescape(s)
@@ -50,54 +48,12 @@ local function secrets_of(url)
   return out
 end
 
-local DELIMITER = "[%s\"'`]"
-
--- `msg` with every token (a run between blanks and quotes) that holds a
--- part of a secret replaced by "***": however a driver words or cuts the
--- password, none of it survives.
-local function scrub(msg, secrets)
-  if #secrets == 0 then return msg end
-  local marks = {}
-  for _, secret in ipairs(secrets) do
-    local n = #secret < PART and #secret or PART
-    for i = 1, #secret - n + 1 do
-      local part, init = secret:sub(i, i + n - 1), 1
-      while true do
-        local s, e = msg:find(part, init, true)
-        if not s then break end
-        marks[#marks + 1] = { s, e }
-        init = s + 1
-      end
-    end
-  end
-  if #marks == 0 then return msg end
-  table.sort(marks, function(a, b) return a[1] < b[1] end)
-  local out, pos = {}, 1
-  for _, m in ipairs(marks) do
-    local s, e = m[1], m[2]
-    if e >= pos then
-      while s > pos and not msg:sub(s - 1, s - 1):find(DELIMITER) do s = s - 1 end
-      while e < #msg and not msg:sub(e + 1, e + 1):find(DELIMITER) do e = e + 1 end
-      if s >= pos then
-        out[#out + 1] = msg:sub(pos, s - 1)
-        out[#out + 1] = "***"
-      else
-        -- Overlaps the token just masked: extend it.
-        out[#out] = "***"
-      end
-      pos = e + 1
-    end
-  end
-  out[#out + 1] = msg:sub(pos)
-  return table.concat(out)
-end
-
 -- The connection URL may hold a password: messages name the database kind
 -- only, never the URL, and no part of a password survives in what the
 -- driver said, on any path (connect, statements, commit).
 local function db_error(what, msg, secrets)
   msg = tostring(msg):gsub("^LuaSQL: ", "")
-  return errors.new("database", what .. ": " .. scrub(msg, secrets or {}))
+  return errors.new("database", what .. ": " .. redact.parts(msg, secrets or {}))
 end
 
 -- Neither driver's escape survives a NUL byte (SQLite's stops at it,
