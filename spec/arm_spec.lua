@@ -47,6 +47,22 @@ describe("the arm64 build under qemu-user", function()
     assert.are.equal(EM_AARCH64, elf_machine(HOST))
   end)
 
+  it("loads the arm64 ravan.core with dlopen too, as a Lua 5.4 on the board would", function()
+    local tmp = proc.tmpdir()
+    local script = tmp .. "/load.lua"
+    local f = assert(io.open(script, "w"))
+    f:write([[
+      local open = assert(package.loadlib(arg[1], "luaopen_ravan_core"))
+      local core = open()
+      print(type(core.new), core.VERSION, core.CURL_VERSION)
+    ]])
+    f:close()
+    local out, status = run_arm(proc.quote(script) .. " " .. proc.quote(BUILD .. "/ravan/core.so"))
+    proc.rmdir(tmp)
+    assert.are.equal(0, status, out)
+    assert.matches("^function\t%d+%.%d+%.%d+\t%d+%.%d+", out)
+  end)
+
   it("runs the 60 Hz frame loop against 200 ms of latency, polling once per frame", function()
     mock.reset()
     mock.config { latency_ms = 200 }
