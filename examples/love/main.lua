@@ -28,17 +28,20 @@ local calls, complete, retries, problem = {}, false, 0, nil
 local frame, shot, next_frame = 0, nil, nil
 local ravan_ms, ravan_cpu_ms, frame_ms = {}, {}, {}
 
--- The CPU time of this thread (Linux): what ravan costs the frame, which the wall clock
--- overstates whenever the machine runs something else meanwhile.
-ffi.cdef [[
-struct ravan_love_timespec { long tv_sec; long tv_nsec; };
-int clock_gettime(int clock, struct ravan_love_timespec *ts);
-]]
-local CLOCK_THREAD_CPUTIME_ID = 3
-local cpu_ts = ffi.new("struct ravan_love_timespec")
-local function thread_cpu()
-  ffi.C.clock_gettime(CLOCK_THREAD_CPUTIME_ID, cpu_ts)
-  return tonumber(cpu_ts.tv_sec) + tonumber(cpu_ts.tv_nsec) * 1e-9
+-- The CPU time of this thread: what ravan costs the frame, which the wall clock overstates
+-- whenever the machine runs something else meanwhile. Linux's clock; elsewhere the wall clock.
+local thread_cpu = love.timer.getTime
+if jit.os == "Linux" then
+  ffi.cdef [[
+  struct ravan_love_timespec { long tv_sec; long tv_nsec; };
+  int clock_gettime(int clock, struct ravan_love_timespec *ts);
+  ]]
+  local CLOCK_THREAD_CPUTIME_ID = 3
+  local cpu_ts = ffi.new("struct ravan_love_timespec")
+  thread_cpu = function()
+    ffi.C.clock_gettime(CLOCK_THREAD_CPUTIME_ID, cpu_ts)
+    return tonumber(cpu_ts.tv_sec) + tonumber(cpu_ts.tv_nsec) * 1e-9
+  end
 end
 
 local function parse_args(args)
