@@ -90,19 +90,27 @@ describe("the arm64 build under qemu-user", function()
     print("# arm64 frame loop (qemu-user): " .. out:match("frames=[^\n]*"))
   end)
 
-  it("measures the lean profile: an idle client, and pages of 10 and 100 calls", function()
+  it("measures the lean profile inside the host: an idle client, and pages of 10 and 100 calls", function()
     local cases = { "idle", "10", "10 transcripts", "100", "100 transcripts" }
     local arm, x86 = {}, {}
-    for _, case in ipairs(cases) do
-      local out, status = run_arm("examples/embed/lean.lua " .. case)
+    local function measure(run, case)
+      local out, status = run("examples/embed/footprint.lua " .. (case == "idle" and "20" or "page " .. case))
       assert.are.equal(0, status, out)
+      if case == "idle" then
+        return { heap = field(out, "client_idle_heap_kb"), rss = field(out, "client_idle_kb"), line = out }, out
+      end
+      return { heap = field(out, "heap_kb"), rss = field(out, "rss_kb"), line = out }, out
+    end
+    local function run_x86(args)
+      return proc.run(proc.quote(NATIVE_HOST) .. " " .. args, ENV)
+    end
+    for _, case in ipairs(cases) do
+      local out
+      arm[case], out = measure(run_arm, case)
       -- The guest's own view of its mappings: the arm64 libcurl, not the machine's.
       assert.truthy(out:find("libcurl=/usr/lib/aarch64-linux-gnu/libcurl", 1, true), out)
-      arm[case] = { heap = field(out, "heap_kb"), rss = field(out, "rss_kb"), line = out }
-      out, status = proc.run(proc.quote(NATIVE_HOST) .. " examples/embed/lean.lua " .. case, ENV)
-      assert.are.equal(0, status, out)
-      x86[case] = { heap = field(out, "heap_kb"), rss = field(out, "rss_kb") }
-      print(("# lean %-15s arm64 heap %6.1f KiB rss %6.1f KiB | x86-64 heap %6.1f KiB rss %6.1f KiB"):format(
+      x86[case] = measure(run_x86, case)
+      print(("# footprint %-15s arm64 heap %6.1f KiB rss %6.1f KiB | x86-64 heap %6.1f KiB rss %6.1f KiB"):format(
         case, arm[case].heap, arm[case].rss, x86[case].heap, x86[case].rss))
     end
     -- Both are 64-bit Lua 5.4: the same page decodes into the same heap, within rounding.
