@@ -128,7 +128,7 @@ function love.update(dt)
       f:close()
       shot = true
     end)
-  elseif opts.frames and frame > opts.frames and (shot or frame > opts.frames + FPS) then
+  elseif opts.frames and frame > opts.frames and (shot or not opts.out or frame > opts.frames + FPS) then
     if opts.out then write_figures() end
     love.event.quit()
   end
