@@ -6,3 +6,7 @@ codes = true
 globals = { "ngx" }
 read_globals = { "jit" }
 files["spec"] = { std = "+busted" }
+-- The engines' APIs: LÖVE's callbacks are fields the game sets on `love`; Luanti's mods read
+-- `minetest` and `core`.
+files["examples/love"] = { globals = { "love" } }
+files["examples/luanti"] = { read_globals = { "minetest", "core" } }

@@ -46,7 +46,7 @@ EMBED_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(WARNINGS) $(CFLAGS) $(CURL_C
 	$(shell $(PKG_CONFIG) --cflags $(EMBED_LUA) 2>/dev/null)
 EMBED_LIBS = $(shell $(PKG_CONFIG) --libs $(EMBED_LUA) 2>/dev/null) $(LDLIBS)
 
-.PHONY: all deps env lint test demo memcheck embed docs bench bench-openresty openresty tsan fuzz clean help \
+.PHONY: all deps env lint test demo memcheck embed cross docs bench bench-openresty openresty tsan fuzz clean help \
 	rock rock-install
 
 all: $(MODULE)
@@ -105,6 +105,7 @@ lint: deps
 test: deps lint
 	@for lua in $(LUAS) luajit; do $(MAKE) --no-print-directory all LUA=$$lua || exit 1; done
 	@$(MAKE) --no-print-directory $(EMBED_BIN)
+	@$(MAKE) --no-print-directory cross ARCH=arm64
 	@LUAS="$(LUAS)" spec/run
 
 demo: deps
@@ -144,6 +145,23 @@ embed: $(EMBED_BIN)
 	@echo 'Built $(EMBED_BIN): Lua 5.4 with ravan linked in. Run a script in it, e.g. against the local server:'
 	@echo '  mock/server run sh -c '"'"'RAVAN_BASE_URL=$$RAVAN_MOCK_URL RAVAN_API_KEY=rk_test_local \'
 	@echo '    $(EMBED_BIN) examples/embed/history.lua +919876543210'"'"
+
+# IoT boards: `make cross ARCH=arm64` (or armhf) builds ravan.core and the embed host with Debian's
+# cross toolchain against that architecture's multiarch libcurl and Lua 5.4, into build/ARCH/.
+# pkg-config reads that architecture's .pc files only. The host runs under qemu-user where
+# binfmt is not set up: qemu-aarch64 build/arm64/embed/ravan-embed SCRIPT.
+CROSS_TRIPLET_arm64 := aarch64-linux-gnu
+CROSS_TRIPLET_armhf := arm-linux-gnueabihf
+CROSS_TRIPLET = $(CROSS_TRIPLET_$(ARCH))
+CROSS_PACKAGES = crossbuild-essential-$(ARCH) libcurl4-openssl-dev:$(ARCH) liblua5.4-dev:$(ARCH) \
+	lua-cjson:$(ARCH) qemu-user
+
+cross:
+	@test -n "$(CROSS_TRIPLET)" || { echo 'usage: make cross ARCH=arm64|armhf' >&2; exit 2; }
+	@bash .ci/deps $(CROSS_PACKAGES)
+	@$(MAKE) --no-print-directory all build/$(ARCH)/embed/ravan-embed OUT=build/$(ARCH) EMBED_OUT=build/$(ARCH)/embed \
+		CC=$(CROSS_TRIPLET)-gcc AR=$(CROSS_TRIPLET)-ar \
+		PKG_CONFIG="PKG_CONFIG_LIBDIR=/usr/lib/$(CROSS_TRIPLET)/pkgconfig:/usr/share/pkgconfig pkg-config"
 
 # The raw libcurl reference row of benchmark (a).
 BENCH_RAW := build/bench/raw_libcurl
@@ -216,6 +234,7 @@ help:
 	@echo 'make memcheck   the specs under valgrind (no errors, nothing definitely lost)'
 	@echo 'make tsan       the async and pager specs with the core under ThreadSanitizer'
 	@echo 'make embed      $(EMBED_BIN): a C host with Lua 5.4 and ravan linked in statically'
+	@echo 'make cross ARCH=arm64|armhf  ravan.core and the embed host for an ARM board, in build/ARCH'
 	@echo 'make bench      request overhead, decoding, the pager, memory, frame loop, async (bench/RESULTS.md)'
 	@echo 'make bench-openresty  wrk against examples/openresty at +100 ms, vs proxy_pass (bench/RESULTS.md)'
 	@echo 'make openresty  the OpenResty example on http://127.0.0.1:8080 against the local server'
