@@ -218,6 +218,121 @@ describe("async requests", function()
     end)
   end)
 
+  describe("where callbacks run", function()
+    -- Starts a request whose callback counts its runs and raises `message`, and waits until it
+    -- has finished (taken from the engine, its callback due): from then on, whatever delivers
+    -- due callbacks runs it.
+    local function due_raising(c, message)
+      local ran = { n = 0 }
+      local req = assert(c:start({ phone = EXAMPLE }, function()
+        ran.n = ran.n + 1
+        error(message, 0)
+      end))
+      assert.is_true(eventually(function() return req:done() end))
+      return ran
+    end
+
+    -- The next poll delivers the due callback and returns what it raised; the one after returns
+    -- nothing: each raised error reaches the caller once.
+    local function raised_once(c, message)
+      local n, errs = c:poll(0)
+      local n2, errs2 = c:poll(0)
+      assert.are.same({ 1, { message }, 0 }, { n, errs, n2 })
+      assert.is_nil(errs2)
+    end
+
+    it("inside req:wait, and what they raise there is returned by the next poll, once", function()
+      mock.config { page_delays = { ["2"] = 300 } }
+      local c = client()
+      local ran = due_raising(c, "raised in wait")
+      assert(assert(c:start { phone = P250, page = 2, page_size = 10 }):wait())
+      assert.are.equal(1, ran.n)
+      local n, errs = c:poll(0)
+      assert.are.same({ 0, { "raised in wait" } }, { n, errs })
+      assert.are.same({ 0 }, { c:poll(0) })
+    end)
+
+    it("inside task:wait, and what they raise there is returned by the next poll, once", function()
+      local c = client()
+      local ran = due_raising(c, "raised in task:wait")
+      local task = assert(c:spawn(function() return c:phone_history { phone = EXAMPLE } end))
+      assert(task:wait())
+      assert.are.equal(1, ran.n)
+      local n, errs = c:poll(0)
+      assert.are.same({ 0, { "raised in task:wait" } }, { n, errs })
+    end)
+
+    it("never inside a blocking pager loop: the next poll runs them", function()
+      mock.config { latency_ms = 50 }
+      local c = client()
+      local ran = due_raising(c, "raised after the loop")
+      local n = 0
+      -- Five pages, four of them prefetched on the engine while the loop waits for them.
+      for _ in c:calls { phone = P250, page_size = 50, prefetch = 2 } do n = n + 1 end
+      assert.are.equal(250, n)
+      assert.are.equal(0, ran.n)
+      raised_once(c, "raised after the loop")
+      assert.are.equal(1, ran.n)
+    end)
+
+    it("never inside a pager's steps by :next(), however many", function()
+      mock.config { latency_ms = 50 }
+      local c = client()
+      local ran = due_raising(c, "raised after the steps")
+      local pager = c:pages { phone = P250, page_size = 50, prefetch = 4 }
+      local pages = 0
+      while true do
+        local page, err = pager:next()
+        assert.is_nil(err)
+        if not page then break end
+        pages = pages + 1
+      end
+      assert.are.equal(5, pages)
+      assert.are.equal(0, ran.n)
+      raised_once(c, "raised after the steps")
+    end)
+
+    it("never inside client:sync: the next poll runs them", function()
+      local c = client()
+      local ran = due_raising(c, "raised after the sync")
+      local path = os.tmpname()
+      os.remove(path)
+      local summary, err = c:sync { phones = { EXAMPLE, P250 }, db = "sqlite:" .. path }
+      for _, suffix in ipairs { "", "-wal", "-shm" } do os.remove(path .. suffix) end
+      assert(summary, tostring(err))
+      assert.are.equal(253, summary.inserted)
+      assert.are.equal(0, ran.n)
+      raised_once(c, "raised after the sync")
+    end)
+
+    it("a client closed by a callback delivers nothing more: the rest end cancelled", function()
+      local c = client()
+      local ran, reqs = {}, {}
+      for i = 1, 6 do
+        reqs[i] = assert(c:start({ phone = EXAMPLE }, function(page)
+          ran[#ran + 1] = page
+          c:close()
+        end))
+      end
+      -- All six finished and due before the one poll that delivers them.
+      assert.is_true(eventually(function()
+        for i = 1, 6 do if not reqs[i]:done() then return false end end
+        return true
+      end))
+      assert.are.equal(1, c:poll(0))
+      assert.are.equal(1, #ran)
+      assert.are.equal(3, ran[1].total_count)
+      local kinds = {}
+      for i = 1, 6 do
+        local page, err = reqs[i]:result()
+        kinds[#kinds + 1] = page and "page" or err.kind
+      end
+      table.sort(kinds)
+      assert.are.same({ "cancelled", "cancelled", "cancelled", "cancelled", "cancelled", "page" }, kinds)
+      assert.are.equal(0, c:pending())
+    end)
+  end)
+
   describe("wait", function()
     it("blocks until done, running other callbacks meanwhile", function()
       mock.config { page_delays = { ["2"] = 300 } }

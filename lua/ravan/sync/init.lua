@@ -268,7 +268,8 @@ end
 
 -- The transport: the one place that sends queries, on the client's engine.
 -- start() never blocks; poll(wait) returns what finished, waiting at most
--- `wait` seconds for the first, as { token, page, err } entries.
+-- `wait` seconds for the first, as { token, page, err } entries. The caller's
+-- own requests finishing meanwhile are left for its next poll.
 local function engine_transport(client)
   local done, pending = {}, {}
   local function finish(token, page, err)
@@ -279,13 +280,13 @@ local function engine_transport(client)
     max_in_flight = client._max_concurrency or 1,
     start = function(query, token)
       pending[token] = true
-      local req, err = client:start(query, function(page, e) finish(token, page, e) end)
+      local req, err = async.start_now(client, query, function(page, e) finish(token, page, e) end)
       if not req then finish(token, nil, err) end
     end,
     poll = function(wait)
       if #done == 0 then
         if client._handle then
-          client:poll(wait)
+          async.collect(client, wait)
         else
           -- Closing the client cancelled these without their callbacks.
           for token in pairs(pending) do
