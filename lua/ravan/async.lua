@@ -348,8 +348,9 @@ local function wait_until_done(self, seconds)
 end
 
 --- Blocks until the request is done, or `seconds` pass, running finished
--- requests' callbacks meanwhile; then answers as `result` does. Inside a
--- task of the same client, without `seconds`, it suspends the task instead.
+-- requests' callbacks meanwhile (what they raise, the next `poll` returns);
+-- then answers as `result` does. Inside a task of the same client, without
+-- `seconds`, it suspends the task instead.
 -- @tparam[opt] number seconds
 function Request:wait(seconds)
   if not is(self, Request) then return nil, misuse("request", "wait") end
@@ -391,8 +392,8 @@ function Task:result()
   return unpack(r, 1, r.n)
 end
 
---- Blocks until the task is done or `seconds` pass, polling its client;
--- then answers as `result` does.
+--- Blocks until the task is done or `seconds` pass, delivering as
+-- `Request:wait` does; then answers as `result` does.
 -- @tparam[opt] number seconds
 function Task:wait(seconds)
   if not is(self, Task) then return nil, misuse("task", "wait") end
@@ -448,7 +449,9 @@ function M.add_methods(Client)
   -- tasks, on the calling thread, in the order they finished; waits at most
   -- `seconds` (default 0) for the first, and not at all when no request is
   -- pending. A callback that raises does not stop the others: what it
-  -- raised is returned.
+  -- raised is returned, with what callbacks raised inside `wait` since the
+  -- last poll. A callback that closes the client ends the delivery: the
+  -- requests not yet delivered end `cancelled`.
   -- @tparam[opt] number seconds
   -- @treturn[1] number how many requests were delivered
   -- @treturn[1] ?table what callbacks raised, in order, when any did
