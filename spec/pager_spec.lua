@@ -137,8 +137,8 @@ describe("the pager", function()
       assert.are.equal(want[201], calls[1].id)
     end)
 
-    it("on the default client too (ravan.pages, ravan.calls)", function()
-      -- The default client reads the environment, which only a child process can be given.
+    -- The default client reads the environment, which only a child process can be given.
+    local function on_the_default_client()
       local script = [[
         local ravan = require "ravan"
         local phone = os.getenv("PHONE")
@@ -156,7 +156,14 @@ describe("the pager", function()
       for _, rec in ipairs(mock.requests()) do
         assert.are.equal(mock.api_key, rec.headers["x-api-key"])
       end
-    end)
+    end
+    local why = proc.skip() or package.preload["ravan.core"]
+      and "the child Lua cannot load the core this host (make tsan) has built in"
+    if why then
+      pending("on the default client too: " .. why)
+    else
+      it("on the default client too (ravan.pages, ravan.calls)", on_the_default_client)
+    end
   end)
 
   describe("limit", function()
