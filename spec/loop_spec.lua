@@ -186,14 +186,21 @@ for _, name in ipairs({ "luv", "cqueues", "copas" }) do
       assert.are.same({ "first" }, raised)
     end)
 
-    it("its default on_error never raises: the loop and the process go on", function()
+    -- Under luv a raise there ends the process, so the loop runs in a child.
+    local function default_on_error()
       local out, status = proc.run(proc.lua .. " -e " .. proc.quote(HOSTILE),
         mock.env { LOOP = name, PHONE = EXAMPLE })
       assert.are.equal(0, status, out)
       assert.matches("loop\ttrue\t[^\n]*\tsecond\ttrue\n", out)
       -- The one line on stderr names what was raised, as it can.
       assert.matches("ravan: (a table)", out, 1, true)
-    end)
+    end
+    local why = proc.skip()
+    if why then
+      pending("its default on_error never raises: " .. why)
+    else
+      it("its default on_error never raises: the loop and the process go on", default_on_error)
+    end
 
     it("lets go of the loop when the client is closed", function()
       mock.fault { kind = "delay", ms = 3000, phone = "+15550000401" }
