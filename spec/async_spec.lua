@@ -90,8 +90,12 @@ describe("async requests", function()
       assert.is_nil(req)
       assert.are.equal("invalid_argument", err.kind)
       assert.are.equal(0, c:pending())
-      core.sleep(0.1)
-      assert.are.same({}, mock.requests())
+      -- The engine sends in start order: once a good request started after them is answered,
+      -- the server has seen all it will ever see.
+      assert(assert(c:start { phone = P250 }):wait())
+      local recs = mock.requests()
+      assert.are.equal(1, #recs)
+      assert.truthy(("&" .. recs[1].query .. "&"):find("&" .. wire_phone(P250) .. "&", 1, true))
     end)
 
     it("runs in the background: the request reaches the server while the caller does nothing", function()
@@ -137,12 +141,10 @@ describe("async requests", function()
         local co, ismain = coroutine.running()
         where = (co == nil or ismain) and "main" or "coroutine"
       end))
-      -- The server answers; the callback still waits for poll.
-      assert.is_true(eventually(function()
-        local recs = mock.requests()
-        return #recs == 1 and recs[1].status == 200
-      end))
-      core.sleep(0.1)
+      -- The result is in (the fd says poll has work); the callback still waits for poll.
+      local fd = assert(c:fd())
+      assert.is_true(eventually(function() return readable(fd) end))
+      assert.are.equal(200, mock.requests()[1].status)
       assert.are.equal(0, ran)
       assert.are.equal(1, c:poll(5))
       assert.are.equal(1, ran)
@@ -150,7 +152,7 @@ describe("async requests", function()
     end)
 
     it("in the order requests finish, not the order they started", function()
-      mock.config { page_delays = { ["1"] = 600, ["2"] = 300 } }
+      mock.config { page_delays = { ["1"] = 1200, ["2"] = 600 } }
       local c = client()
       local order = {}
       for p = 1, 3 do
@@ -186,15 +188,18 @@ describe("async requests", function()
     end)
 
     it("may wait for another request: it comes, and the others are delivered after", function()
-      mock.config { page_delays = { ["2"] = 200 } }
       local c = client()
       local order = {}
-      local slow = assert(c:start({ phone = P250, page = 2, page_size = 10 }, function()
-        order[#order + 1] = "slow"
-      end))
-      assert(c:start({ phone = P250, page = 1, page_size = 10 }, function()
+      local slow
+      local fast = assert(c:start({ phone = P250, page = 1, page_size = 10 }, function()
         local page = assert(slow:wait())
         order[#order + 1] = "fast saw page " .. page.page
+      end))
+      -- The fast one is due before the slow one starts: the poll delivers it first, whenever
+      -- the slow one comes.
+      assert.is_true(eventually(function() return fast:done() end))
+      slow = assert(c:start({ phone = P250, page = 2, page_size = 10 }, function()
+        order[#order + 1] = "slow"
       end))
       poll_until(c, function() return #order == 2 end)
       assert.are.same({ "fast saw page 2", "slow" }, order)
@@ -218,9 +223,125 @@ describe("async requests", function()
     end)
   end)
 
+  describe("where callbacks run", function()
+    -- Starts a request whose callback counts its runs and raises `message`, and waits until it
+    -- has finished (taken from the engine, its callback due): from then on, whatever delivers
+    -- due callbacks runs it.
+    local function due_raising(c, message)
+      local ran = { n = 0 }
+      local req = assert(c:start({ phone = EXAMPLE }, function()
+        ran.n = ran.n + 1
+        error(message, 0)
+      end))
+      assert.is_true(eventually(function() return req:done() end))
+      return ran
+    end
+
+    -- The next poll delivers the due callback and returns what it raised; the one after returns
+    -- nothing: each raised error reaches the caller once.
+    local function raised_once(c, message)
+      local n, errs = c:poll(0)
+      local n2, errs2 = c:poll(0)
+      assert.are.same({ 1, { message }, 0 }, { n, errs, n2 })
+      assert.is_nil(errs2)
+    end
+
+    it("inside req:wait, and what they raise there is returned by the next poll, once", function()
+      mock.config { page_delays = { ["2"] = 300 } }
+      local c = client()
+      local ran = due_raising(c, "raised in wait")
+      assert(assert(c:start { phone = P250, page = 2, page_size = 10 }):wait())
+      assert.are.equal(1, ran.n)
+      local n, errs = c:poll(0)
+      assert.are.same({ 0, { "raised in wait" } }, { n, errs })
+      assert.are.same({ 0 }, { c:poll(0) })
+    end)
+
+    it("inside task:wait, and what they raise there is returned by the next poll, once", function()
+      local c = client()
+      local ran = due_raising(c, "raised in task:wait")
+      local task = assert(c:spawn(function() return c:phone_history { phone = EXAMPLE } end))
+      assert(task:wait())
+      assert.are.equal(1, ran.n)
+      local n, errs = c:poll(0)
+      assert.are.same({ 0, { "raised in task:wait" } }, { n, errs })
+    end)
+
+    it("never inside a blocking pager loop: the next poll runs them", function()
+      mock.config { latency_ms = 50 }
+      local c = client()
+      local ran = due_raising(c, "raised after the loop")
+      local n = 0
+      -- Five pages, four of them prefetched on the engine while the loop waits for them.
+      for _ in c:calls { phone = P250, page_size = 50, prefetch = 2 } do n = n + 1 end
+      assert.are.equal(250, n)
+      assert.are.equal(0, ran.n)
+      raised_once(c, "raised after the loop")
+      assert.are.equal(1, ran.n)
+    end)
+
+    it("never inside a pager's steps by :next(), however many", function()
+      mock.config { latency_ms = 50 }
+      local c = client()
+      local ran = due_raising(c, "raised after the steps")
+      local pager = c:pages { phone = P250, page_size = 50, prefetch = 4 }
+      local pages = 0
+      while true do
+        local page, err = pager:next()
+        assert.is_nil(err)
+        if not page then break end
+        pages = pages + 1
+      end
+      assert.are.equal(5, pages)
+      assert.are.equal(0, ran.n)
+      raised_once(c, "raised after the steps")
+    end)
+
+    it("never inside client:sync: the next poll runs them", function()
+      local c = client()
+      local ran = due_raising(c, "raised after the sync")
+      local path = os.tmpname()
+      os.remove(path)
+      local summary, err = c:sync { phones = { EXAMPLE, P250 }, db = "sqlite:" .. path }
+      for _, suffix in ipairs { "", "-wal", "-shm" } do os.remove(path .. suffix) end
+      assert(summary, tostring(err))
+      assert.are.equal(253, summary.inserted)
+      assert.are.equal(0, ran.n)
+      raised_once(c, "raised after the sync")
+    end)
+
+    it("a client closed by a callback delivers nothing more: the rest end cancelled", function()
+      local c = client()
+      local ran, reqs = {}, {}
+      for i = 1, 6 do
+        reqs[i] = assert(c:start({ phone = EXAMPLE }, function(page)
+          ran[#ran + 1] = page
+          c:close()
+        end))
+      end
+      -- All six finished and due before the one poll that delivers them.
+      assert.is_true(eventually(function()
+        for i = 1, 6 do if not reqs[i]:done() then return false end end
+        return true
+      end))
+      assert.are.equal(1, c:poll(0))
+      assert.are.equal(1, #ran)
+      assert.are.equal(3, ran[1].total_count)
+      local kinds = {}
+      for i = 1, 6 do
+        local page, err = reqs[i]:result()
+        kinds[#kinds + 1] = page and "page" or err.kind
+      end
+      table.sort(kinds)
+      assert.are.same({ "cancelled", "cancelled", "cancelled", "cancelled", "cancelled", "page" }, kinds)
+      assert.are.equal(0, c:pending())
+    end)
+  end)
+
   describe("wait", function()
     it("blocks until done, running other callbacks meanwhile", function()
-      mock.config { page_delays = { ["2"] = 300 } }
+      -- A second for the awaited page: the other is answered at once, and comes during the wait.
+      mock.config { page_delays = { ["2"] = 1000 } }
       local c = client()
       local other = false
       assert(c:start({ phone = P250, page = 1, page_size = 10 }, function() other = true end))
@@ -285,8 +406,14 @@ describe("async requests", function()
       assert.is_true(req:cancel())
       local _, err = req:result()
       assert.are.equal("cancelled", err.kind)
-      -- The retry was due after 1 s; well past it, the server still saw only the first.
-      core.sleep(1.6)
+      -- The retry was due 1 s after the first attempt: once the server's own clock is well
+      -- past that (probes tell its time), it still saw only the first.
+      local first = records_of(phone)[1].time
+      assert.is_true(eventually(function()
+        assert(c:phone_history { phone = EXAMPLE })
+        local recs = mock.requests()
+        return recs[#recs].time >= first + 1.5
+      end))
       assert.are.equal(1, #records_of(phone))
     end)
 
@@ -299,8 +426,11 @@ describe("async requests", function()
       assert.is_true(queued:cancel())
       assert(first:wait())
       poll_until(c, function() return c:pending() == 0 end)
-      core.sleep(0.2)
+      -- One slot, taken in start order: a request started after it is answered only after the
+      -- cancelled one would have been sent.
+      assert(assert(c:start { phone = P250 }):wait())
       assert.are.same({}, records_of(phone))
+      assert.are.equal(1, #records_of(P250))
     end)
   end)
 
@@ -314,11 +444,16 @@ describe("async requests", function()
           order[#order + 1] = page.page
         end))
       end
-      assert.is_true(eventually(function() return #mock.requests() >= 2 end))
-      core.sleep(0.2)
-      assert.are.equal(2, #mock.requests())
       poll_until(c, function() return #order == 6 end)
       assert.are.equal(6, #order)
+      -- Two in flight at most, as the server saw it: the k-th request can arrive only once k - 2
+      -- have been answered, each at least the latency after it arrived.
+      local recs = mock.requests()
+      assert.are.equal(6, #recs)
+      for k = 3, 6 do
+        local gap = recs[k].time - recs[k - 2].time
+        assert.is_true(gap >= 0.4 - 0.002, "request " .. k .. " arrived " .. gap .. " s after " .. k - 2)
+      end
       -- Started in order: the server received 1 and 2 before 3 and 4, and those before 5 and 6.
       local arrival = {}
       for i, rec in ipairs(mock.requests()) do arrival[i] = page_of(rec) end
@@ -522,6 +657,7 @@ describe("async requests", function()
       mock.fault { kind = "status", status = 503 }
       assert(c:phone_history { phone = EXAMPLE })
       local blocking = events
+      assert.are.same({ "request:1", "retry:1", "request:2", "response:2" }, blocking)
       events = {}
       mock.fault { kind = "status", status = 503 }
       assert(assert(c:start { phone = EXAMPLE }):wait())

@@ -7,11 +7,14 @@ local proc = require "spec.support.proc"
 
 local read = proc.read_file
 
--- docs/*.md, as paths from the checkout.
+-- docs/*.md, as paths from the checkout: never an empty list, which would make every loop over
+-- the topics check nothing.
 local function topics()
-  local out = proc.run("ls docs/*.md")
+  local out, status = proc.run("ls docs/*.md")
+  assert.are.equal(0, status, out)
   local list = {}
   for path in out:gmatch("%S+") do list[#list + 1] = path end
+  assert.is_true(#list >= 10, "docs/ has " .. #list .. " topics: " .. out)
   return list
 end
 
@@ -103,7 +106,12 @@ describe("code blocks in the docs", function()
     local files = topics()
     files[#files + 1] = "README.md"
     for _, path in ipairs(files) do
-      for _, block in ipairs(code_blocks(read(path))) do
+      local text = read(path)
+      local blocks = code_blocks(text)
+      -- Every fenced block is read, or its lines would go unchecked.
+      local _, fences = ("\n" .. text):gsub("\n```", "")
+      assert.are.equal(fences / 2, #blocks, path)
+      for _, block in ipairs(blocks) do
         for _, line in ipairs(block) do
           assert.is_true(width(line) <= 100, path .. ": a code line of " .. width(line)
             .. " columns:\n" .. line)

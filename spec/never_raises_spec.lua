@@ -1,8 +1,9 @@
 -- Nothing under ravan.* raises, whatever it is given: values of every type (NaN, huge numbers,
 -- binary strings, cyclic tables, tables whose metamethods raise, functions, coroutines,
 -- userdata) at every public function and option, dot calls included, and random bytes at the
--- decoder. Seeded and bounded, so a run is the same every time and takes seconds. Needs no
--- server: the clients point at a closed loopback port and never retry.
+-- decoder. Seeded and bounded, so a run is the same every time and takes seconds. The clients
+-- point at a closed loopback port and never retry; only the live and finished pagers need pages
+-- from the local server.
 local ravan = require "ravan"
 local errors = require "ravan.errors"
 local decode = require "ravan.decode"
@@ -233,22 +234,48 @@ describe("nothing raises", function()
   end)
 
   it("every pager method, with any arguments, on live, failed and finished pagers", function()
-    local c = client()
-    local pagers = {
-      c:calls { phone = "+14155550100", prefetch = 0 },
-      c:pages { phone = "nope" },
-      pager_mod.failed(errors.new("network", "x")),
+    -- The live and finished pagers need pages: these come from the local server.
+    local mock = require "spec.support.mock"
+    mock.reset()
+    local c, served = client(), mock.client()
+    -- Each kind of pager, made afresh for every call, so that each method meets that kind
+    -- (closing one first would leave the others only closed pagers).
+    local kinds = {
+      live = function()
+        local p = served:calls { phone = mock.phones.p250, page_size = 10, prefetch = 2 }
+        assert(p:next())
+        assert.are.equal(1, p:stats().pages)
+        return p
+      end,
+      unstarted = function() return c:calls { phone = "+14155550100", prefetch = 0 } end,
+      failed = function()
+        local p = c:calls { phone = "+14155550100", prefetch = 0 }
+        assert(ravan.is_error(select(2, p:next())))
+        return p
+      end,
+      invalid = function() return c:pages { phone = "nope" } end,
+      made_failed = function() return pager_mod.failed(errors.new("network", "x")) end,
+      finished = function()
+        local p = served:calls { phone = mock.phones.example }
+        local n = 0
+        while p:next() do n = n + 1 end
+        assert.are.same({ 3, 3 }, { n, p:stats().calls })
+        return p
+      end,
     }
-    local names = methods(pagers[1])
+    local names = methods(kinds.made_failed())
     assert.are.same({ "close", "next", "stats" }, names)
-    for _, p in ipairs(pagers) do
+    for kind, make in pairs(kinds) do
       for _, name in ipairs(names) do
         for i = 1, N do
-          never_raises("pager:" .. name, p[name], p, value(i))
-          never_raises("pager." .. name, p[name], value(i))
+          local p = make()
+          never_raises(kind .. " pager:" .. name, p[name], p, value(i))
+          never_raises(kind .. " pager." .. name, p[name], value(i))
+          p:close()
         end
       end
     end
+    served:close()
   end)
 
   it("the decoder, on random bytes and on random JSON of the page's shape", function()

@@ -7,6 +7,7 @@ local core = require "ravan.core"
 local ravan = require "ravan"
 local mock = require "spec.support.mock"
 local h = require "spec.support.helpers"
+local proc = require "spec.support.proc"
 
 local P250 = mock.phones.p250
 
@@ -136,17 +137,33 @@ describe("the pager", function()
       assert.are.equal(want[201], calls[1].id)
     end)
 
-    it("on the default client too (ravan.pages, ravan.calls)", function()
-      -- The default client reads the environment, which a spec cannot set: it either works
-      -- against whatever RAVAN_BASE_URL names or reports why, always as an error object.
-      local pager = ravan.calls { phone = "+1" }
-      local item, err = pager:next()
-      assert.is_nil(item)
-      assert.is_true(ravan.is_error(err))
-      assert.are.equal("invalid_argument", err.kind)
-      local pages = ravan.pages { phone = "+1" }
-      assert.is_true(ravan.is_error(select(2, pages:next())))
-    end)
+    -- The default client reads the environment, which only a child process can be given.
+    local function on_the_default_client()
+      local script = [[
+        local ravan = require "ravan"
+        local phone = os.getenv("PHONE")
+        local n, pages = 0, 0
+        for _ in ravan.calls { phone = phone, page_size = 100 } do n = n + 1 end
+        for _ in ravan.pages { phone = phone, page_size = 100, prefetch = 0 } do pages = pages + 1 end
+        local _, err = ravan.calls({ phone = "+1" }):next()
+        print(n, pages, ravan.is_error(err) and err.kind)
+      ]]
+      local out, status = proc.run(proc.lua .. " -e " .. proc.quote(script), mock.env { PHONE = P250 })
+      assert.are.equal(0, status, out)
+      assert.are.equal("250\t3\tinvalid_argument\n", out)
+      -- Both loops asked the server, with the environment's credential.
+      assert.are.same({ 1, 2, 3, 1, 2, 3 }, requested())
+      for _, rec in ipairs(mock.requests()) do
+        assert.are.equal(mock.api_key, rec.headers["x-api-key"])
+      end
+    end
+    local why = proc.skip() or package.preload["ravan.core"]
+      and "the child Lua cannot load the core this host (make tsan) has built in"
+    if why then
+      pending("on the default client too: " .. why)
+    else
+      it("on the default client too (ravan.pages, ravan.calls)", on_the_default_client)
+    end
   end)
 
   describe("limit", function()
@@ -481,7 +498,12 @@ describe("the pager", function()
     it("needs no thread at all with prefetch = 0", function()
       local base = threads()
       local pager = client():calls { phone = P250, page_size = 10, prefetch = 0 }
-      for _ = 1, 15 do pager:next() end
+      for _ = 1, 15 do
+        local call, err = pager:next()
+        assert.is_nil(err)
+        assert.are.equal("table", type(call))
+      end
+      assert.are.same({ 1, 2 }, requested())
       assert.are.equal(base, threads())
       pager:close()
     end)

@@ -66,8 +66,10 @@ describe("redact.text", function()
   it("passes non-strings through, and does nothing with no usable secret", function()
     for _, v in ipairs({ 1, true, {}, print }) do assert.are.equal(v, redact.text(v, SECRET)) end
     assert.is_nil(redact.text(nil, SECRET))
-    for _, secret in ipairs({ nil, "", "abc", 42, {} }) do
-      assert.are.equal("abc abc", redact.text("abc abc", secret))
+    -- Secrets too short to mask safely, or not strings: the text comes back as it was.
+    local unusable = { n = 5, nil, "", "abc", 42, {} }
+    for i = 1, unusable.n do
+      assert.are.equal("abc abc", redact.text("abc abc", unusable[i]))
     end
     assert.are.equal("abcdef", redact.text("abcdefgh", nil, 6))
   end)

@@ -107,10 +107,15 @@ describe("the result of phone_history", function()
   end)
 
   it("has transcripts only when asked for", function()
-    local without = fetch({ phone = mock.phones.p250 })
+    local without = fetch({ phone = mock.phones.p250, page_size = 100 })
+    assert.are.equal(100, #without.calls)
     for _, call in ipairs(without.calls) do assert.is_nil(call.transcripts) end
-    local with = fetch({ phone = mock.phones.p250, include_transcripts = true })
-    for _, call in ipairs(with.calls) do assert.are.equal("table", type(call.transcripts)) end
+    local with = fetch({ phone = mock.phones.p250, page_size = 100, include_transcripts = true })
+    assert.are.equal(100, #with.calls)
+    for _, call in ipairs(with.calls) do
+      assert.are.equal("table", type(call.transcripts))
+      assert.is_true(#call.transcripts >= 1)
+    end
   end)
 
   it("turns JSON null and missing optional fields into nil, with no cjson.null anywhere", function()

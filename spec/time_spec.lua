@@ -59,13 +59,26 @@ describe("time", function()
 
   it("backs off exponentially between retries", function()
     mock.fault({ kind = "status", status = 503, count = 2 })
-    local res, err = client({ retry_base = 0.2, retry_cap = 8 }):phone_history { phone = PHONE }
+    local waits = {}
+    local c = client({ retry_base = 0.5, retry_cap = 8, log = function(ev)
+      if ev.event == "retry" then waits[#waits + 1] = ev.wait_ms / 1000 end
+    end })
+    local res, err = c:phone_history { phone = PHONE }
     assert(res, tostring(err))
     local recs = mock.requests()
     assert.are.equal(3, #recs)
-    -- base * 2^(n-1), less at most a quarter of jitter.
-    assert.truthy(recs[2].time - recs[1].time >= 0.15 - 0.002)
-    assert.truthy(recs[3].time - recs[2].time >= 0.3 - 0.002)
+    assert.are.equal(2, #waits)
+    for n = 1, 2 do
+      -- base * 2^(n-1), less at most a quarter of jitter: what the client planned to sleep.
+      local full = 0.5 * 2 ^ (n - 1)
+      assert.is_true(waits[n] >= 0.75 * full - 1e-9 and waits[n] <= full + 1e-9,
+        "backoff " .. n .. ": " .. waits[n] .. " s")
+      -- And what the server saw: at least that sleep between the attempts (its clock has
+      -- milliseconds), and not the sleep of a later retry (twice as long) on top of it.
+      local gap = recs[n + 1].time - recs[n].time
+      assert.is_true(gap >= waits[n] - 0.002, "attempt " .. n + 1 .. " came after " .. gap .. " s")
+      assert.is_true(gap < waits[n] + full, "attempt " .. n + 1 .. " came after " .. gap .. " s")
+    end
   end)
 
   it("bounds all attempts and sleeps together by the client's deadline", function()

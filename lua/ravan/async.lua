@@ -4,8 +4,14 @@
 --
 -- Requests run on the client's engine (a helper thread in the C core) with
 -- the blocking path's retries, deadline, limits and errors; their results
--- cross back through a queue and become pages on the calling thread, inside
--- `poll` or `wait`, through the client's one result path (`_page_of`).
+-- cross back through a queue and become pages on the calling thread, through
+-- the client's one result path (`_page_of`).
+--
+-- Where the caller's code runs: callbacks run and tasks resume only inside
+-- `client:poll`, `req:wait` and `task:wait`. Anything else that waits on the
+-- engine (a pager step, `client:sync`) only collects: what finishes
+-- meanwhile waits for the next of those. What a callback raises is kept
+-- until a `poll` returns it, once.
 --
 -- Who keeps what: a request started with a callback is kept by its client
 -- until its callback has run. A request without one, and a task, live as
@@ -57,7 +63,7 @@ local function state(client)
       live = setmetatable({}, { __mode = "v" }),  -- id -> request without one
       ready = {},                                 -- taken, not yet delivered
       unpolled = 0,   -- finished, with nothing to deliver: for the next poll to count
-      errs = {},                                  -- what callbacks raised
+      errs = {},      -- what callbacks raised, until a poll returns it
       tasks = setmetatable({}, { __mode = "kv" }),  -- coroutine -> task
     }
     client._async = st
@@ -76,14 +82,28 @@ local function settle_with(client, req, res)
   settle(req, client:_page_of(res))
 end
 
+-- Requests of ravan's own (the pager's, the sync's) are not the caller's
+-- to count or to deliver.
+local function own(req)
+  return req._raw or req._now
+end
+
+-- The fd readable while poll has something to report; while poll delivers,
+-- or something else waits on the engine, it shows the core's queue only, so
+-- that wait sleeps on it instead of spinning.
+local function show_ready(client, st)
+  if not (st.delivering or st.quiet) then
+    client._handle:set_ready(#st.ready > 0 or st.unpolled > 0)
+  end
+end
+
 -- Takes every finished request from the core, its page made on the way,
 -- into `ready` when it has a callback or a task to run, or into the count
--- of the next poll when it has not (the pager's own requests are not even
--- counted): a program that only waits, or asks `done`, never has a finished
--- request held for a poll it does not make. Returns an error only when the
--- engine cannot be used here. Outside poll, the fd is kept readable while
--- poll has something to report; during poll's delivery it shows the core's
--- queue only, so a `wait` inside a callback sleeps on it instead of spinning.
+-- of the next poll when it has not (ravan's own requests are not even
+-- counted, and the sync's callbacks run here: they are ravan's code): a
+-- program that only waits, or asks `done`, never has a finished request
+-- held for a poll it does not make. Returns an error only when the engine
+-- cannot be used here.
 local function collect(client, st)
   local handle = client._handle
   if not handle then return nil end
@@ -97,14 +117,17 @@ local function collect(client, st)
     if req then
       st.kept[id], st.live[id] = nil, nil
       if not req._done then settle_with(client, req, res) end
-      if req._callback or req._task then
+      if req._now then
+        req._callback(req._page, req._err)
+      elseif req._callback or req._task then
         st.ready[#st.ready + 1] = req
       elseif not req._raw then
         st.unpolled = st.unpolled + 1
       end
     end
   end
-  if not st.delivering then handle:set_ready(#st.ready > 0 or st.unpolled > 0) end
+  -- A log function may have closed the client meanwhile.
+  if client._handle then show_ready(client, st) end
 end
 
 local function finish_task(task, ok, ...)
@@ -145,9 +168,17 @@ local function deliver(st, req)
   end
 end
 
+-- A request that closing the client left undelivered: it ends cancelled,
+-- even one that had finished, and nothing of the caller's runs for it.
+local function abandon(req)
+  req._callback, req._task = nil, nil
+  settle(req, nil, errors.new("cancelled", "the client was closed before the request was delivered"))
+end
+
 -- Waits at most `seconds` (nil: no limit) for the first finished request,
 -- then delivers every finished one. Inside a callback or a task (poll
 -- already delivering) it only collects: the outer poll delivers, in order.
+-- What callbacks raise is kept in `st.errs` for poll to return.
 local function pump(client, st, seconds)
   local handle = client._handle
   -- No wait with something to deliver, or with nothing to wait for.
@@ -169,18 +200,39 @@ local function pump(client, st, seconds)
     st.ready = {}
     for i = 1, #batch do
       local req = batch[i]
-      -- The pager's own requests are not the caller's to count.
-      if not req._raw then n = n + 1 end
-      deliver(st, req)
+      -- A callback may close the client: the rest of the batch is then undelivered.
+      if not client._handle then
+        abandon(req)
+      else
+        if not own(req) then n = n + 1 end
+        deliver(st, req)
+      end
     end
   end
   st.delivering = false
-  local errs = st.errs
-  if #errs > 0 then
-    st.errs = {}
-    return n, errs
-  end
   return n
+end
+
+-- Blocks until `req` is done, or, without one, at most `seconds` until
+-- something finishes, collecting but delivering nothing: the caller's
+-- callbacks and tasks wait for its next poll or wait.
+local function collect_quietly(client, st, req, seconds)
+  local handle = client._handle
+  local outer = st.quiet
+  st.quiet = true
+  handle:set_ready(false)
+  local err
+  repeat
+    local _, msg = handle:wait(seconds)
+    if msg then
+      err = invalid(msg)
+      break
+    end
+    err = collect(client, st)
+  until err or not req or req._done or not client._handle
+  st.quiet = outer
+  if client._handle then show_ready(client, st) end
+  return err
 end
 
 -- Whether `client`'s results are being delivered right now (its code runs
@@ -199,32 +251,56 @@ function M.current_task(client)
 end
 
 -- Starts a prepared query on the engine; a request, or nil and an error.
--- A `raw` request settles with the core result itself (the pager's).
-function M.start(client, query, callback, raw)
+-- `how` is nil for the caller's requests; "raw" settles with the core
+-- result itself (the pager's); "now" runs the callback as soon as the
+-- request is collected, wherever that is (the sync's, which only records).
+local function start(client, query, callback, how)
   local handle = client._handle
   local job, id = handle:start(query)
   if not job then return nil, invalid(id) end
   local st = state(client)
-  local req = setmetatable({ _client = client, _job = job, _callback = callback, _raw = raw },
-    Request)
+  local req = setmetatable({ _client = client, _job = job, _callback = callback,
+    _raw = how == "raw", _now = how == "now" }, Request)
   if callback then st.kept[id] = req else st.live[id] = req end
   return req
 end
 
 -- A request's outcome, suspending the running task of its client until it
--- is delivered (never blocking the thread), or blocking when there is none.
+-- is delivered (never blocking the thread), or blocking when there is none,
+-- without delivering anything else.
 function M.await(req)
   if req._done then return req:result() end
-  local task = M.current_task(req._client)
-  if not task then return req:wait() end
+  local client = req._client
+  local task = M.current_task(client)
+  if not task then
+    if not client._handle then return req:result() end
+    local err = collect_quietly(client, state(client), req)
+    if err then return nil, err end
+    return req:result()
+  end
   req._task = task
   task._req = req
   return yield(AWAIT)
 end
 
+-- For client:sync: starts query `q` (checked as client:start checks it);
+-- `callback(page, err)` runs as soon as the request is collected, by
+-- `M.collect`, and must not raise.
+function M.start_now(client, q, callback)
+  local query, err = client:_prepare(q)
+  if not query then return nil, err end
+  return start(client, query, callback, "now")
+end
+
+-- Waits at most `seconds` for a request to finish and collects what did,
+-- delivering nothing of the caller's.
+function M.collect(client, seconds)
+  return collect_quietly(client, state(client), nil, seconds)
+end
+
 -- phone_history inside a task: start, then suspend until delivered.
 function M.fetch(client, query)
-  local req, err = M.start(client, query)
+  local req, err = start(client, query)
   if not req then return nil, err end
   return M.await(req)
 end
@@ -272,8 +348,9 @@ local function wait_until_done(self, seconds)
 end
 
 --- Blocks until the request is done, or `seconds` pass, running finished
--- requests' callbacks meanwhile; then answers as `result` does. Inside a
--- task of the same client, without `seconds`, it suspends the task instead.
+-- requests' callbacks meanwhile (what they raise, the next `poll` returns);
+-- then answers as `result` does. Inside a task of the same client, without
+-- `seconds`, it suspends the task instead.
 -- @tparam[opt] number seconds
 function Request:wait(seconds)
   if not is(self, Request) then return nil, misuse("request", "wait") end
@@ -315,8 +392,8 @@ function Task:result()
   return unpack(r, 1, r.n)
 end
 
---- Blocks until the task is done or `seconds` pass, polling its client;
--- then answers as `result` does.
+--- Blocks until the task is done or `seconds` pass, delivering as
+-- `Request:wait` does; then answers as `result` does.
 -- @tparam[opt] number seconds
 function Task:wait(seconds)
   if not is(self, Task) then return nil, misuse("task", "wait") end
@@ -365,14 +442,16 @@ function M.add_methods(Client)
     local query
     query, err = self:_prepare(q)
     if not query then return nil, err end
-    return M.start(self, query, callback)
+    return start(self, query, callback)
   end
 
   --- Delivers finished requests: runs their callbacks and resumes their
   -- tasks, on the calling thread, in the order they finished; waits at most
   -- `seconds` (default 0) for the first, and not at all when no request is
   -- pending. A callback that raises does not stop the others: what it
-  -- raised is returned.
+  -- raised is returned, with what callbacks raised inside `wait` since the
+  -- last poll. A callback that closes the client ends the delivery: the
+  -- requests not yet delivered end `cancelled`.
   -- @tparam[opt] number seconds
   -- @treturn[1] number how many requests were delivered
   -- @treturn[1] ?table what callbacks raised, in order, when any did
@@ -384,7 +463,14 @@ function M.add_methods(Client)
     local ok
     ok, err = check_seconds(seconds, "poll")
     if not ok then return nil, err end
-    return pump(self, state(self), seconds or 0)
+    local st = state(self)
+    local n, perr = pump(self, st, seconds or 0)
+    if not n then return nil, perr end
+    -- A poll inside a callback leaves them to the outer one.
+    local errs = st.errs
+    if st.delivering or #errs == 0 then return n end
+    st.errs = {}
+    return n, errs
   end
 
   --- A file descriptor that is readable exactly while `poll` has work, for
@@ -409,7 +495,7 @@ function M.add_methods(Client)
     local n = st.unpolled
     for _, list in ipairs { st.ready, st.kept, st.live } do
       for _, req in pairs(list) do
-        if not req._raw then n = n + 1 end
+        if not own(req) then n = n + 1 end
       end
     end
     return n
@@ -453,7 +539,7 @@ function Prefetcher:want(page)
   if self.reqs[page] then return true end
   if self.n >= self.window or not self.client._handle then return false end
   self.query.page = page   -- the core copies the query at once
-  local req = M.start(self.client, self.query, nil, true)
+  local req = start(self.client, self.query, nil, "raw")
   if not req then return false end
   self.reqs[page] = req
   self.n = self.n + 1
@@ -494,11 +580,12 @@ function M.close(client)
   -- loop still watching it wakes and lets go.
   st.closed_handle = client._handle
   for _, task in pairs(st.tasks) do task:cancel() end
-  for _, list in ipairs { st.kept, st.live, st.ready } do
+  for _, list in ipairs { st.kept, st.live } do
     for _, req in pairs(list) do
       if not req._done then req:cancel() end
     end
   end
+  for _, req in ipairs(st.ready) do abandon(req) end
   st.kept, st.ready, st.unpolled = {}, {}, 0
 end
 

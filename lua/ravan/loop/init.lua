@@ -12,8 +12,12 @@ local errors = require "ravan.errors"
 
 local M = {}
 
+-- Never raises, whatever was raised: it runs inside the loop's own callback,
+-- where a raise ends the process (luv) or the watcher (cqueues).
 function M.report(err)
-  io.stderr:write("ravan: ", tostring(err), "\n")
+  local ok, text = pcall(tostring, err)
+  if not ok or type(text) ~= "string" then text = errors.text_of(err) end
+  io.stderr:write("ravan: ", text, "\n")
 end
 
 -- What every attach starts with: the error handler and the client's fd, or

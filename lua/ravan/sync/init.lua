@@ -269,9 +269,10 @@ end
 -- The transport: the one place that sends queries, on the client's engine.
 -- start() never blocks; poll(wait) returns what finished, waiting at most
 -- `wait` seconds for the first, as { token, page, err } entries, or nil and
--- the error that made the client's poll fail. What other callbacks raised
--- in its polls goes to `raised(err)`.
-local function engine_transport(client, raised)
+-- the error that made collecting fail. Its requests' callbacks only record
+-- (async.start_now); the caller's own requests finishing meanwhile are left
+-- for its next poll, so no user callback runs inside a sync.
+local function engine_transport(client)
   local done, pending = {}, {}
   local function finish(token, page, err)
     pending[token] = nil
@@ -281,24 +282,21 @@ local function engine_transport(client, raised)
     max_in_flight = client._max_concurrency or 1,
     start = function(query, token)
       pending[token] = true
-      local req, err = client:start(query, function(page, e) finish(token, page, e) end)
+      local req, err = async.start_now(client, query, function(page, e) finish(token, page, e) end)
       if not req then finish(token, nil, err) end
     end,
     poll = function(wait)
       if #done == 0 then
-        if not client._handle then
+        if client._handle then
+          -- Sleeps while nothing of ours is in flight: the wait is then the
+          -- budget's, slept rather than spun.
+          local err = async.collect(client, wait)
+          if err then return nil, err end
+        else
           -- Closing the client cancelled these without their callbacks.
           for token in pairs(pending) do
             finish(token, nil, errors.closed())
           end
-        elseif next(pending) then
-          local n, errs = client:poll(wait)
-          if not n then return nil, errs end
-          for i = 1, errs and #errs or 0 do raised(errs[i]) end
-        elseif wait > 0 then
-          -- Nothing of ours in flight, so poll would return at once: the
-          -- wait is the budget's, slept rather than spun.
-          core.sleep(wait)
         end
       end
       local out = done
@@ -422,7 +420,7 @@ local function run(client, cfg, db, summary)
   end
   local ctx = {
     db = db, page_size = cfg.page_size, include_transcripts = cfg.include_transcripts,
-    transport = engine_transport(client, raised),
+    transport = engine_transport(client),
     budget = rate.new(cfg.rate_limit, core.now()),
   }
   -- A stop() that raises asks for a stop as well as one returning true.
@@ -496,10 +494,10 @@ end
 -- `unchanged`, `full_passes`, `rate_limited` (429s seen), `rounds`,
 -- `stopped`, `next_round_in` (follow mode: seconds to the next round),
 -- `errors` (an array of `{ phone, error }`) and `callback_errors` (what
--- `stop`, `progress` and the client's other callbacks raised meanwhile)
+-- `stop` and `progress` raised)
 -- @treturn[2] nil
 -- @treturn[2] ravan.errors.Error kind `invalid_argument` or `database`, or
--- the error of a client poll that failed
+-- the engine's own error (in a child after fork(), say)
 function M.sync(client, o)
   local cfg, err = options(o)
   if not cfg then return nil, err end
