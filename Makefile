@@ -225,6 +225,8 @@ fuzz:
 DOC_DIR ?= doc
 docs: deps
 	@ldoc -q -d $(DOC_DIR) . >/dev/null
+	@# The topics' pictures, beside the topics' pages that show them.
+	@cp docs/*.png $(DOC_DIR)/topics/
 	@echo 'The manual and the API reference: $(DOC_DIR)/index.html'
 
 clean:
