@@ -98,6 +98,11 @@ static int core_new(lua_State *L)
     cfg.user_agent = rv_lua_opt_string(L, 1, "user_agent");
     cfg.ca_file = rv_lua_opt_string(L, 1, "ca_file");
     cfg.ca_path = rv_lua_opt_string(L, 1, "ca_path");
+    cfg.client_cert = rv_lua_opt_string(L, 1, "client_cert");
+    cfg.client_key = rv_lua_opt_string(L, 1, "client_key");
+    cfg.key_password = rv_lua_opt_string(L, 1, "key_password");
+    cfg.proxy = rv_lua_opt_string(L, 1, "proxy");
+    cfg.no_proxy = rv_lua_opt_string(L, 1, "no_proxy");
     lua_getfield(L, 1, "insecure");
     if (lua_type(L, -1) != LUA_TBOOLEAN)
         return luaL_error(L, "ravan.core: 'insecure' must be a boolean");

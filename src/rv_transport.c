@@ -19,6 +19,11 @@ struct rv_client {
     char *user_agent;
     char *ca_file;
     char *ca_path;
+    char *client_cert;
+    char *client_key;
+    char *key_password;
+    char *proxy;
+    char *no_proxy;
     CURLU *endpoint;
     char *endpoint_url;         /* base_url with the endpoint path, no query */
     struct curl_slist *headers;
@@ -26,8 +31,46 @@ struct rv_client {
      * engine's transfers run on another thread with a cache of their own in the multi handle,
      * as libcurl never lets one connection cache serve two threads at once. */
     CURL *easy;
+    /* TLS sessions and DNS answers shared by every handle of the client, the blocking one and
+     * the engine's, which run on two threads: hence a lock per kind of data. Connections are
+     * not shared (libcurl forbids one connection cache across threads). */
+    CURLSH *share;
+    pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+    int locks_made;
     int refs;
 };
+
+static void share_lock(CURL *handle, curl_lock_data data, curl_lock_access access, void *userp)
+{
+    (void)handle;
+    (void)access;
+    rv_client *c = userp;
+    pthread_mutex_lock(&c->locks[data]);
+}
+
+static void share_unlock(CURL *handle, curl_lock_data data, void *userp)
+{
+    (void)handle;
+    rv_client *c = userp;
+    pthread_mutex_unlock(&c->locks[data]);
+}
+
+static int make_share(rv_client *c)
+{
+    for (; c->locks_made < CURL_LOCK_DATA_LAST; c->locks_made++)
+        if (pthread_mutex_init(&c->locks[c->locks_made], NULL))
+            return -1;
+    c->share = curl_share_init();
+    if (!c->share)
+        return -1;
+    return curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK
+           || curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK
+           || curl_share_setopt(c->share, CURLSHOPT_USERDATA, c) != CURLSHE_OK
+           || curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK
+           || curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK
+               ? -1
+               : 0;
+}
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_result = CURLE_FAILED_INIT;
@@ -219,10 +262,26 @@ rv_client *rv_client_new(const rv_config *cfg, char *err, size_t errlen)
     c->cfg.user_agent = c->user_agent;
     c->cfg.ca_file = c->ca_file;
     c->cfg.ca_path = c->ca_path;
+    c->client_cert = copy_or_null(cfg->client_cert);
+    c->client_key = copy_or_null(cfg->client_key);
+    c->key_password = copy_or_null(cfg->key_password);
+    c->proxy = copy_or_null(cfg->proxy);
+    c->no_proxy = copy_or_null(cfg->no_proxy);
+    c->cfg.client_cert = c->client_cert;
+    c->cfg.client_key = c->client_key;
+    c->cfg.key_password = c->key_password;
+    c->cfg.proxy = c->proxy;
+    c->cfg.no_proxy = c->no_proxy;
     if (!c->base_url || (cfg->api_key && !c->api_key) || (cfg->token && !c->token)
         || (cfg->user_agent && !c->user_agent) || (cfg->ca_file && !c->ca_file)
-        || (cfg->ca_path && !c->ca_path)) {
+        || (cfg->ca_path && !c->ca_path) || (cfg->client_cert && !c->client_cert)
+        || (cfg->client_key && !c->client_key) || (cfg->key_password && !c->key_password)
+        || (cfg->proxy && !c->proxy) || (cfg->no_proxy && !c->no_proxy)) {
         rv_set_error(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (make_share(c)) {
+        rv_set_error(err, errlen, "libcurl could not make a share handle");
         goto fail;
     }
     if (build_endpoint(c, err, errlen))
@@ -251,6 +310,11 @@ void rv_client_release(rv_client *c)
         return;
     if (c->easy)
         curl_easy_cleanup(c->easy);
+    /* Every handle that used it is gone: the engine holds a reference until its own are. */
+    if (c->share)
+        curl_share_cleanup(c->share);
+    for (int i = 0; i < c->locks_made; i++)
+        pthread_mutex_destroy(&c->locks[i]);
     wipe_headers(c->headers);
     curl_url_cleanup(c->endpoint);
     curl_free(c->endpoint_url);
@@ -260,6 +324,11 @@ void rv_client_release(rv_client *c)
     free(c->user_agent);
     free(c->ca_file);
     free(c->ca_path);
+    free(c->client_cert);
+    free(c->client_key);
+    wipe_free(c->key_password);
+    wipe_free(c->proxy);
+    free(c->no_proxy);
     free(c);
 }
 
@@ -313,6 +382,23 @@ CURL *rv_client_easy(rv_client *c)
         curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
     if (cfg->ca_path)
         curl_easy_setopt(e, CURLOPT_CAPATH, cfg->ca_path);
+    if (cfg->client_cert)
+        curl_easy_setopt(e, CURLOPT_SSLCERT, cfg->client_cert);
+    if (cfg->client_key)
+        curl_easy_setopt(e, CURLOPT_SSLKEY, cfg->client_key);
+    if (cfg->key_password)
+        curl_easy_setopt(e, CURLOPT_KEYPASSWD, cfg->key_password);
+    if (cfg->proxy)
+        curl_easy_setopt(e, CURLOPT_PROXY, cfg->proxy);
+    /* "" rather than unset: a NO_PROXY in the environment must not undo what `no_proxy` says. */
+    if (cfg->proxy)
+        curl_easy_setopt(e, CURLOPT_NOPROXY, cfg->no_proxy ? cfg->no_proxy : "");
+    /* HTTP/2 when the server offers it by ALPN (libcurl's default for https, said here). A
+     * transfer waits for a connection being made rather than opening its own, so the engine's
+     * concurrent requests become streams of one connection. */
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_SHARE, c->share);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_body);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, keep_header);
     return e;

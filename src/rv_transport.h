@@ -22,6 +22,12 @@ typedef struct rv_config {
     const char *ca_file;
     const char *ca_path;
     int insecure;               /* 1 turns certificate verification off */
+    const char *client_cert;    /* PEM client certificate (mutual TLS); NULL for none */
+    const char *client_key;     /* its PEM private key; NULL: in client_cert */
+    const char *key_password;   /* the key's passphrase; NULL for none */
+    const char *proxy;          /* proxy URL, credentials in its userinfo; "" for none; NULL:
+                                 * libcurl reads its proxy variables itself */
+    const char *no_proxy;       /* hosts reached directly whatever `proxy` says; NULL for none */
     double connect_timeout;     /* seconds, > 0 */
     double timeout;             /* seconds per attempt, > 0 */
     long low_speed_limit;       /* bytes per second ... */
