@@ -37,8 +37,19 @@ struct rv_client {
     CURLSH *share;
     pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
     int locks_made;
+    /* A session can be resumed only once one exists: until the client's first TLS connection
+     * has been tried, a request on the other thread waits for it (at most a connect timeout)
+     * rather than making a second full handshake beside it. The engine's own requests wait
+     * for its first one by CURLOPT_PIPEWAIT. */
+    pthread_mutex_t gate_lock;
+    pthread_cond_t gate_cond;
+    int gate_made;
+    int gate;                   /* GATE_* */
+    pthread_t gate_owner;       /* the thread of the call holding it */
     int refs;
 };
+
+enum { GATE_OPEN, GATE_FREE, GATE_HELD };
 
 static void share_lock(CURL *handle, curl_lock_data data, curl_lock_access access, void *userp)
 {
@@ -53,6 +64,58 @@ static void share_unlock(CURL *handle, curl_lock_data data, void *userp)
     (void)handle;
     rv_client *c = userp;
     pthread_mutex_unlock(&c->locks[data]);
+}
+
+static int make_gate(rv_client *c)
+{
+    if (pthread_mutex_init(&c->gate_lock, NULL))
+        return -1;
+    if (pthread_cond_init(&c->gate_cond, NULL)) {
+        pthread_mutex_destroy(&c->gate_lock);
+        return -1;
+    }
+    c->gate_made = 1;
+    c->gate = strncmp(c->endpoint_url, "https:", 6) == 0 ? GATE_FREE : GATE_OPEN;
+    return 0;
+}
+
+/* Takes the gate when no connection has been tried yet, or waits (until `until`, monotonic
+ * seconds) while a call on another thread holds it. */
+static void gate_enter(rv_call *call, double until)
+{
+    rv_client *c = call->client;
+    pthread_mutex_lock(&c->gate_lock);
+    if (c->gate == GATE_FREE) {
+        c->gate = GATE_HELD;
+        c->gate_owner = pthread_self();
+        call->gate_held = 1;
+    }
+    while (c->gate == GATE_HELD && !pthread_equal(c->gate_owner, pthread_self())) {
+        double left = until - rv_now();
+        if (left <= 0)
+            break;
+        struct timespec at;
+        clock_gettime(CLOCK_REALTIME, &at);
+        double ns = (double)at.tv_nsec + left * 1e9;
+        at.tv_sec += (time_t)(ns / 1e9);
+        at.tv_nsec = (long)(ns - (double)(time_t)(ns / 1e9) * 1e9);
+        pthread_cond_timedwait(&c->gate_cond, &c->gate_lock, &at);
+    }
+    pthread_mutex_unlock(&c->gate_lock);
+}
+
+/* The holder's first attempt has ended, however: a session is there to resume, or none will
+ * come of waiting. */
+static void gate_leave(rv_call *call)
+{
+    if (!call->gate_held)
+        return;
+    rv_client *c = call->client;
+    pthread_mutex_lock(&c->gate_lock);
+    c->gate = GATE_OPEN;
+    pthread_cond_broadcast(&c->gate_cond);
+    pthread_mutex_unlock(&c->gate_lock);
+    call->gate_held = 0;
 }
 
 static int make_share(rv_client *c)
@@ -288,6 +351,10 @@ rv_client *rv_client_new(const rv_config *cfg, char *err, size_t errlen)
         goto fail;
     if (build_headers(c, err, errlen))
         goto fail;
+    if (make_gate(c)) {
+        rv_set_error(err, errlen, "out of memory");
+        goto fail;
+    }
     c->easy = rv_client_easy(c);
     if (!c->easy) {
         rv_set_error(err, errlen, "libcurl could not make a handle");
@@ -315,6 +382,10 @@ void rv_client_release(rv_client *c)
         curl_share_cleanup(c->share);
     for (int i = 0; i < c->locks_made; i++)
         pthread_mutex_destroy(&c->locks[i]);
+    if (c->gate_made) {
+        pthread_cond_destroy(&c->gate_cond);
+        pthread_mutex_destroy(&c->gate_lock);
+    }
     wipe_headers(c->headers);
     curl_url_cleanup(c->endpoint);
     curl_free(c->endpoint_url);
@@ -396,7 +467,8 @@ CURL *rv_client_easy(rv_client *c)
     /* HTTP/2 when the server offers it by ALPN (libcurl's default for https, said here). A
      * transfer waits for a connection being made rather than opening its own, so the engine's
      * concurrent requests become streams of one connection. */
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                     cfg->http1 ? (long)CURL_HTTP_VERSION_1_1 : (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_SHARE, c->share);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_body);
@@ -537,6 +609,8 @@ int rv_call_init(rv_call *call, rv_client *client, CURL *easy, const rv_query *q
 int rv_call_begin(rv_call *call)
 {
     const rv_config *cfg = &call->client->cfg;
+    double wait_until = rv_now() + cfg->connect_timeout;
+    gate_enter(call, call->deadline > 0 && call->deadline < wait_until ? call->deadline : wait_until);
     double timeout = cfg->timeout;
     double connect_timeout = cfg->connect_timeout;
     if (call->deadline > 0) {
@@ -690,6 +764,7 @@ rv_step rv_call_end(rv_call *call, CURLcode code, double *wait)
     CURL *e = call->easy;
     double now = rv_now();
     long status = 0;
+    gate_leave(call);
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     rv_error error = call->write_error != RV_OK ? call->write_error : rv_classify_curl(code);
     const char *message = call->errbuf[0] ? call->errbuf : curl_easy_strerror(code);
@@ -746,6 +821,7 @@ rv_step rv_call_end(rv_call *call, CURLcode code, double *wait)
 void rv_call_cleanup(rv_call *call)
 {
     /* The response owns everything the call produced; the easy handle belongs to its caller. */
+    gate_leave(call);
     rv_headers_clear(&call->headers);
     curl_easy_setopt(call->easy, CURLOPT_ERRORBUFFER, NULL);
     call->easy = NULL;

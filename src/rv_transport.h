@@ -22,6 +22,7 @@ typedef struct rv_config {
     const char *ca_file;
     const char *ca_path;
     int insecure;               /* 1 turns certificate verification off */
+    int http1;                  /* 1: HTTP/1.1 only, even where the server offers HTTP/2 */
     const char *client_cert;    /* PEM client certificate (mutual TLS); NULL for none */
     const char *client_key;     /* its PEM private key; NULL: in client_cert */
     const char *key_password;   /* the key's passphrase; NULL for none */
@@ -151,6 +152,7 @@ typedef struct rv_call {
     int redirects;
     rv_error write_error;       /* set when the write callback stopped the transfer */
     uint64_t rng;
+    int gate_held;              /* this call makes the client's first TLS connection */
     char errbuf[CURL_ERROR_SIZE];
     rv_headers headers;         /* the current attempt's */
 } rv_call;

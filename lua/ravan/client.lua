@@ -28,7 +28,7 @@ local CORE_KEYS = {
   "low_speed_limit", "low_speed_time", "max_retries", "retry_base",
   "retry_cap", "max_retry_after", "max_response_bytes", "ca_file",
   "ca_path", "insecure", "max_concurrency", "client_cert", "client_key",
-  "key_password", "proxy", "no_proxy",
+  "key_password", "proxy", "no_proxy", "http2",
 }
 
 -- "Lua 5.4" -> "Lua/5.4": a product token, as User-Agent grammar wants.

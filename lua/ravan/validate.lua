@@ -252,6 +252,7 @@ local CLIENT = {
   { "ca_file", readable_file },
   { "ca_path", text },
   { "insecure", boolean, D.insecure },
+  { "http2", boolean, D.http2 },
   { "client_cert", readable_file },
   { "client_key", readable_file },
   { "key_password", text },
