@@ -65,8 +65,9 @@ function M.connect(sock, route, authority, until_t, cfg)
   local r = wire.reader(sock, until_t, cfg.low_speed_time)
   local status, kind, msg = wire.read_head(r, cfg.max_response_bytes)
   if not status then return nil, kind, "from the proxy: " .. msg end
-  if status == 407 then
-    return nil, "network", "the proxy wants credentials (HTTP 407)"
+  -- 407 is the standard answer; some proxies (tinyproxy 1.11) send 401 to a CONNECT.
+  if status == 407 or status == 401 then
+    return nil, "network", "the proxy wants credentials (HTTP " .. status .. ")"
       .. (route.auth and ": it refused the ones in proxy" or ": give them in proxy's user:password@"),
       true
   end
