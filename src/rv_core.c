@@ -108,17 +108,17 @@ static int core_new(lua_State *L)
         return luaL_error(L, "ravan.core: 'insecure' must be a boolean");
     cfg.insecure = lua_toboolean(L, -1);
     lua_pop(L, 1);
-    lua_getfield(L, 1, "http2");
-    if (lua_type(L, -1) != LUA_TBOOLEAN)
-        return luaL_error(L, "ravan.core: 'http2' must be a boolean");
-    cfg.http1 = !lua_toboolean(L, -1);
-    lua_pop(L, 1);
     cfg.connect_timeout = need_number(L, 1, "connect_timeout");
     cfg.timeout = need_number(L, 1, "timeout");
     cfg.low_speed_limit = (long)need_number(L, 1, "low_speed_limit");
     cfg.low_speed_time = (long)need_number(L, 1, "low_speed_time");
     cfg.max_response_bytes = (size_t)need_number(L, 1, "max_response_bytes");
     rv_lua_check_policy(L, 1, &cfg.retry);
+    lua_getfield(L, 1, "http2");
+    if (lua_type(L, -1) != LUA_TBOOLEAN)
+        return luaL_error(L, "ravan.core: 'http2' must be a boolean");
+    cfg.http1 = !lua_toboolean(L, -1);
+    lua_pop(L, 1);
 
     /* Checked by the engine, made on first use: ravan.validate has refused a bad one before. */
     box->max_concurrency = (int)need_number(L, 1, "max_concurrency");

@@ -85,6 +85,8 @@ function M.new(opts, getenv)
     core_cfg[CORE_KEYS[i]] = cfg[CORE_KEYS[i]]
   end
   core_cfg.user_agent = M.user_agent(cfg.user_agent)
+  -- "" for none: the core must not let libcurl read the environment again.
+  core_cfg.proxy = cfg.proxy or ""
   -- Validation used the core's own URL parser, so what is left to fail here
   -- is memory or libcurl itself: still an error value, not a raise.
   local ok, handle = pcall(core.new, core_cfg)

@@ -402,7 +402,7 @@ local PROXY_VARS = {
 -- `proxy` option (false: none), else the environment's variable for the
 -- base URL's scheme, lower case first as curl reads them; the environment's
 -- NO_PROXY then applies unless `no_proxy` was given. Returns a message on
--- failure, nil on success; cfg.proxy is "" for none.
+-- failure, nil on success; cfg.proxy stays nil when there is none.
 local function proxy(cfg, getenv)
   if cfg.proxy ~= nil then return nil end
   local vars = PROXY_VARS[cfg.base_url:match("^(%a+):")]
@@ -418,7 +418,6 @@ local function proxy(cfg, getenv)
       return nil
     end
   end
-  cfg.proxy = ""
   return nil
 end
 

@@ -31,7 +31,7 @@ end
 -- Proxy-Authorization line its userinfo makes (a secret: the caller keeps it out of the client
 -- table) and a tag for the pool's name that holds the credential only as a hash.
 function M.route(cfg, ep)
-  if cfg.proxy == "" or M.bypassed(ep.host, cfg.no_proxy) then return nil end
+  if not cfg.proxy or cfg.proxy == "" or M.bypassed(ep.host, cfg.no_proxy) then return nil end
   local url = core.parse_url(cfg.proxy)
   -- ravan.validate accepted it with the same parser.
   local userinfo = cfg.proxy:match("^[^:]+://([^@/]*)@")
