@@ -104,6 +104,14 @@ static void gate_enter(rv_call *call, double until)
     pthread_mutex_unlock(&c->gate_lock);
 }
 
+int rv_client_warming(rv_client *c)
+{
+    pthread_mutex_lock(&c->gate_lock);
+    int warming = c->gate == GATE_HELD;
+    pthread_mutex_unlock(&c->gate_lock);
+    return warming;
+}
+
 /* The holder's first attempt has ended, however: a session is there to resume, or none will
  * come of waiting. */
 static void gate_leave(rv_call *call)
@@ -464,12 +472,14 @@ CURL *rv_client_easy(rv_client *c)
     /* "" rather than unset: a NO_PROXY in the environment must not undo what `no_proxy` says. */
     if (cfg->proxy)
         curl_easy_setopt(e, CURLOPT_NOPROXY, cfg->no_proxy ? cfg->no_proxy : "");
-    /* HTTP/2 when the server offers it by ALPN (libcurl's default for https, said here). A
-     * transfer waits for a connection being made rather than opening its own, so the engine's
-     * concurrent requests become streams of one connection. */
+    /* HTTP/2 when the server offers it by ALPN (libcurl's default for https, said here). Over
+     * TLS a transfer waits for a connection being made rather than opening its own: with
+     * HTTP/2 the engine's concurrent requests become streams of it, with HTTP/1.1 the next
+     * connections find its session to resume. Plain HTTP has nothing to wait for. */
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
                      cfg->http1 ? (long)CURL_HTTP_VERSION_1_1 : (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    if (strncmp(c->endpoint_url, "https:", 6) == 0)
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_SHARE, c->share);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_body);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, keep_header);

@@ -157,6 +157,10 @@ typedef struct rv_call {
     rv_headers headers;         /* the current attempt's */
 } rv_call;
 
+/* 1 while the client's first TLS connection is being made: until it is, more connections would
+ * each make a full handshake, with no session yet to resume. Any thread. */
+int rv_client_warming(rv_client *client);
+
 /* A new easy handle configured for this client (headers, TLS, timeouts, limits). */
 CURL *rv_client_easy(rv_client *client);
 
