@@ -99,10 +99,19 @@ describe("the wire over TLS", function()
     local c = tls_client { http2 = false, max_concurrency = 4 }
     workload(c)
     c:close()
+    -- A sync's first burst: max_concurrency requests at once on a client with no session yet.
+    c = tls_client { http2 = false, max_concurrency = 4 }
+    local path = os.tmpname()
+    os.remove(path)
+    assert(c:sync { phones = { EXAMPLE, P250, mock.phones.nulls, mock.phones.example_caller },
+      db = "sqlite:" .. path })
+    c:close()
+    for _, suffix in ipairs { "", "-wal", "-shm" } do os.remove(path .. suffix) end
     local by, n, full = connections()
     for _, conn in pairs(by) do assert.are.equal("HTTP/1.1", conn.protocol) end
-    assert.is_true(n <= 4 + 1, n .. " connections")
-    assert.are.equal(1, full)
+    -- Two clients: each keeps to its bound and makes one full handshake.
+    assert.is_true(n <= 2 * (4 + 1), n .. " connections")
+    assert.are.equal(2, full)
   end)
 
   it("makes a sync's requests streams of the client's one engine connection", function()
