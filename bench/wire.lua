@@ -3,7 +3,8 @@
 -- the server offers it, and HTTP/1.1 with `http2 = false`), alternated within every round so a
 -- machine that slows down moves all three together. Connections, full handshakes and
 -- resumptions are counted from the server's records of that run (its $connection and
--- $ssl_session_reused), never from the client's word. RAVAN_BENCH_QUICK=1: 200 phones, 1 round.
+-- $ssl_session_reused), never from the client's word. RAVAN_BENCH_QUICK=1: 200 phones, 1 round;
+-- RAVAN_BENCH_ROUNDS=N: N rounds (default 3).
 local core = require "ravan.core"
 local ravan = require "ravan"
 local mock = require "spec.support.mock"
@@ -11,7 +12,7 @@ local mock = require "spec.support.mock"
 assert(os.getenv("RAVAN_MOCK_URL"), "run through bench/wire_run")
 local QUICK = os.getenv("RAVAN_BENCH_QUICK") == "1"
 local PHONES = QUICK and 200 or 1000
-local ROUNDS = QUICK and 1 or 3
+local ROUNDS = tonumber(os.getenv("RAVAN_BENCH_ROUNDS")) or (QUICK and 1 or 3)
 local PAGES = 100
 local MAX_CONCURRENCY = 8
 

@@ -196,13 +196,7 @@ describe("client certificates", function()
 end)
 
 describe("through an HTTP proxy", function()
-  local open, auth, refuse
-  setup(function()
-    open, auth, refuse = proxy.start("open"), proxy.start("auth"), proxy.start("refuse")
-  end)
-  teardown(function()
-    for _, p in ipairs { open, auth, refuse } do p.stop() end
-  end)
+  local proxies = proxy.each_kind(setup, teardown)
   before_each(mock.reset)
 
   local function with_creds(p, password)
@@ -210,50 +204,50 @@ describe("through an HTTP proxy", function()
   end
 
   it("tunnels HTTPS with CONNECT, HTTP/2 inside, the proxy option's proxy", function()
-    local before = open.requests()
-    local c = tls_client { proxy = open.url }
+    local before = proxies.open.requests()
+    local c = tls_client { proxy = proxies.open.url }
     workload(c)
     c:close()
-    assert.truthy(open.log():find("CONNECT 127.0.0.1:" .. mock.tls_url:match(":(%d+)$"), 1, true))
+    assert.truthy(proxies.open.log():find("CONNECT 127.0.0.1:" .. mock.tls_url:match(":(%d+)$"), 1, true))
     -- A tunnel per connection: the engine's and the blocking path's.
-    assert.are.equal(2, open.requests() - before)
+    assert.are.equal(2, proxies.open.requests() - before)
     local _, n, full = connections()
     assert.are.equal(2, n)
     assert.are.equal(1, full)
   end)
 
   it("takes the proxy from HTTPS_PROXY, or HTTP_PROXY for http://", function()
-    local env = { HTTPS_PROXY = open.url, HTTP_PROXY = open.url }
+    local env = { HTTPS_PROXY = proxies.open.url, HTTP_PROXY = proxies.open.url }
     local getenv = function(name) return env[name] end
-    local before = open.requests()
+    local before = proxies.open.requests()
     local c = assert(ravan.new({ base_url = mock.tls_url, ca_file = mock.ca_file,
       api_key = mock.api_key }, getenv))
     assert(c:phone_history { phone = EXAMPLE })
     local plain = assert(ravan.new({ base_url = mock.url, api_key = mock.api_key }, getenv))
     assert(plain:phone_history { phone = EXAMPLE })
-    assert.are.equal(2, open.requests() - before)
-    assert.truthy(open.log():find("GET http://127.0.0.1:" .. mock.url:match(":(%d+)$"), 1, true))
+    assert.are.equal(2, proxies.open.requests() - before)
+    assert.truthy(proxies.open.log():find("GET http://127.0.0.1:" .. mock.url:match(":(%d+)$"), 1, true))
     assert.are.equal(2, #mock.requests())
   end)
 
   it("goes direct for a host in NO_PROXY, or with proxy = false", function()
-    local env = { HTTPS_PROXY = open.url, NO_PROXY = "example.com,127.0.0.1" }
+    local env = { HTTPS_PROXY = proxies.open.url, NO_PROXY = "example.com,127.0.0.1" }
     local getenv = function(name) return env[name] end
-    local before = open.requests()
+    local before = proxies.open.requests()
     assert(assert(ravan.new({ base_url = mock.tls_url, ca_file = mock.ca_file,
       api_key = mock.api_key }, getenv)):phone_history { phone = EXAMPLE })
     env.NO_PROXY = nil
     assert(assert(ravan.new({ base_url = mock.tls_url, ca_file = mock.ca_file,
       api_key = mock.api_key, proxy = false }, getenv)):phone_history { phone = EXAMPLE })
     assert(assert(ravan.new({ base_url = mock.tls_url, ca_file = mock.ca_file,
-      api_key = mock.api_key, proxy = open.url, no_proxy = "127.0.0.1" }))
+      api_key = mock.api_key, proxy = proxies.open.url, no_proxy = "127.0.0.1" }))
       :phone_history { phone = EXAMPLE })
-    assert.are.equal(0, open.requests() - before)
+    assert.are.equal(0, proxies.open.requests() - before)
     assert.are.equal(3, #mock.requests())
   end)
 
   it("fails as network when the proxy refuses the tunnel, and nothing reaches the API", function()
-    local res, err = tls_client({ proxy = refuse.url, max_retries = 0 })
+    local res, err = tls_client({ proxy = proxies.refuse.url, max_retries = 0 })
       :phone_history { phone = EXAMPLE }
     assert.is_nil(res)
     assert.are.equal("network", err.kind)
@@ -264,19 +258,19 @@ describe("through an HTTP proxy", function()
   it("sends the proxy's credentials, which no log event or error shows", function()
     local events = {}
     local log = function(ev) events[#events + 1] = ev end
-    local res = tls_client({ proxy = with_creds(auth, proxy.password), log = log })
+    local res = tls_client({ proxy = with_creds(proxies.auth, proxy.password), log = log })
       :phone_history { phone = EXAMPLE }
     assert.are.equal(3, #res.calls)
     assert.are.equal(1, #mock.requests())
     local err
-    res, err = tls_client({ proxy = with_creds(auth, "wrong-" .. proxy.password), log = log,
+    res, err = tls_client({ proxy = with_creds(proxies.auth, "wrong-" .. proxy.password), log = log,
       max_retries = 0 }):phone_history { phone = EXAMPLE }
     assert.is_nil(res)
     assert.are.equal("network", err.kind)
     -- tinyproxy 1.11 answers a CONNECT without valid credentials with 401, not 407.
     assert.matches("40[17]", err.message)
     leak_free(proxy.password, events, err)
-    res, err = tls_client({ proxy = auth.url, max_retries = 0 }):phone_history { phone = EXAMPLE }
+    res, err = tls_client({ proxy = proxies.auth.url, max_retries = 0 }):phone_history { phone = EXAMPLE }
     assert.is_nil(res)
     assert.matches("40[17]", err.message)
     assert.are.equal(1, #mock.requests())

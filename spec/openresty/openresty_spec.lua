@@ -896,13 +896,7 @@ describe("ravan.openresty in nginx", function()
 
   describe("through an HTTP proxy", function()
     local proxy = require "spec.support.proxy"
-    local open, auth, refuse
-    setup(function()
-      open, auth, refuse = proxy.start("open"), proxy.start("auth"), proxy.start("refuse")
-    end)
-    teardown(function()
-      for _, p in ipairs { open, auth, refuse } do p.stop() end
-    end)
+    local proxies = proxy.each_kind(setup, teardown)
 
     local function via(url, extra)
       local opts = { base_url = mock.tls_url, proxy = url, max_retries = 0 }
@@ -911,44 +905,44 @@ describe("ravan.openresty in nginx", function()
     end
 
     it("tunnels HTTPS with CONNECT, and keeps the tunnel alive", function()
-      local before = open.requests()
-      for _ = 1, 2 do assert.is_nil(nginx:call(via(open.url), "/call_ca").err) end
-      assert.truthy(open.log():find("CONNECT 127.0.0.1:" .. mock.tls_url:match(":(%d+)$"), 1, true))
-      assert.are.equal(1, open.requests() - before)
+      local before = proxies.open.requests()
+      for _ = 1, 2 do assert.is_nil(nginx:call(via(proxies.open.url), "/call_ca").err) end
+      assert.truthy(proxies.open.log():find("CONNECT 127.0.0.1:" .. mock.tls_url:match(":(%d+)$"), 1, true))
+      assert.are.equal(1, proxies.open.requests() - before)
       local recs = mock.requests()
       assert.are.equal(2, #recs)
       assert.are.equal(recs[1].connection, recs[2].connection)
     end)
 
     it("sends plain http as an absolute URL to the proxy", function()
-      local before = open.requests()
-      assert.is_nil(nginx:call(via(open.url, { base_url = mock.url })).err)
-      assert.truthy(open.log():find("GET http://127.0.0.1:" .. mock.url:match(":(%d+)$"), 1, true))
-      assert.are.equal(1, open.requests() - before)
+      local before = proxies.open.requests()
+      assert.is_nil(nginx:call(via(proxies.open.url, { base_url = mock.url })).err)
+      assert.truthy(proxies.open.log():find("GET http://127.0.0.1:" .. mock.url:match(":(%d+)$"), 1, true))
+      assert.are.equal(1, proxies.open.requests() - before)
       assert.are.equal(1, #mock.requests())
     end)
 
     it("goes direct for a host in no_proxy", function()
-      local before = open.requests()
-      assert.is_nil(nginx:call(via(open.url, { no_proxy = "127.0.0.1", token = mock.token }),
+      local before = proxies.open.requests()
+      assert.is_nil(nginx:call(via(proxies.open.url, { no_proxy = "127.0.0.1", token = mock.token }),
         "/call_ca").err)
-      assert.are.equal(0, open.requests() - before)
+      assert.are.equal(0, proxies.open.requests() - before)
       assert.are.equal(1, #mock.requests())
     end)
 
     it("fails as network when the proxy refuses, and nothing reaches the API", function()
-      local answer = nginx:call(via(refuse.url), "/call_ca")
+      local answer = nginx:call(via(proxies.refuse.url), "/call_ca")
       assert.are.equal("network", answer.err.kind)
       assert.matches("403", answer.err.message)
       assert.are.equal(0, #mock.requests())
     end)
 
     it("sends the proxy's credentials, which no event or error shows", function()
-      local good = ("http://%s:%s@127.0.0.1:%d"):format(proxy.user, proxy.password, auth.port)
+      local good = ("http://%s:%s@127.0.0.1:%d"):format(proxy.user, proxy.password, proxies.auth.port)
       local answer = nginx:call(via(good), "/call_ca")
       assert.is_nil(answer.err)
       assert.is_nil(cjson.encode(answer):find(proxy.password, 1, true))
-      local bad = ("http://%s:wrong-%s@127.0.0.1:%d"):format(proxy.user, proxy.password, auth.port)
+      local bad = ("http://%s:wrong-%s@127.0.0.1:%d"):format(proxy.user, proxy.password, proxies.auth.port)
       answer = nginx:call(via(bad, { token = mock.token }), "/call_ca")
       assert.are.equal("network", answer.err.kind)
       assert.matches("credentials", answer.err.message)

@@ -7,11 +7,7 @@ local M = {}
 
 M.user, M.password = "ravan-proxy-user", "pr0xy-s3cret-pass"
 
-local function sh(cmd)
-  local out, status = proc.run(cmd)
-  assert(status == 0, cmd .. ": " .. tostring(out))
-  return out
-end
+local sh = proc.sh
 
 local function free_port()
   local socket = require "socket"
@@ -36,7 +32,11 @@ function M.start(kind)
     "LogFile \"" .. dir .. "/proxy.log\"", "LogLevel Connect",
     "PidFile \"" .. dir .. "/proxy.pid\"", "Allow 127.0.0.1", "DisableViaHeader Yes",
   }
-  if proc.run("id -u"):match("^0") then conf[#conf + 1] = "User root" conf[#conf + 1] = "Group root" end
+  -- As root tinyproxy would switch to nobody, who may not write the temp dir.
+  if proc.run("id -u"):match("^0") then
+    conf[#conf + 1] = "User root"
+    conf[#conf + 1] = "Group root"
+  end
   if kind == "auth" then conf[#conf + 1] = "BasicAuth " .. M.user .. " " .. M.password end
   if kind == "refuse" then
     write(dir .. "/filter", "^nothing%.invalid$\n")
@@ -69,6 +69,19 @@ function M.start(kind)
     proc.rmdir(dir)
   end
   return self
+end
+
+-- In a describe: one proxy of each kind (open, auth, refuse), started in setup and stopped in
+-- teardown; the table is filled in setup.
+function M.each_kind(setup, teardown)
+  local proxies = {}
+  setup(function()
+    for _, kind in ipairs { "open", "auth", "refuse" } do proxies[kind] = M.start(kind) end
+  end)
+  teardown(function()
+    for _, p in pairs(proxies) do p.stop() end
+  end)
+  return proxies
 end
 
 return M
