@@ -39,8 +39,8 @@ struct rv_client {
     int locks_made;
     /* A session can be resumed only once one exists: until the client's first TLS connection
      * has been tried, a request on the other thread waits for it (at most a connect timeout)
-     * rather than making a second full handshake beside it. The engine's own requests wait
-     * for its first one by CURLOPT_PIPEWAIT. */
+     * rather than making a second full handshake beside it. The engine, which must not block
+     * its own first transfer, admits no second one meanwhile (rv_client_warming). */
     pthread_mutex_t gate_lock;
     pthread_cond_t gate_cond;
     int gate_made;
@@ -467,11 +467,12 @@ CURL *rv_client_easy(rv_client *c)
         curl_easy_setopt(e, CURLOPT_SSLKEY, cfg->client_key);
     if (cfg->key_password)
         curl_easy_setopt(e, CURLOPT_KEYPASSWD, cfg->key_password);
-    if (cfg->proxy)
+    /* "" rather than unset for no_proxy: a NO_PROXY in the environment must not undo what the
+     * client was told. */
+    if (cfg->proxy) {
         curl_easy_setopt(e, CURLOPT_PROXY, cfg->proxy);
-    /* "" rather than unset: a NO_PROXY in the environment must not undo what `no_proxy` says. */
-    if (cfg->proxy)
         curl_easy_setopt(e, CURLOPT_NOPROXY, cfg->no_proxy ? cfg->no_proxy : "");
+    }
     /* HTTP/2 when the server offers it by ALPN (libcurl's default for https, said here). Over
      * TLS a transfer waits for a connection being made rather than opening its own: with
      * HTTP/2 the engine's concurrent requests become streams of it, with HTTP/1.1 the next
