@@ -98,6 +98,11 @@ static int core_new(lua_State *L)
     cfg.user_agent = rv_lua_opt_string(L, 1, "user_agent");
     cfg.ca_file = rv_lua_opt_string(L, 1, "ca_file");
     cfg.ca_path = rv_lua_opt_string(L, 1, "ca_path");
+    cfg.client_cert = rv_lua_opt_string(L, 1, "client_cert");
+    cfg.client_key = rv_lua_opt_string(L, 1, "client_key");
+    cfg.key_password = rv_lua_opt_string(L, 1, "key_password");
+    cfg.proxy = rv_lua_opt_string(L, 1, "proxy");
+    cfg.no_proxy = rv_lua_opt_string(L, 1, "no_proxy");
     lua_getfield(L, 1, "insecure");
     if (lua_type(L, -1) != LUA_TBOOLEAN)
         return luaL_error(L, "ravan.core: 'insecure' must be a boolean");
@@ -109,6 +114,11 @@ static int core_new(lua_State *L)
     cfg.low_speed_time = (long)need_number(L, 1, "low_speed_time");
     cfg.max_response_bytes = (size_t)need_number(L, 1, "max_response_bytes");
     rv_lua_check_policy(L, 1, &cfg.retry);
+    lua_getfield(L, 1, "http2");
+    if (lua_type(L, -1) != LUA_TBOOLEAN)
+        return luaL_error(L, "ravan.core: 'http2' must be a boolean");
+    cfg.http1 = !lua_toboolean(L, -1);
+    lua_pop(L, 1);
 
     /* Checked by the engine, made on first use: ravan.validate has refused a bad one before. */
     box->max_concurrency = (int)need_number(L, 1, "max_concurrency");

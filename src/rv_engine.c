@@ -208,7 +208,10 @@ static void start_due(rv_engine *e)
             begin_attempt(e, job);
         }
     }
-    while (e->n_active < e->max && e->queued.head) {
+    /* One transfer at a time while the client's first TLS connection is made: the others then
+     * resume its session (HTTP/1.1) or become its streams (HTTP/2). */
+    while (e->n_active < e->max && e->queued.head
+           && !(e->n_active > 0 && rv_client_warming(e->client))) {
         rv_job *job = list_pop(&e->queued);
         CURL *easy = e->n_spare > 0 ? e->spare[--e->n_spare] : rv_client_easy(e->client);
         if (!easy) {
@@ -227,7 +230,7 @@ static void start_due(rv_engine *e)
 /* Under the mutex: how long the helper may sleep before something falls due. */
 static int poll_timeout_ms(const rv_engine *e)
 {
-    if (e->queued.head && e->n_active < e->max)
+    if (e->queued.head && e->n_active < e->max && !rv_client_warming(e->client))
         return 0;
     double now = rv_now();
     double wait = IDLE_POLL_MS / 1000.0;
@@ -353,6 +356,9 @@ rv_engine *rv_engine_new(rv_client *client, int max_concurrency, char *err, size
         rv_set_error(err, errlen, "out of memory or file descriptors");
         return NULL;
     }
+    /* libcurl sizes its cache by the transfers in the multi handle, which drop to a few
+     * between bursts (a sync's phases): idle connections would be closed and made again. */
+    curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, (long)max_concurrency + 1);
     pthread_mutex_init(&e->mutex, NULL);
     rv_client_retain(client);
     e->client = client;

@@ -32,6 +32,8 @@ rv_error rv_classify_curl(CURLcode code)
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_INVALIDCERTSTATUS:
     case CURLE_SSL_CRL_BADFILE:
+    /* A client certificate or key that cannot be used (a wrong key_password): no retry helps. */
+    case CURLE_SSL_CERTPROBLEM:
         return RV_ERR_TLS;
     /* The URL came from base_url, which libcurl accepted when the client was made, so this is
      * a URL the caller gave that libcurl will not fetch after all. */

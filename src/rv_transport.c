@@ -19,6 +19,11 @@ struct rv_client {
     char *user_agent;
     char *ca_file;
     char *ca_path;
+    char *client_cert;
+    char *client_key;
+    char *key_password;
+    char *proxy;
+    char *no_proxy;
     CURLU *endpoint;
     char *endpoint_url;         /* base_url with the endpoint path, no query */
     struct curl_slist *headers;
@@ -26,8 +31,117 @@ struct rv_client {
      * engine's transfers run on another thread with a cache of their own in the multi handle,
      * as libcurl never lets one connection cache serve two threads at once. */
     CURL *easy;
+    /* TLS sessions and DNS answers shared by every handle of the client, the blocking one and
+     * the engine's, which run on two threads: hence a lock per kind of data. Connections are
+     * not shared (libcurl forbids one connection cache across threads). */
+    CURLSH *share;
+    pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+    int locks_made;
+    /* A session can be resumed only once one exists: until the client's first TLS connection
+     * has been tried, a request on the other thread waits for it (at most a connect timeout)
+     * rather than making a second full handshake beside it. The engine, which must not block
+     * its own first transfer, admits no second one meanwhile (rv_client_warming). */
+    pthread_mutex_t gate_lock;
+    pthread_cond_t gate_cond;
+    int gate_made;
+    int gate;                   /* GATE_* */
+    pthread_t gate_owner;       /* the thread of the call holding it */
     int refs;
 };
+
+enum { GATE_OPEN, GATE_FREE, GATE_HELD };
+
+static void share_lock(CURL *handle, curl_lock_data data, curl_lock_access access, void *userp)
+{
+    (void)handle;
+    (void)access;
+    rv_client *c = userp;
+    pthread_mutex_lock(&c->locks[data]);
+}
+
+static void share_unlock(CURL *handle, curl_lock_data data, void *userp)
+{
+    (void)handle;
+    rv_client *c = userp;
+    pthread_mutex_unlock(&c->locks[data]);
+}
+
+static int make_gate(rv_client *c)
+{
+    if (pthread_mutex_init(&c->gate_lock, NULL))
+        return -1;
+    if (pthread_cond_init(&c->gate_cond, NULL)) {
+        pthread_mutex_destroy(&c->gate_lock);
+        return -1;
+    }
+    c->gate_made = 1;
+    c->gate = strncmp(c->endpoint_url, "https:", 6) == 0 ? GATE_FREE : GATE_OPEN;
+    return 0;
+}
+
+/* Takes the gate when no connection has been tried yet, or waits (until `until`, monotonic
+ * seconds) while a call on another thread holds it. */
+static void gate_enter(rv_call *call, double until)
+{
+    rv_client *c = call->client;
+    pthread_mutex_lock(&c->gate_lock);
+    if (c->gate == GATE_FREE) {
+        c->gate = GATE_HELD;
+        c->gate_owner = pthread_self();
+        call->gate_held = 1;
+    }
+    while (c->gate == GATE_HELD && !pthread_equal(c->gate_owner, pthread_self())) {
+        double left = until - rv_now();
+        if (left <= 0)
+            break;
+        struct timespec at;
+        clock_gettime(CLOCK_REALTIME, &at);
+        double ns = (double)at.tv_nsec + left * 1e9;
+        at.tv_sec += (time_t)(ns / 1e9);
+        at.tv_nsec = (long)(ns - (double)(time_t)(ns / 1e9) * 1e9);
+        pthread_cond_timedwait(&c->gate_cond, &c->gate_lock, &at);
+    }
+    pthread_mutex_unlock(&c->gate_lock);
+}
+
+int rv_client_warming(rv_client *c)
+{
+    pthread_mutex_lock(&c->gate_lock);
+    int warming = c->gate == GATE_HELD;
+    pthread_mutex_unlock(&c->gate_lock);
+    return warming;
+}
+
+/* The holder's first attempt has ended, however: a session is there to resume, or none will
+ * come of waiting. */
+static void gate_leave(rv_call *call)
+{
+    if (!call->gate_held)
+        return;
+    rv_client *c = call->client;
+    pthread_mutex_lock(&c->gate_lock);
+    c->gate = GATE_OPEN;
+    pthread_cond_broadcast(&c->gate_cond);
+    pthread_mutex_unlock(&c->gate_lock);
+    call->gate_held = 0;
+}
+
+static int make_share(rv_client *c)
+{
+    for (; c->locks_made < CURL_LOCK_DATA_LAST; c->locks_made++)
+        if (pthread_mutex_init(&c->locks[c->locks_made], NULL))
+            return -1;
+    c->share = curl_share_init();
+    if (!c->share)
+        return -1;
+    return curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK
+           || curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK
+           || curl_share_setopt(c->share, CURLSHOPT_USERDATA, c) != CURLSHE_OK
+           || curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK
+           || curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK
+               ? -1
+               : 0;
+}
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_result = CURLE_FAILED_INIT;
@@ -219,16 +333,36 @@ rv_client *rv_client_new(const rv_config *cfg, char *err, size_t errlen)
     c->cfg.user_agent = c->user_agent;
     c->cfg.ca_file = c->ca_file;
     c->cfg.ca_path = c->ca_path;
+    c->client_cert = copy_or_null(cfg->client_cert);
+    c->client_key = copy_or_null(cfg->client_key);
+    c->key_password = copy_or_null(cfg->key_password);
+    c->proxy = copy_or_null(cfg->proxy);
+    c->no_proxy = copy_or_null(cfg->no_proxy);
+    c->cfg.client_cert = c->client_cert;
+    c->cfg.client_key = c->client_key;
+    c->cfg.key_password = c->key_password;
+    c->cfg.proxy = c->proxy;
+    c->cfg.no_proxy = c->no_proxy;
     if (!c->base_url || (cfg->api_key && !c->api_key) || (cfg->token && !c->token)
         || (cfg->user_agent && !c->user_agent) || (cfg->ca_file && !c->ca_file)
-        || (cfg->ca_path && !c->ca_path)) {
+        || (cfg->ca_path && !c->ca_path) || (cfg->client_cert && !c->client_cert)
+        || (cfg->client_key && !c->client_key) || (cfg->key_password && !c->key_password)
+        || (cfg->proxy && !c->proxy) || (cfg->no_proxy && !c->no_proxy)) {
         rv_set_error(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (make_share(c)) {
+        rv_set_error(err, errlen, "libcurl could not make a share handle");
         goto fail;
     }
     if (build_endpoint(c, err, errlen))
         goto fail;
     if (build_headers(c, err, errlen))
         goto fail;
+    if (make_gate(c)) {
+        rv_set_error(err, errlen, "out of memory");
+        goto fail;
+    }
     c->easy = rv_client_easy(c);
     if (!c->easy) {
         rv_set_error(err, errlen, "libcurl could not make a handle");
@@ -251,6 +385,15 @@ void rv_client_release(rv_client *c)
         return;
     if (c->easy)
         curl_easy_cleanup(c->easy);
+    /* Every handle that used it is gone: the engine holds a reference until its own are. */
+    if (c->share)
+        curl_share_cleanup(c->share);
+    for (int i = 0; i < c->locks_made; i++)
+        pthread_mutex_destroy(&c->locks[i]);
+    if (c->gate_made) {
+        pthread_cond_destroy(&c->gate_cond);
+        pthread_mutex_destroy(&c->gate_lock);
+    }
     wipe_headers(c->headers);
     curl_url_cleanup(c->endpoint);
     curl_free(c->endpoint_url);
@@ -260,6 +403,11 @@ void rv_client_release(rv_client *c)
     free(c->user_agent);
     free(c->ca_file);
     free(c->ca_path);
+    free(c->client_cert);
+    free(c->client_key);
+    wipe_free(c->key_password);
+    wipe_free(c->proxy);
+    free(c->no_proxy);
     free(c);
 }
 
@@ -313,6 +461,27 @@ CURL *rv_client_easy(rv_client *c)
         curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
     if (cfg->ca_path)
         curl_easy_setopt(e, CURLOPT_CAPATH, cfg->ca_path);
+    if (cfg->client_cert)
+        curl_easy_setopt(e, CURLOPT_SSLCERT, cfg->client_cert);
+    if (cfg->client_key)
+        curl_easy_setopt(e, CURLOPT_SSLKEY, cfg->client_key);
+    if (cfg->key_password)
+        curl_easy_setopt(e, CURLOPT_KEYPASSWD, cfg->key_password);
+    /* "" rather than unset for no_proxy: a NO_PROXY in the environment must not undo what the
+     * client was told. */
+    if (cfg->proxy) {
+        curl_easy_setopt(e, CURLOPT_PROXY, cfg->proxy);
+        curl_easy_setopt(e, CURLOPT_NOPROXY, cfg->no_proxy ? cfg->no_proxy : "");
+    }
+    /* HTTP/2 when the server offers it by ALPN (libcurl's default for https, said here). Over
+     * TLS a transfer waits for a connection being made rather than opening its own: with
+     * HTTP/2 the engine's concurrent requests become streams of it, with HTTP/1.1 the next
+     * connections find its session to resume. Plain HTTP has nothing to wait for. */
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                     cfg->http1 ? (long)CURL_HTTP_VERSION_1_1 : (long)CURL_HTTP_VERSION_2TLS);
+    if (strncmp(c->endpoint_url, "https:", 6) == 0)
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_SHARE, c->share);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_body);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, keep_header);
     return e;
@@ -451,6 +620,8 @@ int rv_call_init(rv_call *call, rv_client *client, CURL *easy, const rv_query *q
 int rv_call_begin(rv_call *call)
 {
     const rv_config *cfg = &call->client->cfg;
+    double wait_until = rv_now() + cfg->connect_timeout;
+    gate_enter(call, call->deadline > 0 && call->deadline < wait_until ? call->deadline : wait_until);
     double timeout = cfg->timeout;
     double connect_timeout = cfg->connect_timeout;
     if (call->deadline > 0) {
@@ -604,6 +775,7 @@ rv_step rv_call_end(rv_call *call, CURLcode code, double *wait)
     CURL *e = call->easy;
     double now = rv_now();
     long status = 0;
+    gate_leave(call);
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     rv_error error = call->write_error != RV_OK ? call->write_error : rv_classify_curl(code);
     const char *message = call->errbuf[0] ? call->errbuf : curl_easy_strerror(code);
@@ -660,6 +832,7 @@ rv_step rv_call_end(rv_call *call, CURLcode code, double *wait)
 void rv_call_cleanup(rv_call *call)
 {
     /* The response owns everything the call produced; the easy handle belongs to its caller. */
+    gate_leave(call);
     rv_headers_clear(&call->headers);
     curl_easy_setopt(call->easy, CURLOPT_ERRORBUFFER, NULL);
     call->easy = NULL;

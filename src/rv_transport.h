@@ -22,6 +22,13 @@ typedef struct rv_config {
     const char *ca_file;
     const char *ca_path;
     int insecure;               /* 1 turns certificate verification off */
+    int http1;                  /* 1: HTTP/1.1 only, even where the server offers HTTP/2 */
+    const char *client_cert;    /* PEM client certificate (mutual TLS); NULL for none */
+    const char *client_key;     /* its PEM private key; NULL: in client_cert */
+    const char *key_password;   /* the key's passphrase; NULL for none */
+    const char *proxy;          /* proxy URL, credentials in its userinfo; "" for none; NULL:
+                                 * libcurl reads its proxy variables itself */
+    const char *no_proxy;       /* hosts reached directly whatever `proxy` says; NULL for none */
     double connect_timeout;     /* seconds, > 0 */
     double timeout;             /* seconds per attempt, > 0 */
     long low_speed_limit;       /* bytes per second ... */
@@ -145,9 +152,14 @@ typedef struct rv_call {
     int redirects;
     rv_error write_error;       /* set when the write callback stopped the transfer */
     uint64_t rng;
+    int gate_held;              /* this call makes the client's first TLS connection */
     char errbuf[CURL_ERROR_SIZE];
     rv_headers headers;         /* the current attempt's */
 } rv_call;
+
+/* 1 while the client's first TLS connection is being made: until it is, more connections would
+ * each make a full handshake, with no session yet to resume. Any thread. */
+int rv_client_warming(rv_client *client);
 
 /* A new easy handle configured for this client (headers, TLS, timeouts, limits). */
 CURL *rv_client_easy(rv_client *client);

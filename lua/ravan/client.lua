@@ -27,7 +27,8 @@ local CORE_KEYS = {
   "base_url", "api_key", "token", "connect_timeout", "timeout",
   "low_speed_limit", "low_speed_time", "max_retries", "retry_base",
   "retry_cap", "max_retry_after", "max_response_bytes", "ca_file",
-  "ca_path", "insecure", "max_concurrency",
+  "ca_path", "insecure", "max_concurrency", "client_cert", "client_key",
+  "key_password", "proxy", "no_proxy", "http2",
 }
 
 -- "Lua 5.4" -> "Lua/5.4": a product token, as User-Agent grammar wants.
@@ -84,6 +85,8 @@ function M.new(opts, getenv)
     core_cfg[CORE_KEYS[i]] = cfg[CORE_KEYS[i]]
   end
   core_cfg.user_agent = M.user_agent(cfg.user_agent)
+  -- "" for none: the core must not let libcurl read the environment again.
+  core_cfg.proxy = cfg.proxy or ""
   -- Validation used the core's own URL parser, so what is left to fail here
   -- is memory or libcurl itself: still an error value, not a raise.
   local ok, handle = pcall(core.new, core_cfg)

@@ -25,6 +25,7 @@ M.client = {
   low_speed_limit = 1,
   low_speed_time = 30,
   insecure = false,
+  http2 = true,
   max_concurrency = 8,
 }
 

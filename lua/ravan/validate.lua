@@ -174,6 +174,24 @@ local function readable_file(name, v)
   return v
 end
 
+-- A proxy: an http:// URL (a bare host:port means one), credentials allowed
+-- in its userinfo; false for none, whatever the environment says (""). The
+-- message never repeats the value: it may hold the proxy's password.
+local function proxy_url(name, v)
+  if v == false then return "" end
+  local ok, msg = text(name, v)
+  if not ok then return nil, msg end
+  if not v:find("://", 1, true) then v = "http://" .. v end
+  local url = core.parse_url(v)
+  if not url or url.scheme ~= "http" then
+    return nil, name .. " must be an http:// proxy URL such as http://proxy.example:3128"
+  end
+  if url.path ~= "/" or url.query or url.fragment then
+    return nil, name .. " must be a proxy's scheme, host and port, without a path or query"
+  end
+  return v
+end
+
 -- The first `max` bytes of `s` at most, cut where a UTF-8 character
 -- starts, and "…" after it when anything was cut: an echo of a bad value
 -- neither splits a character nor hides that it is partial.
@@ -234,6 +252,12 @@ local CLIENT = {
   { "ca_file", readable_file },
   { "ca_path", text },
   { "insecure", boolean, D.insecure },
+  { "http2", boolean, D.http2 },
+  { "client_cert", readable_file },
+  { "client_key", readable_file },
+  { "key_password", text },
+  { "proxy", proxy_url },
+  { "no_proxy", text },
   { "max_concurrency", integer_in(1, LIMITS.max_concurrency), D.max_concurrency },
   { "user_agent", text },
   { "log", func },
@@ -369,6 +393,34 @@ local function credentials(cfg, getenv)
   return msg
 end
 
+local PROXY_VARS = {
+  https = { "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY" },
+  http = { "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY" },
+}
+
+-- The proxy a client uses, decided once here for both transports: the
+-- `proxy` option (false: none), else the environment's variable for the
+-- base URL's scheme, lower case first as curl reads them; the environment's
+-- NO_PROXY then applies unless `no_proxy` was given. Returns a message on
+-- failure, nil on success; cfg.proxy stays nil when there is none.
+local function proxy(cfg, getenv)
+  if cfg.proxy ~= nil then return nil end
+  local vars = PROXY_VARS[cfg.base_url:match("^(%a+):")]
+  for i = 1, #vars do
+    local v = env_value(getenv, vars[i])
+    if v then
+      local msg
+      cfg.proxy, msg = proxy_url(vars[i], v)
+      if not cfg.proxy then return msg end
+      if cfg.no_proxy == nil then
+        cfg.no_proxy = env_value(getenv, "no_proxy") or env_value(getenv, "NO_PROXY")
+      end
+      return nil
+    end
+  end
+  return nil
+end
+
 -- `getenv` is injectable so specs can try environments without setting
 -- them; `insecure` is deliberately not in any environment variable.
 function M.options(opts, getenv)
@@ -390,6 +442,8 @@ function M.options(opts, getenv)
   end
   cfg.base_url, msg = base_url(url_name, url or D.base_url, cfg.allow_http)
   if not cfg.base_url then return nil, errors.invalid_argument(msg) end
+  msg = proxy(cfg, getenv)
+  if msg then return nil, errors.invalid_argument(msg) end
   return cfg
 end
 

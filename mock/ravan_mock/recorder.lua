@@ -36,6 +36,11 @@ function M.begin()
         headers = ngx.req.get_headers(0),
         connection = tonumber(ngx.var.connection),
         connection_requests = tonumber(ngx.var.connection_requests),
+        -- "HTTP/1.1" or "HTTP/2.0"; on TLS, "r" when the session was resumed, "." after a full
+        -- handshake; the subject of a client certificate the mtls listener verified.
+        protocol = ngx.var.server_protocol,
+        ssl_session_reused = ngx.var.ssl_session_reused or json.null,
+        client_subject = ngx.var.ssl_client_s_dn or json.null,
         status = json.null,
         fault = json.null,
         time = ngx.now(),

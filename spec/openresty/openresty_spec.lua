@@ -852,6 +852,105 @@ describe("ravan.openresty in nginx", function()
     assert.are.equal(1, answer.err.attempts)
   end)
 
+  describe("client certificates", function()
+    local function cert_opts(name, extra)
+      local opts = { base_url = mock.mtls_url, max_retries = 0,
+        client_cert = mock.dir .. "/" .. name .. ".pem", client_key = mock.dir .. "/" .. name .. ".key" }
+      for k, v in pairs(extra or {}) do opts[k] = v end
+      return { opts = opts, query = { phone = mock.phones.example } }
+    end
+
+    it("are presented to a server that requires one, a key under its passphrase too", function()
+      assert.is_nil(nginx:call(cert_opts("client"), "/call_ca").err)
+      local answer = nginx:call(cert_opts("client", { client_key = mock.dir .. "/client-enc.key",
+        key_password = "ravan-key-pass", token = mock.token }), "/call_ca")
+      assert.is_nil(answer.err)
+      local recs = mock.requests()
+      assert.are.equal(2, #recs)
+      for _, rec in ipairs(recs) do assert.matches("CN=ravan client", rec.client_subject) end
+      assert.is_nil(cjson.encode(answer):find("ravan-key-pass", 1, true))
+    end)
+
+    it("are refused when missing, and nothing reaches the API", function()
+      local answer = nginx:call({ opts = { base_url = mock.mtls_url, max_retries = 0 },
+        query = { phone = mock.phones.example } }, "/call_ca")
+      assert.truthy(answer.err)
+      assert.are.equal(0, #mock.requests())
+    end)
+
+    it("keep connections apart in the pool: one made with a certificate serves only it", function()
+      for _, name in ipairs { "client", "client2", "client", "client2" } do
+        assert.is_nil(nginx:call(cert_opts(name), "/call_ca").err)
+      end
+      local recs = mock.requests()
+      assert.are.equal(4, #recs)
+      assert.matches("CN=ravan client$", recs[1].client_subject)
+      assert.matches("CN=ravan client2", recs[2].client_subject)
+      assert.are.equal(recs[1].connection, recs[3].connection)
+      assert.are.equal(recs[2].connection, recs[4].connection)
+      assert.are_not.equal(recs[1].connection, recs[2].connection)
+      assert.matches("CN=ravan client$", recs[3].client_subject)
+      assert.matches("CN=ravan client2", recs[4].client_subject)
+    end)
+  end)
+
+  describe("through an HTTP proxy", function()
+    local proxy = require "spec.support.proxy"
+    local proxies = proxy.each_kind(setup, teardown)
+
+    local function via(url, extra)
+      local opts = { base_url = mock.tls_url, proxy = url, max_retries = 0 }
+      for k, v in pairs(extra or {}) do opts[k] = v end
+      return { opts = opts, query = { phone = mock.phones.example } }
+    end
+
+    it("tunnels HTTPS with CONNECT, and keeps the tunnel alive", function()
+      local before = proxies.open.requests()
+      for _ = 1, 2 do assert.is_nil(nginx:call(via(proxies.open.url), "/call_ca").err) end
+      assert.truthy(proxies.open.log():find("CONNECT 127.0.0.1:" .. mock.tls_url:match(":(%d+)$"), 1, true))
+      assert.are.equal(1, proxies.open.requests() - before)
+      local recs = mock.requests()
+      assert.are.equal(2, #recs)
+      assert.are.equal(recs[1].connection, recs[2].connection)
+    end)
+
+    it("sends plain http as an absolute URL to the proxy", function()
+      local before = proxies.open.requests()
+      assert.is_nil(nginx:call(via(proxies.open.url, { base_url = mock.url })).err)
+      assert.truthy(proxies.open.log():find("GET http://127.0.0.1:" .. mock.url:match(":(%d+)$"), 1, true))
+      assert.are.equal(1, proxies.open.requests() - before)
+      assert.are.equal(1, #mock.requests())
+    end)
+
+    it("goes direct for a host in no_proxy", function()
+      local before = proxies.open.requests()
+      assert.is_nil(nginx:call(via(proxies.open.url, { no_proxy = "127.0.0.1", token = mock.token }),
+        "/call_ca").err)
+      assert.are.equal(0, proxies.open.requests() - before)
+      assert.are.equal(1, #mock.requests())
+    end)
+
+    it("fails as network when the proxy refuses, and nothing reaches the API", function()
+      local answer = nginx:call(via(proxies.refuse.url), "/call_ca")
+      assert.are.equal("network", answer.err.kind)
+      assert.matches("403", answer.err.message)
+      assert.are.equal(0, #mock.requests())
+    end)
+
+    it("sends the proxy's credentials, which no event or error shows", function()
+      local good = ("http://%s:%s@127.0.0.1:%d"):format(proxy.user, proxy.password, proxies.auth.port)
+      local answer = nginx:call(via(good), "/call_ca")
+      assert.is_nil(answer.err)
+      assert.is_nil(cjson.encode(answer):find(proxy.password, 1, true))
+      local bad = ("http://%s:wrong-%s@127.0.0.1:%d"):format(proxy.user, proxy.password, proxies.auth.port)
+      answer = nginx:call(via(bad, { token = mock.token }), "/call_ca")
+      assert.are.equal("network", answer.err.kind)
+      assert.matches("credentials", answer.err.message)
+      assert.is_nil(cjson.encode(answer):find(proxy.password, 1, true))
+      assert.are.equal(1, #mock.requests())
+    end)
+  end)
+
   describe("keep-alive", function()
     it("reuses one connection across calls", function()
       for _ = 1, 3 do assert.is_nil(nginx:call({ query = { phone = mock.phones.example } }).err) end

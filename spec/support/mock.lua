@@ -15,7 +15,10 @@ local M = {}
 
 local SERVER_VARS = {
   url = "RAVAN_MOCK_URL", tls_url = "RAVAN_MOCK_TLS_URL", other_url = "RAVAN_MOCK_OTHER_URL",
-  ca_file = "RAVAN_MOCK_CA",
+  ca_file = "RAVAN_MOCK_CA", mtls_url = "RAVAN_MOCK_MTLS_URL",
+  -- The instance's directory: client.pem/.key, client2, client-enc.key under the passphrase
+  -- "ravan-key-pass", other.pem/.key (a CA the mtls listener does not know).
+  dir = "RAVAN_MOCK_DIR",
 }
 
 -- A stopper is a shell whose stdin is a pipe from this process: it reads to the end of it,

@@ -5,11 +5,7 @@ local proc = require "spec.support.proc"
 
 local M = {}
 
-local function sh(cmd)
-  local out, status = proc.run(cmd)
-  assert(status == 0, cmd .. ": " .. tostring(out))
-  return out
-end
+local sh = proc.sh
 
 local function bin_dir()
   local out = sh("ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1")

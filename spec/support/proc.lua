@@ -52,6 +52,13 @@ function M.run(cmd, env)
   return text, tonumber(status)
 end
 
+-- M.run for a command that must succeed: its output, or an error with the output.
+function M.sh(cmd)
+  local out, status = M.run(cmd)
+  assert(status == 0, cmd .. ": " .. tostring(out))
+  return out
+end
+
 function M.file_size(path)
   local f = io.open(path, "rb")
   if not f then return nil end

@@ -34,6 +34,7 @@ local result = require "ravan.result"
 local surface = require "ravan.surface"
 local validate = require "ravan.validate"
 local wire = require "ravan.openresty.wire"
+local net = require "ravan.openresty.net"
 
 local M = {}
 
@@ -150,11 +151,19 @@ function M.new(opts, getenv)
     api_key = cfg.api_key, token = cfg.token,
   }
   if not lines then return nil, errors.invalid_argument(msg) end
-  -- Connections to different origins, with different credentials or TLS settings never share a
-  -- pool; the credential enters the pool's name only as a hash.
+  local route = net.route(cfg, ep)
+  local cert, key, cert_tag = net.client_cert(cfg)
+  if cert == nil then return nil, errors.invalid_argument(key) end
+  -- Connections to different origins, with different credentials, client certificates, proxies
+  -- or TLS settings never share a pool; a credential or key enters the pool's name only as a
+  -- hash.
   local pool = ep.scheme .. "://" .. ep.host .. ":" .. port
     .. (cfg.insecure and ":insecure" or "")
     .. (secret and ngx and (":" .. ngx.encode_base64(ngx.sha1_bin(secret))) or "")
+    .. (cert_tag or "") .. (route and route.tag or "")
+  -- Plain http through a proxy names the whole URL in the request line, with the proxy's
+  -- credential among the headers; https goes through a CONNECT tunnel, which carries that.
+  local forward = route and not https
   local self = setmetatable({
     _cfg = cfg,
     _endpoint = endpoint,
@@ -165,24 +174,33 @@ function M.new(opts, getenv)
     -- SNI names a host, never an address.
     _sni = not ep.host:find("^[%d.]+$") and not ep.host:find(":", 1, true) and ep.host or nil,
     _connect_opts = { pool = "ravan " .. pool },
+    _authority = authority,
+    _route = route,
+    _prefix = forward and (ep.scheme .. "://" .. authority) or "",
     _budget_key = rate and ("ravan " .. pool .. " "),
     _rate = rate,
     _log = cfg.log,
     _prefetchers = setmetatable({}, { __mode = "k" }),
     _auth = cfg.api_key and "X-Api-Key" or "Bearer token",
   }, Client)
-  secrets[self] = { secret = secret, head = " HTTP/1.1\r\nHost: " .. authority .. "\r\n" .. lines .. "\r\n" }
-  cfg.api_key, cfg.token = nil, nil
+  secrets[self] = {
+    secret = secret, cert = cert or nil, key = key,
+    tunnel = route and https and { host = route.host, auth = route.auth },
+    head = " HTTP/1.1\r\nHost: " .. authority .. "\r\n" .. lines
+      .. (forward and route.auth or "") .. "\r\n",
+  }
+  if route then route.auth = nil end
+  cfg.api_key, cfg.token, cfg.key_password, cfg.proxy = nil, nil, nil, nil
   return self
 end
 
 -- The wire. An exchange returns status, headers (lower-case names, first value) and body; or
 -- nil, the transport's error kind, a message and whether retrying cannot help.
 
-local function connect_error(self, err)
-  local where = self._host .. ":" .. self._port
+local function connect_error(host, port, err)
+  local where = host .. ":" .. port
   if err:find("no resolver defined", 1, true) then
-    return nil, "network", "cannot resolve " .. self._host .. ": nginx resolves names only"
+    return nil, "network", "cannot resolve " .. host .. ": nginx resolves names only"
       .. " through its resolver directive (e.g. `resolver 127.0.0.53;`)", true
   end
   if err == "timeout" then return nil, "timeout", "connect to " .. where .. " timed out" end
@@ -202,17 +220,33 @@ end
 -- Marks a kept-alive connection that the server had closed before this request's first byte.
 local STALE = {}
 
-local function exchange_on(self, head, target, until_t)
+local function exchange_on(self, sec, target, until_t)
   local cfg = self._cfg
   local sock = ngx.socket.tcp()
   if not arm(sock, until_t, cfg.connect_timeout) then return nil, "timeout", "deadline reached" end
-  local ok, err = sock:connect(self._host, self._port, self._connect_opts)
-  if not ok then return connect_error(self, err) end
+  -- Through a proxy, the connection (and the pool) is the proxy's.
+  local route = self._route
+  local host, port = self._host, self._port
+  if route then host, port = route.host, route.port end
+  local ok, err = sock:connect(host, port, self._connect_opts)
+  if not ok then return connect_error(host, port, err) end
   local reused = sock:getreusedtimes() > 0
+  if sec.tunnel and not reused then
+    local kind, msg, final
+    ok, kind, msg, final = net.connect(sock, sec.tunnel, self._authority, until_t, cfg)
+    if not ok then
+      sock:close()
+      return nil, kind, msg, final
+    end
+  end
   if self._https and not reused then
-    ok, err = nil, "timeout"
-    if arm(sock, until_t, cfg.connect_timeout) then
-      ok, err = sock:sslhandshake(false, self._sni, not cfg.insecure)
+    ok, err = true, nil
+    if sec.cert then ok, err = sock:setclientcert(sec.cert, sec.key) end
+    if ok then
+      ok, err = nil, "timeout"
+      if arm(sock, until_t, cfg.connect_timeout) then
+        ok, err = sock:sslhandshake(false, self._sni, not cfg.insecure)
+      end
     end
     if not ok then
       sock:close()
@@ -220,7 +254,7 @@ local function exchange_on(self, head, target, until_t)
     end
   end
   ok, err = nil, "timeout"
-  if arm(sock, until_t) then ok, err = sock:send { "GET ", target, head } end
+  if arm(sock, until_t) then ok, err = sock:send { "GET ", self._prefix, target, sec.head } end
   if not ok then
     sock:close()
     if err == "timeout" then return nil, "timeout", "timed out sending the request" end
@@ -262,9 +296,9 @@ end
 -- A kept-alive connection the server closed meanwhile says nothing
 -- about the server (as with curl, it costs no attempt): the request goes again on another one.
 -- Each such failure takes a dead connection out of the pool, so the loop ends on a fresh one.
-local function exchange(self, head, target, until_t)
+local function exchange(self, sec, target, until_t)
   while true do
-    local status, a, b, c = exchange_on(self, head, target, until_t)
+    local status, a, b, c = exchange_on(self, sec, target, until_t)
     if a ~= STALE then return status, a, b, c end
   end
 end
@@ -328,7 +362,7 @@ local function request(self, query)
       res.error, res.curl_message = kind, msg
       break
     end
-    local status, headers, body, final = exchange(self, sec.head, target, until_t)
+    local status, headers, body, final = exchange(self, sec, target, until_t)
     local t1 = now()
     local ev = { attempt = attempt, elapsed_ms = (t1 - t0) * 1000 }
     events[#events + 1] = ev
