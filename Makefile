@@ -47,7 +47,7 @@ EMBED_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(WARNINGS) $(CFLAGS) $(CURL_C
 EMBED_LIBS = $(shell $(PKG_CONFIG) --libs $(EMBED_LUA) 2>/dev/null) $(LDLIBS)
 
 .PHONY: all deps test-deps env lint test demo memcheck embed cross docs bench bench-wire bench-openresty openresty \
-	tsan fuzz clean help 	rock rock-install
+	tsan fuzz clean help rock rock-install
 
 all: $(MODULE)
 
