@@ -356,15 +356,21 @@ void rv_response_free(rv_response *resp)
  * built. Setting CURLUPART_QUERY would be shorter, but libcurl before 8.20 rewrites every
  * escape to lower case ("%2b"); RFC 3986 asks for upper case, so "+1415..." must travel as
  * "%2B1415...", and a full URL handed to libcurl keeps its escapes as they are. */
+/* `value` as it is: for digits and words, which need no escape. */
+static int append_plain(rv_buf *buf, const char *separator, const char *name, const char *value)
+{
+    return rv_buf_append(buf, separator, strlen(separator))
+           || rv_buf_append(buf, name, strlen(name))
+           || rv_buf_append(buf, "=", 1)
+           || rv_buf_append(buf, value, strlen(value));
+}
+
 static int append_param(rv_buf *buf, const char *separator, const char *name, const char *value)
 {
     char *escaped = curl_easy_escape(NULL, value, 0);
     if (!escaped)
         return -1;
-    int failed = rv_buf_append(buf, separator, strlen(separator))
-                 || rv_buf_append(buf, name, strlen(name))
-                 || rv_buf_append(buf, "=", 1)
-                 || rv_buf_append(buf, escaped, strlen(escaped));
+    int failed = append_plain(buf, separator, name, escaped);
     curl_free(escaped);
     return failed ? -1 : 0;
 }
@@ -373,7 +379,7 @@ static int append_number(rv_buf *buf, const char *name, long value)
 {
     char digits[32];
     snprintf(digits, sizeof digits, "%ld", value);
-    return append_param(buf, "&", name, digits);
+    return append_plain(buf, "&", name, digits);
 }
 
 /* Room for any query: an escaped phone of at most 16 characters and three short parameters. */
@@ -386,7 +392,7 @@ static int append_query(rv_buf *buf, const rv_query *q)
            || (q->page > 0 && append_number(buf, "page", q->page))
            || (q->page_size > 0 && append_number(buf, "page_size", q->page_size))
            || (q->include_transcripts >= 0
-               && append_param(buf, "&", "include_transcripts",
+               && append_plain(buf, "&", "include_transcripts",
                                q->include_transcripts ? "true" : "false"))
            || rv_buf_append(buf, "", 1);
 }
