@@ -66,7 +66,9 @@ void rv_headers_line(rv_headers *headers, const char *line, size_t len)
         return;
     size_t name_len = (size_t)(colon - line);
     for (int i = 0; i < RV_HEADERS; i++) {
+        /* The first letters compared first: the ASCII case bit aside, they rule out most. */
         if (header_names[i].len != name_len || headers->values[i]
+            || ((line[0] ^ header_names[i].text[0]) & ~0x20) != 0
             || !same_name(line, header_names[i].text, name_len))
             continue;
         const char *value = colon + 1, *end = line + len;

@@ -85,72 +85,75 @@ static int integral(lua_State *L, int t, int i, int key)
 #endif
 }
 
-/* Whether each field of table `t` named in the list `list` of the checks at `c` is absent or
- * holds what it should: an integral number (made an integer), or a decimal's string. */
-static int fields_pass(lua_State *L, int t, int c, const char *list, int integers)
+/* The lists of a record's checks (ravan.decode's), by index: cheaper to reach than by name. */
+enum { CHECK_INTEGERS = 1, CHECK_DECIMALS = 2, CHECK_ARRAYS = 3 };
+
+/* Whether each field of table `t` named in list `list` of the checks at `c` is absent or holds
+ * what it should: an integral number (made an integer), or a decimal's string. */
+static int fields_pass(lua_State *L, int t, int c, int list)
 {
-    lua_getfield(L, c, list);
-    int names = lua_gettop(L);
+    int base = lua_gettop(L);
+    lua_rawgeti(L, c, list);
+    int names = base + 1;
     int n = (int)rv_rawlen(L, names), pass = 1;
     for (int k = 1; pass && k <= n; k++) {
         lua_rawgeti(L, names, k);
         lua_pushvalue(L, -1);
         lua_rawget(L, t);
         int type = lua_type(L, -1);
-        if (integers)
+        if (list == CHECK_INTEGERS)
             pass = type == LUA_TNIL || (type == LUA_TNUMBER && integral(L, t, -1, -2));
         else
             pass = type == LUA_TNIL || type == LUA_TSTRING;
-        lua_pop(L, 2);
+        lua_settop(L, names);
     }
-    lua_pop(L, 1);
+    lua_settop(L, base);
     return pass;
 }
 
-/* A record `t` by its checks at `c` (ravan.decode's: `integers`, `decimals` and `arrays`, pairs
- * of a name and the items' checks), as ravan.decode's `fix` would find it, converting the
- * integers as it does. 0 for anything that is not plainly well (a wrong value, and a decimal
- * sent as a number too): decode then runs its own checks, which convert the rest and word
- * what is wrong. */
+/* A record `t` by its checks at `c` (ravan.decode's: integers, decimals, and arrays as pairs of
+ * a name and the items' checks), as ravan.decode's `fix` would find it, converting the integers
+ * as it does. 0 for anything that is not plainly well (a wrong value, and a decimal sent as a
+ * number too): decode then runs its own checks, which convert the rest and word what is
+ * wrong. */
 static int record_passes(lua_State *L, int t, int c, int depth)
 {
     if (depth > STRIP_DEPTH_LIMIT)
         return 0;
     luaL_checkstack(L, 8, "ravan.core: table nested too deeply");
-    if (!fields_pass(L, t, c, "integers", 1) || !fields_pass(L, t, c, "decimals", 0))
+    if (!fields_pass(L, t, c, CHECK_INTEGERS) || !fields_pass(L, t, c, CHECK_DECIMALS))
         return 0;
-    lua_getfield(L, c, "arrays");
-    int arrays = lua_gettop(L);
+    int base = lua_gettop(L);
+    lua_rawgeti(L, c, CHECK_ARRAYS);
+    int arrays = base + 1;
     int n = (int)rv_rawlen(L, arrays), pass = 1;
     for (int k = 1; pass && k + 1 <= n; k += 2) {
         lua_rawgeti(L, arrays, k);
         lua_rawget(L, t);
-        int items = lua_gettop(L);
+        int items = arrays + 1;
         if (lua_type(L, items) == LUA_TTABLE) {
             lua_rawgeti(L, arrays, k + 1);
-            int item_checks = lua_gettop(L);
+            int item_checks = items + 1;
             /* An array, as decode's is_array sees one: empty, or with a first item. */
             lua_pushnil(L);
             if (lua_next(L, items)) {
-                lua_pop(L, 2);
                 lua_rawgeti(L, items, 1);
                 pass = !lua_isnil(L, -1);
-                lua_pop(L, 1);
             }
+            lua_settop(L, item_checks);
             int len = (int)rv_rawlen(L, items);
             for (int j = 1; pass && j <= len; j++) {
                 lua_rawgeti(L, items, j);
                 pass = lua_type(L, -1) == LUA_TTABLE
                        && record_passes(L, lua_gettop(L), item_checks, depth + 1);
-                lua_pop(L, 1);
+                lua_settop(L, item_checks);
             }
-            lua_pop(L, 1);
         } else {
             pass = lua_isnil(L, items);
         }
-        lua_pop(L, 1);
+        lua_settop(L, arrays);
     }
-    lua_pop(L, 1);
+    lua_settop(L, base);
     return pass;
 }
 

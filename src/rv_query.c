@@ -79,12 +79,13 @@ static int push_checked(lua_State *L, const char *name, size_t len, int i)
     return 1;
 }
 
-/* valid_query(q) -> a new table of q's checked fields, or nil. Raw reads only, as the Lua
- * checks make: a metatable of the caller's is never run. */
+/* valid_query(q) -> a new table of q's checked fields, or nil (for a q that is no table too).
+ * Raw reads only, as the Lua checks make: a metatable of the caller's is never run. */
 static int core_valid_query(lua_State *L)
 {
-    luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
+    if (!lua_istable(L, 1))
+        goto refuse;
     lua_createtable(L, 0, 4);
     int has_phone = 0;
     lua_pushnil(L);

@@ -51,12 +51,14 @@ end
 
 -- What each record's decoding checks: its integers, its decimals, and its
 -- arrays of records (name, then the items' checks), as flat lists, since
--- this runs for every call of every page.
+-- this runs for every call of every page. The C pass reads the same three
+-- lists as [1], [2] and [3].
 local CHECKS = {}
 local function checks_of(rec)
   local c = CHECKS[rec]
   if c then return c end
   c = { integers = rec.integers, decimals = rec.decimals, arrays = {} }
+  c[1], c[2], c[3] = c.integers, c.decimals, c.arrays
   CHECKS[rec] = c
   for _, name in ipairs(rec.keys) do
     if rec.type_of[name] == "array" then

@@ -57,7 +57,7 @@ end
 function M.page(res, secret, log)
   -- A 2xx without a transport error, the usual answer, is no error: said here without a call.
   local status, err = res.status, nil
-  if res.error or type(status) ~= "number" or status < 200 or status >= 300 then
+  if res.error or not status or status < 200 or status >= 300 then
     err = errors.from_response(res, secret)
   end
   local page

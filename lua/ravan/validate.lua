@@ -282,15 +282,15 @@ end
 -- `schema` (default QUERY) lets the pager check its own options in the same
 -- single pass: it is QUERY plus more entries.
 function M.query(q, schema)
-  if type(q) ~= "table" then
-    return nil, errors.invalid_argument(
-      "query must be a table, e.g. { phone = \"+14155550100\" }")
-  end
   -- The usual query, valid, is checked in one pass in C (the same checks as QUERY's); any
   -- other, and a pager's schema, takes the checks here, which also word what is wrong.
   if schema == nil or schema == QUERY then
     local query = valid_query(q)
     if query then return query end
+  end
+  if type(q) ~= "table" then
+    return nil, errors.invalid_argument(
+      "query must be a table, e.g. { phone = \"+14155550100\" }")
   end
   schema = schema or QUERY
   local query = quick_fields(q, schema)
