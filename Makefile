@@ -22,7 +22,7 @@ LDLIBS = $(CURL_LIBS) -pthread -lm
 
 TRANSPORT_SRC := src/rv_buf.c src/rv_time.c src/rv_policy.c src/rv_headers.c src/rv_transport.c \
 	src/rv_engine.c
-BINDING_SRC := src/rv_core.c src/rv_wire.c src/rv_proc.c src/rv_json.c
+BINDING_SRC := src/rv_core.c src/rv_wire.c src/rv_query.c src/rv_proc.c src/rv_json.c
 OBJ := $(patsubst src/%.c,$(OUT)/obj/%.o,$(TRANSPORT_SRC) $(BINDING_SRC))
 HEADERS := $(wildcard src/*.h)
 MODULE := $(OUT)/ravan/core.so

@@ -67,3 +67,67 @@ describe("decode.page", function()
     end
   end)
 end)
+
+-- The usual page is checked and converted by one C pass (core.record_passes); any other by the
+-- checks in Lua, which word what is wrong. Both must come to the same page or the same error.
+describe("decode.page's one-pass check", function()
+  local core = require "ravan.core"
+  local cjson = require "cjson.safe"
+
+  -- ravan.decode as it would be without the C pass.
+  local function lua_only_decode()
+    local pass = core.record_passes
+    core.record_passes = function() return false end
+    package.loaded["ravan.decode"] = nil
+    local ok, mod = pcall(require, "ravan.decode")
+    core.record_passes = pass
+    package.loaded["ravan.decode"] = decode
+    assert(ok, mod)
+    return mod
+  end
+
+  -- A value with the subtype of every number in it.
+  local function shown(v)
+    if type(v) == "number" then return { v ~= v and "nan" or v, math.type and math.type(v) } end
+    if type(v) ~= "table" then return v end
+    local t = {}
+    for k, x in pairs(v) do t[k] = shown(x) end
+    return t
+  end
+
+  local function outcome(d, body)
+    local page, err = d.page(body, "application/json")
+    if not page then return { err.kind, err.message } end
+    return shown(page)
+  end
+
+  it("comes to the same page or error as the checks in Lua", function()
+    local lua_only = lua_only_decode()
+    local call = '{"id":"c","duration_sec":%s,"cost_total":%s,"call_latency_ms":%s,"transcripts":%s}'
+    local values = { "1", "1.0", "1.5", "-3", "1e300", "9.3e18", "-9.2e18", "NaN", '"2"', "null", "true", "{}", "[]" }
+    local bodies = {}
+    for _, v in ipairs(values) do
+      bodies[#bodies + 1] = '{"total_count":' .. v .. ',"page":1,"page_size":1,"calls":[]}'
+      bodies[#bodies + 1] = '{"calls":[' .. call:format(v, '"1.50"', "2", "[]") .. "]}"
+      bodies[#bodies + 1] = '{"calls":[' .. call:format("1", v, "2", "null") .. "]}"
+      bodies[#bodies + 1] = '{"calls":[' .. call:format("1", '"1"', "2", '[{"timestamp_ms":' .. v .. "}]") .. "]}"
+      bodies[#bodies + 1] = '{"calls":[' .. call:format("1", '"1"', "2", v) .. "]}"
+      bodies[#bodies + 1] = '{"page":2,"calls":' .. v .. "}"
+      bodies[#bodies + 1] = '{"calls":[{},' .. v .. "]}"
+    end
+    for _, body in ipairs(bodies) do
+      assert.are.same(outcome(lua_only, body), outcome(decode, body), body)
+    end
+  end)
+
+  it("strips the nulls whatever the text around them", function()
+    local bodies = { '{"a":null}', '{"a":[null]}', '{"null":1,"b":"nul","c":"ull"}', '{"u":"nul"}', '[null]',
+      '{"a":"u","b":{"c":null},"calls":[{"summary":null}]}', '{"nu":"ll","x":[1,null]}' }
+    for _, body in ipairs(bodies) do
+      local t1, t2 = cjson.decode(body), cjson.decode(body)
+      if t1 then
+        assert.are.same(core.strip_nulls(t1), core.strip_nulls(t2, body), body)
+      end
+    end
+  end)
+end)

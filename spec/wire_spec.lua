@@ -40,6 +40,16 @@ describe("the request on the wire", function()
     assert.is_nil(res.calls[1].transcripts)
   end)
 
+  it("escapes every byte of the phone but RFC 3986's unreserved ones, as %XX in upper case", function()
+    for b = 1, 255 do
+      local c = string.char(b)
+      local want = c:find("^[%w%-._~]$") and c or ("%%%02X"):format(b)
+      assert.are.equal("phone=%2B1" .. want .. "2", core.query_string { phone = "+1" .. c .. "2" }, "byte " .. b)
+    end
+    assert.are.equal("phone=%2B12&page=3&page_size=100&include_transcripts=false",
+      core.query_string { phone = "+12", page = 3, page_size = 100, include_transcripts = false })
+  end)
+
   it("never asks for transcripts when include_transcripts is false", function()
     local res = assert(mock.client():phone_history {
       phone = mock.phones.example, include_transcripts = false,

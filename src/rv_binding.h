@@ -1,6 +1,6 @@
 /* What the units of the binding ravan.core share. rv_core.c is the client and its requests and
- * opens the module; rv_wire.c, rv_proc.c and rv_json.c each add their functions to it. Only
- * these units know Lua: the transport under them never does. */
+ * opens the module; rv_wire.c, rv_query.c, rv_proc.c and rv_json.c each add their functions to
+ * it. Only these units know Lua: the transport under them never does. */
 #ifndef RV_BINDING_H
 #define RV_BINDING_H
 
@@ -24,6 +24,7 @@ int rv_lua_fail(lua_State *L, const char *err);
 
 /* Each adds its functions (and makes its metatables) into the module table on top of the stack. */
 void rv_open_wire(lua_State *L);
+void rv_open_query(lua_State *L);
 void rv_open_proc(lua_State *L);
 void rv_open_json(lua_State *L);
 

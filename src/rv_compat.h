@@ -12,6 +12,13 @@
 #define rv_setfuncs(L, reg) luaL_setfuncs((L), (reg), 0)
 #endif
 
+/* The length of a table, raw: what `#` gives for one without a metatable. */
+#if LUA_VERSION_NUM == 501
+#define rv_rawlen(L, i) lua_objlen((L), (i))
+#else
+#define rv_rawlen(L, i) lua_rawlen((L), (i))
+#endif
+
 /* To-be-closed variables (a `local c <close>` or a `for` loop's fourth value) exist from 5.4. */
 #if LUA_VERSION_NUM >= 504
 #define RV_HAS_CLOSE 1

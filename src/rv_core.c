@@ -492,6 +492,7 @@ int luaopen_ravan_core(lua_State *L)
     push_limits(L);
     lua_setfield(L, -2, "LIMITS");
     rv_open_wire(L);
+    rv_open_query(L);
     rv_open_proc(L);
     rv_open_json(L);
     lua_pushliteral(L, RV_VERSION);

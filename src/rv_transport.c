@@ -521,28 +521,57 @@ void rv_response_free(rv_response *resp)
     rv_response_clear(resp, 0);
 }
 
-/* The query is assembled with curl_easy_escape and joined to the endpoint that the URL API
- * built. Setting CURLUPART_QUERY would be shorter, but libcurl before 8.20 rewrites every
- * escape to lower case ("%2b"); RFC 3986 asks for upper case, so "+1415..." must travel as
- * "%2B1415...", and a full URL handed to libcurl keeps its escapes as they are. */
+/* The query is assembled here and joined to the endpoint that the URL API built. Setting
+ * CURLUPART_QUERY would be shorter, but libcurl before 8.20 rewrites every escape to lower case
+ * ("%2b"); RFC 3986 asks for upper case, so "+1415..." must travel as "%2B1415...", and a full
+ * URL handed to libcurl keeps its escapes as they are. */
+
+/* `value` as it is: for digits and words, which need no escape. */
+static int append_plain(rv_buf *buf, const char *separator, const char *name, const char *value)
+{
+    return rv_buf_append(buf, separator, strlen(separator))
+           || rv_buf_append(buf, name, strlen(name))
+           || rv_buf_append(buf, "=", 1)
+           || rv_buf_append(buf, value, strlen(value));
+}
+
+static int is_unreserved(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'
+           || c == '.' || c == '_' || c == '~';
+}
+
+/* `value` escaped as curl_easy_escape escapes it (every byte but RFC 3986's unreserved ones, as
+ * %XX in upper case), written straight into the buffer rather than through an allocation of
+ * libcurl's for every request. */
 static int append_param(rv_buf *buf, const char *separator, const char *name, const char *value)
 {
-    char *escaped = curl_easy_escape(NULL, value, 0);
-    if (!escaped)
+    static const char hex[] = "0123456789ABCDEF";
+    if (append_plain(buf, separator, name, ""))
         return -1;
-    int failed = rv_buf_append(buf, separator, strlen(separator))
-                 || rv_buf_append(buf, name, strlen(name))
-                 || rv_buf_append(buf, "=", 1)
-                 || rv_buf_append(buf, escaped, strlen(escaped));
-    curl_free(escaped);
-    return failed ? -1 : 0;
+    const unsigned char *p = (const unsigned char *)value;
+    while (*p) {
+        size_t run = 0;
+        while (p[run] && is_unreserved(p[run]))
+            run++;
+        if (run > 0 && rv_buf_append(buf, p, run))
+            return -1;
+        p += run;
+        if (*p) {
+            char escaped[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            if (rv_buf_append(buf, escaped, 3))
+                return -1;
+            p++;
+        }
+    }
+    return 0;
 }
 
 static int append_number(rv_buf *buf, const char *name, long value)
 {
     char digits[32];
     snprintf(digits, sizeof digits, "%ld", value);
-    return append_param(buf, "&", name, digits);
+    return append_plain(buf, "&", name, digits);
 }
 
 /* Room for any query: an escaped phone of at most 16 characters and three short parameters. */
@@ -555,7 +584,7 @@ static int append_query(rv_buf *buf, const rv_query *q)
            || (q->page > 0 && append_number(buf, "page", q->page))
            || (q->page_size > 0 && append_number(buf, "page_size", q->page_size))
            || (q->include_transcripts >= 0
-               && append_param(buf, "&", "include_transcripts",
+               && append_plain(buf, "&", "include_transcripts",
                                q->include_transcripts ? "true" : "false"))
            || rv_buf_append(buf, "", 1);
 }

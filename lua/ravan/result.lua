@@ -55,7 +55,11 @@ end
 -- One response -> the page, or nil and an error. `secret` (the credential) is scrubbed from
 -- whatever the server echoed; `log` is the client's `log` option.
 function M.page(res, secret, log)
-  local err = errors.from_response(res, secret)
+  -- A 2xx without a transport error, the usual answer, is no error: said here without a call.
+  local status, err = res.status, nil
+  if res.error or not status or status < 200 or status >= 300 then
+    err = errors.from_response(res, secret)
+  end
   local page
   if not err then
     page, err = decode.page(res.body, res.content_type)

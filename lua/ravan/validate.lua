@@ -23,6 +23,7 @@ M.INT_MAX = INT_MAX
 -- The caps of src/rv_limits.h (which says why each is what it is): the C
 -- core's own numbers, so the two sides cannot disagree.
 local LIMITS = core.LIMITS
+local valid_query = core.valid_query
 local MAX_SECONDS = LIMITS.max_seconds
 
 local D = defaults.client
@@ -305,6 +306,12 @@ end
 -- `schema` (default QUERY) lets the pager check its own options in the same
 -- single pass: it is QUERY plus more entries.
 function M.query(q, schema)
+  -- The usual query, valid, is checked in one pass in C (the same checks as QUERY's); any
+  -- other, and a pager's schema, takes the checks here, which also word what is wrong.
+  if schema == nil or schema == QUERY then
+    local query = valid_query(q)
+    if query then return query end
+  end
   if type(q) ~= "table" then
     return nil, errors.invalid_argument(
       "query must be a table, e.g. { phone = \"+14155550100\" }")
