@@ -212,6 +212,7 @@ local function csv_field(v)
   if v:find('[,"\r\n]') then return '"' .. v:gsub('"', '""') .. '"' end
   return v
 end
+M.csv_field = csv_field
 
 function M.csv_line(call, phone)
   local fields = {}

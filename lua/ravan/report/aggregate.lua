@@ -144,7 +144,7 @@ local function key_of(row, dim)
 end
 
 local function new_group(key)
-  local g = { key = key, calls = 0, seconds = 0, credits = {}, latency = {}, duration = {},
+  local g = { key = key, calls = 0, seconds = 0, no_duration = 0, credits = {}, latency = {}, duration = {},
     sentiment = {}, disconnect = {} }
   for _, f in ipairs(M.MONEY) do g[f] = decimal.sum() end
   return g
@@ -160,6 +160,8 @@ local function add_to(g, row, credit_names)
   if s then
     g.seconds = g.seconds + s
     count(g.duration, s)
+  else
+    g.no_duration = g.no_duration + 1
   end
   if row.latency then count(g.latency, row.latency) end
   if row.cost_total ~= nil then g.cost_total:add(row.cost_total) end
@@ -249,9 +251,11 @@ end
 local LATENCY_PS = { { "p50", 50 }, { "p95", 95 } }
 local DURATION_PS = { { "p50", 50 }, { "p90", 90 }, { "p99", 99 } }
 
-local function histogram(counts)
+-- Every call is in one bin: those without a duration in a last one, when any.
+local function histogram(counts, unknown)
   local bins = {}
   for i, b in ipairs(M.BINS) do bins[i] = { label = b[2], calls = 0 } end
+  if unknown > 0 then bins[#bins + 1] = { label = NONE, calls = unknown } end
   for v, c in pairs(counts) do
     for i, b in ipairs(M.BINS) do
       if v <= b[1] then
@@ -294,7 +298,7 @@ local function result_of(g, names)
     credits = credits,
     latency_ms = percentiles(g.latency, LATENCY_PS),
     duration_sec = percentiles(g.duration, DURATION_PS),
-    histogram = histogram(g.duration),
+    histogram = histogram(g.duration, g.no_duration),
     sentiment = ranked(g.sentiment),
     disconnect_reasons = ranked(g.disconnect),
   }

@@ -14,7 +14,7 @@ local json = require "ravan.json"
 
 local M = {}
 
-local type, tonumber, tostring, format, rep = type, tonumber, tostring, string.format, string.rep
+local type, tonumber, format, rep = type, tonumber, string.format, string.rep
 local floor, huge = math.floor, math.huge
 local concat = table.concat
 local mtype = math.type

@@ -10,6 +10,7 @@
 
 local aggregate = require "ravan.report.aggregate"
 local errors = require "ravan.errors"
+local number_string = require("ravan.json").number_string
 
 local M = {}
 
@@ -230,6 +231,36 @@ local function run(o)
     for i, name in ipairs(CHART_NAMES) do out.charts[name] = res.views[i + 1] end
   end
   return out
+end
+
+-- The table's columns for a report: its dimensions, then the numbers, each
+-- { title, function(group) -> text }. The CLI's table and CSV and the HTML
+-- report's tables all print these, so they cannot disagree.
+function M.columns(rep)
+  local cols = {}
+  for _, d in ipairs(rep.by) do
+    cols[#cols + 1] = { d, function(g) return g.key[d] end, dimension = true }
+  end
+  local function field(name, get)
+    cols[#cols + 1] = { name, get }
+  end
+  field("calls", function(g) return string.format("%d", g.calls) end)
+  field("minutes", function(g) return g.minutes end)
+  for _, f in ipairs(aggregate.MONEY) do field(f, function(g) return g[f] end) end
+  for _, c in ipairs(rep.credits) do field(c, function(g) return g.credits[c] end) end
+  local function pct(name, where, p)
+    field(name, function(g)
+      local v = g[where][p]
+      return v and number_string(v) or ""
+    end)
+  end
+  pct("latency_p50_ms", "latency_ms", "p50")
+  pct("latency_p95_ms", "latency_ms", "p95")
+  pct("duration_p50_s", "duration_sec", "p50")
+  pct("duration_p90_s", "duration_sec", "p90")
+  pct("duration_p99_s", "duration_sec", "p99")
+  pct("duration_max_s", "duration_sec", "max")
+  return cols
 end
 
 --- A cost report. Options (one source):
