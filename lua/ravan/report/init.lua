@@ -48,9 +48,11 @@ local function dimensions(by)
   end
   if #list > 2 then return invalid("by takes at most two dimensions") end
   local seen = {}
-  for i, d in ipairs(list) do
+  for _, d in ipairs(list) do
     if type(d) ~= "string" or not DIMENSION[d] then
-      return invalid("by[%d] must be one of %s", i, table.concat(aggregate.DIMENSIONS, ", "))
+      return invalid("by has %s: give one or two of %s",
+        type(d) == "string" and "an unknown dimension '" .. d:sub(1, 40) .. "'" or "a " .. type(d),
+        table.concat(aggregate.DIMENSIONS, ", "))
     end
     if seen[d] then return invalid("by names %s twice", d) end
     seen[d] = true
