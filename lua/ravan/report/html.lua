@@ -19,6 +19,20 @@ local function esc(s)
   return (tostring(s):gsub("[&<>\"']", ESCAPES))
 end
 
+-- A label cut to `n` characters (UTF-8 aware), with an ellipsis when cut.
+local function short(label, n)
+  local chars = {}
+  for c in label:gmatch("[^\128-\191][\128-\191]*") do
+    chars[#chars + 1] = c
+    if #chars > n then
+      chars[n] = "…"
+      chars[n + 1] = nil
+      return concat(chars)
+    end
+  end
+  return label
+end
+
 -- Axis ticks: a step of 1, 2 or 5 times a power of ten, about four of them.
 local function ticks(max)
   if max <= 0 then return { 0, 1 }, 1 end
@@ -44,8 +58,8 @@ local function num_label(v)
   return (format("%.2f", v):gsub("0+$", ""):gsub("%.$", ""))
 end
 
-local W, H = 640, 260
-local PAD_L, PAD_R, PAD_T, PAD_B = 56, 12, 12, 52
+local W, H = 480, 250
+local PAD_L, PAD_R, PAD_T, PAD_B = 50, 8, 12, 62
 
 -- Vertical bars, stacked by series. `cats`: { label, values = { series ->
 -- decimal text } }; `series`: { name, title }.
@@ -77,7 +91,7 @@ local function bar_chart(id, title, cats, series, unit)
   local n = math.max(#cats, 1)
   local slot = plot_w / n
   local bw = math.max(slot * 0.72, 1)
-  local every = math.max(1, math.ceil(n / 12))
+  local every = math.max(1, math.ceil(n / 8))
   for i, c in ipairs(cats) do
     local x = PAD_L + (i - 1) * slot + (slot - bw) / 2
     local base = PAD_T + plot_h
@@ -97,7 +111,7 @@ local function bar_chart(id, title, cats, series, unit)
       local label = c.label
       out[#out + 1] = format('<text class="axis" x="%.1f" y="%d" text-anchor="end" '
         .. 'transform="rotate(-35 %.1f %d)">%s</text>', x + bw / 2, H - PAD_B + 14,
-        x + bw / 2, H - PAD_B + 14, esc(#label > 14 and label:sub(1, 13) .. "…" or label))
+        x + bw / 2, H - PAD_B + 14, esc(short(label, 14)))
     end
   end
   out[#out + 1] = "</svg></figure>"
@@ -108,11 +122,11 @@ end
 local function hbar_chart(id, title, items, unit)
   local max = 0
   for _, it in ipairs(items) do max = math.max(max, tonumber(it.value) or 0) end
-  local row, label_w = 26, 170
+  local row, label_w = 28, 170
   local h = #items * row + 8
   local out = { format('<figure class="chart" data-chart="%s"><figcaption>%s</figcaption>', id, esc(title)),
     format('<svg viewBox="0 0 %d %d" role="img" aria-label="%s">', W, h, esc(title)) }
-  local avail = W - label_w - 110
+  local avail = W - label_w - 70
   for i, it in ipairs(items) do
     local y = 4 + (i - 1) * row
     local v = tonumber(it.value) or 0
@@ -121,9 +135,9 @@ local function hbar_chart(id, title, items, unit)
     out[#out + 1] = format('<text class="label" x="%d" y="%d" text-anchor="end">%s</text>'
       .. '<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s" data-key="%s" data-value="%s">'
       .. '<title>%s: %s</title></rect><text class="value" x="%.1f" y="%d">%s</text>',
-      label_w - 8, y + 15, esc(#label > 24 and label:sub(1, 23) .. "…" or label), label_w, y + 3,
+      label_w - 8, y + 17, esc(short(label, 18)), label_w, y + 4,
       bw, row - 8, PALETTE[(i - 1) % #PALETTE + 1], esc(label), esc(it.value), esc(label),
-      esc(it.value), label_w + bw + 6, y + 15, esc(it.value .. (unit or "")))
+      esc(it.value), label_w + bw + 6, y + 17, esc(it.value .. (unit or "")))
   end
   out[#out + 1] = "</svg></figure>"
   return concat(out)
@@ -155,7 +169,7 @@ local function latency_chart(days)
   end
   local n = math.max(#days, 1)
   local slot = plot_w / n
-  local every = math.max(1, math.ceil(n / 12))
+  local every = math.max(1, math.ceil(n / 8))
   for _, s in ipairs(SERIES) do
     local line, dots = {}, {}
     for i, d in ipairs(days) do
@@ -224,14 +238,14 @@ header p{color:var(--muted);margin:.2rem 0 1rem}
 .tile{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:10px 12px}
 .tile b{display:block;font-size:1.35rem;font-variant-numeric:tabular-nums}
 .tile span{color:var(--muted);font-size:.82rem}
-.grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,480px),1fr));gap:14px}
+.grid2{display:grid;align-items:start;grid-template-columns:repeat(auto-fit,minmax(min(100%,480px),1fr));gap:14px}
 .chart,.table{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:12px;margin:0 0 14px}
 figcaption,h2{font-weight:600;font-size:1rem;margin:0 0 6px}
 svg{width:100%;height:auto;display:block}
 .grid{stroke:var(--line)}
-.axis{font-size:11px;fill:var(--muted)}
-.label{font-size:12px;fill:var(--ink)}
-.value{font-size:12px;fill:var(--muted)}
+.axis{font-size:12px;fill:var(--muted)}
+.label{font-size:14px;fill:var(--ink)}
+.value{font-size:13px;fill:var(--muted)}
 .legend{list-style:none;margin:0 0 4px;padding:0;display:flex;flex-wrap:wrap;gap:12px;font-size:.82rem;color:var(--muted)}
 .legend span{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px}
 .scroll{overflow-x:auto}
