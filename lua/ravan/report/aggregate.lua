@@ -281,6 +281,8 @@ end
 -- Minutes to two places, rounded half up, from whole or fractional seconds:
 -- hundredths of a minute are integers, so the text is exact.
 local function minutes(seconds)
+  -- Beyond a double's exact integers (no real history), the nearest float will do.
+  if not (seconds > -2 ^ 46 and seconds < 2 ^ 46) then return format("%.2f", seconds / 60) end
   local hundredths = floor(seconds * 100 / 60 + 0.5)
   local whole = floor(hundredths / 100)
   return format("%d.%02d", whole, hundredths - whole * 100)

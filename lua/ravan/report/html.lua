@@ -35,7 +35,8 @@ end
 
 -- Axis ticks: a step of 1, 2 or 5 times a power of ten, about four of them.
 local function ticks(max)
-  if max <= 0 then return { 0, 1 }, 1 end
+  if max ~= max or max <= 0 then return { 0, 1 }, 1 end
+  if max > 1e300 then return { 0, max }, max end
   local raw = max / 4
   local mag = 10 ^ floor(math.log(raw, 10))
   local step = mag
@@ -53,8 +54,15 @@ local function ticks(max)
   return list, list[#list]
 end
 
+-- A value as a chart draws it: a bar's length cannot be negative or infinite.
+local function drawn(text)
+  local v = tonumber(text) or 0
+  if not (v > 0 and v < math.huge) then return 0 end
+  return v
+end
+
 local function num_label(v)
-  if v == floor(v) then return format("%d", v) end
+  if v == floor(v) then return format("%.0f", v) end
   return (format("%.2f", v):gsub("0+$", ""):gsub("%.$", ""))
 end
 
@@ -67,7 +75,7 @@ local function bar_chart(id, title, cats, series, unit)
   local max = 0
   for _, c in ipairs(cats) do
     local sum = 0
-    for _, s in ipairs(series) do sum = sum + (tonumber(c.values[s[1]]) or 0) end
+    for _, s in ipairs(series) do sum = sum + drawn(c.values[s[1]]) end
     if sum > max then max = sum end
   end
   local marks, top = ticks(max)
@@ -98,7 +106,7 @@ local function bar_chart(id, title, cats, series, unit)
     local sum = 0
     for j, s in ipairs(series) do
       local text = c.values[s[1]] or "0"
-      local v = tonumber(text) or 0
+      local v = drawn(text)
       local h = v / top * plot_h
       base = base - h
       sum = sum + v
@@ -121,7 +129,7 @@ end
 -- Horizontal bars, one per item: { label, value (text) }, longest first.
 local function hbar_chart(id, title, items, unit)
   local max = 0
-  for _, it in ipairs(items) do max = math.max(max, tonumber(it.value) or 0) end
+  for _, it in ipairs(items) do max = math.max(max, drawn(it.value)) end
   local row, label_w = 28, 170
   local h = #items * row + 8
   local out = { format('<figure class="chart" data-chart="%s"><figcaption>%s</figcaption>', id, esc(title)),
@@ -129,7 +137,7 @@ local function hbar_chart(id, title, items, unit)
   local avail = W - label_w - 70
   for i, it in ipairs(items) do
     local y = 4 + (i - 1) * row
-    local v = tonumber(it.value) or 0
+    local v = drawn(it.value)
     local bw = max > 0 and v / max * avail or 0
     local label = it.label
     out[#out + 1] = format('<text class="label" x="%d" y="%d" text-anchor="end">%s</text>'
