@@ -203,6 +203,7 @@ fuzz:
 DOC_DIR ?= doc
 docs: deps
 	@ldoc -q -d $(DOC_DIR) . >/dev/null
+	@cp docs/*.png $(DOC_DIR)/topics/
 	@echo 'The manual and the API reference: $(DOC_DIR)/index.html'
 
 clean:
