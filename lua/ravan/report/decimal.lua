@@ -20,6 +20,8 @@ local concat = table.concat
 local mtype = math.type
 
 local BASE = 1e7
+local POW10 = {}
+for i = 0, 15 do POW10[i] = 10 ^ i end
 -- A pending part is flushed into the limbs from here: each value added to
 -- it is below 10^15, so it never leaves the doubles' exact integers.
 local FLUSH = 1e15
@@ -125,29 +127,46 @@ local function add_digits(self, sign, digits)
   normalize(limbs)
 end
 
+-- What `M.parse` made of each value met, with its digits as a number when
+-- they fit a double exactly: a day's costs repeat the same few hundred
+-- values, so most adds are a lookup. Emptied when it grows large.
+local parsed, n_parsed = {}, 0
+local MAX_PARSED = 65536
+
+local function parse_cached(v)
+  local p = parsed[v]
+  if p == nil then
+    local sign, digits, places = M.parse(v)
+    p = sign and { sign, digits, places, #digits <= 15 and tonumber(digits) or nil } or false
+    -- NaN cannot be a key, and is not a decimal anyway.
+    if v == v then
+      if n_parsed >= MAX_PARSED then parsed, n_parsed = {}, 0 end
+      parsed[v] = p
+      n_parsed = n_parsed + 1
+    end
+  end
+  return p
+end
+
 --- Adds `v` (as `M.parse` reads it). Returns true, or false when `v` is not
 -- a decimal: the sum is then unchanged and its `invalid` count grows.
 function Sum:add(v)
-  local sign, digits, places = M.parse(v)
-  if not sign then
+  local p = parse_cached(v)
+  if not p then
     self.invalid = self.invalid + 1
     return false
   end
-  if digits == "" then
-    if places > self.places then rescale(self, places) end
-    return true
-  end
-  if places > self.places then
-    rescale(self, places)
-  elseif places < self.places then
-    digits = digits .. rep("0", self.places - places)
-  end
-  if #digits <= 15 then
-    local p = self.pending + sign * tonumber(digits)
-    self.pending = p
-    if p >= FLUSH or p <= -FLUSH then flush(self) end
+  local sign, digits, places, n = p[1], p[2], p[3], p[4]
+  if places > self.places then rescale(self, places) end
+  if digits == "" then return true end
+  local shift = self.places - places
+  if n and #digits + shift <= 15 then
+    -- Below 10^15 after the shift: exact as a double.
+    local x = self.pending + sign * n * POW10[shift]
+    self.pending = x
+    if x >= FLUSH or x <= -FLUSH then flush(self) end
   else
-    add_digits(self, sign, digits)
+    add_digits(self, sign, shift > 0 and digits .. rep("0", shift) or digits)
   end
   return true
 end
