@@ -38,7 +38,7 @@ local function ticks(max)
   if max ~= max or max <= 0 then return { 0, 1 }, 1 end
   if max > 1e300 then return { 0, max }, max end
   local raw = max / 4
-  local mag = 10 ^ floor(math.log(raw, 10))
+  local mag = 10 ^ floor(math.log(raw) / math.log(10))
   local step = mag
   for _, m in ipairs({ 1, 2, 5, 10 }) do
     if m * mag >= raw then
