@@ -61,6 +61,25 @@ local function assert_group(e, g)
   assert.are.equal(e.duration[#e.duration], g.duration_sec.max)
 end
 
+describe("ravan.report of a list of calls", function()
+  it("sums the values floats get wrong exactly, strings and numbers alike", function()
+    local calls = {}
+    for i = 1, 10 do
+      calls[i] = { id = "c" .. i, cost_total = i % 2 == 1 and "0.10" or "0.20", twilio_cost = 0.1,
+        model_cost = i % 2 == 1 and 0.1 or 0.2, credit_breakdown = { model_credits = 0.7 } }
+    end
+    local floats = 0
+    for _, c in ipairs(calls) do floats = floats + c.model_cost end
+    assert.are_not.equal(1.5, floats)
+    local rep = assert(ravan.report { calls = calls })
+    assert.are.equal("1.50", rep.total.cost_total)
+    assert.are.equal("1.0", rep.total.twilio_cost)
+    assert.are.equal("1.5", rep.total.model_cost)
+    assert.are.equal("7.0", rep.total.credits.model_credits)
+    assert.are.equal(0, rep.total.invalid)
+  end)
+end)
+
 describe("ravan.report from the API", function()
   local client
   before_each(function() client = mock.client() end)
