@@ -193,8 +193,14 @@ local function run(o)
   if o.charts then
     for _, name in ipairs(CHART_NAMES) do views[#views + 1] = M.CHARTS[name] end
   end
+  local by_phone = false
+  for _, v in ipairs(views) do
+    for _, d in ipairs(v) do by_phone = by_phone or d == "phone" end
+  end
   local agg = aggregate.new(views)
-  local seen = {}
+  -- Only a call met under several phones can come twice: the ids are kept
+  -- (a million of them are a hundred MB) only then.
+  local seen = (o.db ~= nil and by_phone or o.db == nil and o.calls == nil and #phones > 1) and {} or nil
   local function add(call, phone, id)
     local row = aggregate.row(call, phone)
     if since or until_ then
@@ -202,7 +208,7 @@ local function run(o)
       if not t or since and t < since or until_ and t >= until_ then return end
     end
     local again = false
-    if id ~= nil then
+    if seen and id ~= nil then
       again = seen[id] or false
       seen[id] = true
     end
@@ -211,10 +217,6 @@ local function run(o)
 
   local ok
   if o.db ~= nil then
-    local by_phone = false
-    for _, v in ipairs(views) do
-      for _, d in ipairs(v) do by_phone = by_phone or d == "phone" end
-    end
     ok, err = from_db(o.db, phones, by_phone, add)
   elseif o.calls ~= nil then
     ok, err = from_list(o.calls, add)
