@@ -103,8 +103,7 @@ local function fail(stderr, err)
 end
 
 local function write_failed(stderr, out)
-  stderr:write(PROGRAM, ": cannot write the output: ", args.printable(out.err), "\n")
-  return 1
+  return args.write_failed(stderr, PROGRAM, out)
 end
 
 -- Every page through the pager, each written as it comes; a write that

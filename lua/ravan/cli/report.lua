@@ -148,8 +148,7 @@ function M.json(rep, pretty)
 end
 
 local function write_failed(stderr, out)
-  stderr:write(PROGRAM, ": cannot write the output: ", args.printable(out.err), "\n")
-  return 1
+  return args.write_failed(stderr, PROGRAM, out)
 end
 
 -- Returns the exit code. `argv` are the words after "report".

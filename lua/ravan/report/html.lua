@@ -69,8 +69,42 @@ end
 local W, H = 480, 250
 local PAD_L, PAD_R, PAD_T, PAD_B = 50, 8, 12, 62
 
+local PLOT_W, PLOT_H = W - PAD_L - PAD_R, H - PAD_T - PAD_B
+
+-- A chart's figure up to its plot: caption, legend (for more than one
+-- series: { name, title, colour }), the SVG and its y axis up to `max`
+-- over `n` slots. Returns the parts so far, the axis' top and the slot width.
+local function frame(id, title, series, max, n, unit)
+  local marks, top = ticks(max)
+  local out = { format('<figure class="chart" data-chart="%s"><figcaption>%s</figcaption>', id, esc(title)) }
+  if #series > 1 then
+    out[#out + 1] = '<ul class="legend">'
+    for _, s in ipairs(series) do
+      out[#out + 1] = format('<li><span style="background:%s"></span>%s</li>', s[3], esc(s[2]))
+    end
+    out[#out + 1] = "</ul>"
+  end
+  out[#out + 1] = format('<svg viewBox="0 0 %d %d" role="img" aria-label="%s">', W, H, esc(title))
+  for _, t in ipairs(marks) do
+    local y = PAD_T + PLOT_H - t / top * PLOT_H
+    out[#out + 1] = format('<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>'
+      .. '<text class="axis" x="%d" y="%.1f" text-anchor="end">%s</text>',
+      PAD_L, W - PAD_R, y, y, PAD_L - 6, y + 4, esc(num_label(t) .. (unit or "")))
+  end
+  return out, top, PLOT_W / math.max(n, 1)
+end
+
+-- The label of the i-th of n slots, centred at x: every one up to 8 slots,
+-- else as many as fit.
+local function x_label(out, i, n, x, label)
+  if (i - 1) % math.max(1, math.ceil(n / 8)) ~= 0 then return end
+  local y = H - PAD_B + 14
+  out[#out + 1] = format('<text class="axis" x="%.1f" y="%d" text-anchor="end" '
+    .. 'transform="rotate(-35 %.1f %d)">%s</text>', x, y, x, y, esc(short(label, 14)))
+end
+
 -- Vertical bars, stacked by series. `cats`: { label, values = { series ->
--- decimal text } }; `series`: { name, title }.
+-- decimal text } }; `series`: { name, title } (a colour is added).
 local function bar_chart(id, title, cats, series, unit)
   local max = 0
   for _, c in ipairs(cats) do
@@ -78,49 +112,23 @@ local function bar_chart(id, title, cats, series, unit)
     for _, s in ipairs(series) do sum = sum + drawn(c.values[s[1]]) end
     if sum > max then max = sum end
   end
-  local marks, top = ticks(max)
-  local plot_w, plot_h = W - PAD_L - PAD_R, H - PAD_T - PAD_B
-  local out = { format('<figure class="chart" data-chart="%s"><figcaption>%s</figcaption>', id, esc(title)) }
-  if #series > 1 then
-    out[#out + 1] = '<ul class="legend">'
-    for i, s in ipairs(series) do
-      out[#out + 1] = format('<li><span style="background:%s"></span>%s</li>',
-        PALETTE[(i - 1) % #PALETTE + 1], esc(s[2]))
-    end
-    out[#out + 1] = "</ul>"
-  end
-  out[#out + 1] = format('<svg viewBox="0 0 %d %d" role="img" aria-label="%s">', W, H, esc(title))
-  for _, t in ipairs(marks) do
-    local y = PAD_T + plot_h - t / top * plot_h
-    out[#out + 1] = format('<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>'
-      .. '<text class="axis" x="%d" y="%.1f" text-anchor="end">%s</text>',
-      PAD_L, W - PAD_R, y, y, PAD_L - 6, y + 4, esc(num_label(t) .. (unit or "")))
-  end
-  local n = math.max(#cats, 1)
-  local slot = plot_w / n
+  for i, s in ipairs(series) do s[3] = PALETTE[(i - 1) % #PALETTE + 1] end
+  local out, top, slot = frame(id, title, series, max, #cats, unit)
   local bw = math.max(slot * 0.72, 1)
-  local every = math.max(1, math.ceil(n / 8))
   for i, c in ipairs(cats) do
     local x = PAD_L + (i - 1) * slot + (slot - bw) / 2
-    local base = PAD_T + plot_h
-    local sum = 0
-    for j, s in ipairs(series) do
+    local base = PAD_T + PLOT_H
+    for _, s in ipairs(series) do
       local text = c.values[s[1]] or "0"
       local v = drawn(text)
-      local h = v / top * plot_h
+      local h = v / top * PLOT_H
       base = base - h
-      sum = sum + v
       out[#out + 1] = format('<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" '
         .. 'data-series="%s" data-key="%s" data-value="%s"><title>%s %s: %s</title></rect>',
-        x, base, bw, h, PALETTE[(j - 1) % #PALETTE + 1], esc(s[1]), esc(c.label), esc(text),
+        x, base, bw, h, s[3], esc(s[1]), esc(c.label), esc(text),
         esc(c.label), esc(s[2]), esc(text))
     end
-    if (i - 1) % every == 0 then
-      local label = c.label
-      out[#out + 1] = format('<text class="axis" x="%.1f" y="%d" text-anchor="end" '
-        .. 'transform="rotate(-35 %.1f %d)">%s</text>', x + bw / 2, H - PAD_B + 14,
-        x + bw / 2, H - PAD_B + 14, esc(short(label, 14)))
-    end
+    x_label(out, i, #cats, x + bw / 2, c.label)
   end
   out[#out + 1] = "</svg></figure>"
   return concat(out)
@@ -159,50 +167,26 @@ local function latency_chart(days)
     if l.p95 then max = math.max(max, l.p95) end
     pts[i] = l
   end
-  local marks, top = ticks(max)
-  local plot_w, plot_h = W - PAD_L - PAD_R, H - PAD_T - PAD_B
-  local out = { '<figure class="chart" data-chart="latency"><figcaption>Latency per day (ms)</figcaption>',
-    '<ul class="legend">' }
-  local SERIES = { { "p50", PALETTE[1] }, { "p95", PALETTE[2] } }
-  for _, s in ipairs(SERIES) do
-    out[#out + 1] = format('<li><span style="background:%s"></span>%s</li>', s[2], s[1])
-  end
-  out[#out + 1] = "</ul>"
-  out[#out + 1] = format('<svg viewBox="0 0 %d %d" role="img" aria-label="Latency per day">', W, H)
-  for _, t in ipairs(marks) do
-    local y = PAD_T + plot_h - t / top * plot_h
-    out[#out + 1] = format('<line class="grid" x1="%d" x2="%d" y1="%.1f" y2="%.1f"/>'
-      .. '<text class="axis" x="%d" y="%.1f" text-anchor="end">%s</text>',
-      PAD_L, W - PAD_R, y, y, PAD_L - 6, y + 4, num_label(t))
-  end
-  local n = math.max(#days, 1)
-  local slot = plot_w / n
-  local every = math.max(1, math.ceil(n / 8))
+  local SERIES = { { "p50", "p50", PALETTE[1] }, { "p95", "p95", PALETTE[2] } }
+  local out, top, slot = frame("latency", "Latency per day (ms)", SERIES, max, #days)
   for _, s in ipairs(SERIES) do
     local line, dots = {}, {}
     for i, d in ipairs(days) do
       local v = pts[i][s[1]]
       if v then
-        local x, y = PAD_L + (i - 0.5) * slot, PAD_T + plot_h - v / top * plot_h
+        local x, y = PAD_L + (i - 0.5) * slot, PAD_T + PLOT_H - v / top * PLOT_H
         line[#line + 1] = format("%.1f,%.1f", x, y)
         dots[#dots + 1] = format('<circle cx="%.1f" cy="%.1f" r="3" fill="%s" data-series="%s" '
-          .. 'data-key="%s" data-value="%s"><title>%s %s: %s ms</title></circle>', x, y, s[2], s[1],
+          .. 'data-key="%s" data-value="%s"><title>%s %s: %s ms</title></circle>', x, y, s[3], s[1],
           esc(d.key.day), esc(number_string(v)), esc(d.key.day), s[1],
           esc(number_string(v)))
       end
     end
     out[#out + 1] = format('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>',
-      s[2], concat(line, " "))
+      s[3], concat(line, " "))
     out[#out + 1] = concat(dots)
   end
-  for i, d in ipairs(days) do
-    if (i - 1) % every == 0 then
-      local x = PAD_L + (i - 0.5) * slot
-      out[#out + 1] = format('<text class="axis" x="%.1f" y="%d" text-anchor="end" '
-        .. 'transform="rotate(-35 %.1f %d)">%s</text>', x, H - PAD_B + 14, x, H - PAD_B + 14,
-        esc(d.key.day))
-    end
-  end
+  for i, d in ipairs(days) do x_label(out, i, #days, PAD_L + (i - 0.5) * slot, d.key.day) end
   out[#out + 1] = "</svg></figure>"
   return concat(out)
 end
