@@ -137,6 +137,14 @@ describe("ravan.report from the API", function()
     assert.are.equal(0, rep.total.invalid)
   end)
 
+  it("returns the API's error when a page fails", function()
+    mock.reset()
+    mock.fault { kind = "status", status = 401, phone = P300, page = 2 }
+    local rep, err = ravan.report { client = client, phone = P300 }
+    assert.is_nil(rep)
+    assert.are.equal("auth", err.kind)
+  end)
+
   for _, case in ipairs {
     { {}, "give one of db, calls" },
     { { phone = P300, by = "day,agent,status" }, "at most two" },

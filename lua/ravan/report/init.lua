@@ -137,19 +137,20 @@ local function from_api(o, phones, add)
   if type(client) ~= "table" or type(client.calls) ~= "function" then
     return invalid("client must be a ravan client")
   end
+  local ok, err = true, nil
   for _, phone in ipairs(phones) do
     local pager = client:calls { phone = phone, page_size = o.page_size or 100 }
-    while true do
-      local call, err = pager:next()
-      if err then
-        pager:close()
-        return nil, err
-      end
-      if call == nil then break end
-      add(call, phone, call.id)
+    while ok do
+      local call
+      call, err = pager:next()
+      if err then ok = false elseif call == nil then break else add(call, phone, call.id) end
     end
+    pager:close()
+    if not ok then break end
   end
+  -- A client made here is closed here, whatever happened.
   if o.client == nil then client:close() end
+  if not ok then return nil, err end
   return true
 end
 
