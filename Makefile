@@ -46,8 +46,8 @@ EMBED_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(WARNINGS) $(CFLAGS) $(CURL_C
 	$(shell $(PKG_CONFIG) --cflags $(EMBED_LUA) 2>/dev/null)
 EMBED_LIBS = $(shell $(PKG_CONFIG) --libs $(EMBED_LUA) 2>/dev/null) $(LDLIBS)
 
-.PHONY: all deps test-deps env lint test demo memcheck embed cross docs bench bench-wire bench-openresty openresty \
-	tsan fuzz clean help rock rock-install
+.PHONY: all deps test-deps env lint test demo memcheck embed cross docs bench bench-wire bench-openresty \
+	bench-report openresty tsan fuzz clean help rock rock-install
 
 all: $(MODULE)
 
@@ -199,6 +199,12 @@ bench-wire: deps
 	@$(MAKE) --no-print-directory all LUA=lua5.4
 	@bench/wire_run
 
+# Benchmark p: ravan.report over a million calls in SQLite and PostgreSQL, against one SQL query.
+# Not part of `make test`: it takes minutes.
+bench-report: deps
+	@$(MAKE) --no-print-directory all LUA=lua5.4
+	@bench/report_run
+
 # Benchmark h: the OpenResty example under wrk at +100 ms, against nginx's own proxy_pass.
 bench-openresty: deps
 	@bash .ci/deps wrk
@@ -252,6 +258,7 @@ help:
 	@echo 'make openresty  the OpenResty example on http://127.0.0.1:8080 against the local server'
 	@echo 'make bench-sync client:sync under a rate limit, and 100,000 calls into each database'
 	@echo 'make bench-wire a sync and a pager over TLS (HTTP/2, resumption) against plain HTTP'
+	@echo 'make bench-report  a report over 1,000,000 calls in each database, vs one SQL query'
 	@echo 'make docs       the manual and the API reference in doc/ (LDoc)'
 	@echo 'make fuzz       libFuzzer (ASan, UBSan) over Retry-After parsing and the body buffer'
 	@echo 'make clean      remove build/ and doc/'

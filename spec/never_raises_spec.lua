@@ -201,6 +201,45 @@ describe("nothing raises", function()
     for _, suffix in ipairs { "", "-wal", "-shm" } do os.remove(path .. suffix) end
   end)
 
+  it("ravan.report and its HTML, with any value for each option and each field of a call", function()
+    local html = require "ravan.report.html"
+    local contract = require "ravan.contract"
+    local c = client()
+    local call = { id = "c1", cost_total = "1.50", twilio_cost = 0.5, started_at = "2026-11-01T10:00:00Z",
+      credit_breakdown = { model_credits = 0.25 }, post_call_analysis_result = { sentiment = "positive" } }
+    local function report(what, o)
+      local rep, err = never_raises(what, ravan.report, o)
+      value_or_error(what, rep, err)
+      if rep then assert.is_string(never_raises(what .. " html", html.render, rep)) end
+    end
+    local keys = { "by", "since", "until", "db", "phones", "phone", "calls", "client", "charts",
+      "page_size", "bogus", 1 }
+    for _, key in ipairs(keys) do
+      for i = 1, N do
+        local o = { calls = { call }, charts = true, by = "day,agent" }
+        o[key] = value(i)
+        -- With a phone and no other source, the report reads the API on this closed port.
+        if key == "phone" or key == "phones" then o.calls, o.client = nil, c end
+        report("ravan.report " .. tostring(key), o)
+      end
+    end
+    local fields = { "bogus" }
+    for _, k in ipairs(contract.CALL.keys) do fields[#fields + 1] = k end
+    for _, field in ipairs(fields) do
+      for i = 1, N do
+        local one = {}
+        for k, v in pairs(call) do one[k] = v end
+        one[field] = value(i)
+        report("ravan.report call." .. field, { calls = { one, call }, charts = true, by = "week,status" })
+      end
+    end
+    for i = 1, N do
+      report("ravan.report(value)", value(i))
+      report("ravan.report calls = value", { calls = { value(i) } })
+    end
+    c:close()
+  end)
+
   it("every async method of clients, requests and tasks, with any arguments, colon or dot", function()
     local c = client()
     for _, name in ipairs({ "fd", "pending", "poll", "spawn", "start" }) do

@@ -76,6 +76,16 @@ local M = {
 -- @return a `ravan.pager.Pager`, for a generic `for`
 -- @function calls
 
+--- A cost report over a synced database, the API or a list of calls: see
+-- `ravan.report.report` for the options and docs/report.md for the result.
+-- @tparam table o the options
+-- @treturn[1] table the aggregate tables
+-- @treturn[2] nil
+-- @treturn[2] ravan.errors.Error
+function M.report(o)
+  return require("ravan.report").report(o)
+end
+
 surface.add_defaults(M, client.new)
 
 return M

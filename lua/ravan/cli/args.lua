@@ -84,6 +84,13 @@ function M.integer(field)
   end
 end
 
+--- The line for output that could not be written (`out`: an `output.checked`
+-- stream, which keeps the error); returns the exit status, 1.
+function M.write_failed(stderr, program, out)
+  stderr:write(program, ": cannot write the output: ", printable(out.err), "\n")
+  return 1
+end
+
 --- The usage error: one line, with where to look.
 function M.usage_error(stderr, program, msg)
   stderr:write(program, ": ", msg, " (see '", program, " --help')\n")

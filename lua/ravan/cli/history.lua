@@ -18,6 +18,7 @@ M.USAGE = [=[
 Usage: ravan-history PHONE [--page N] [--page-size N] [--transcripts]
                            [--all [--limit N]] [--format FORMAT] [--json]
        ravan-history sync PHONE... --db URL ...  (see ravan-history sync --help)
+       ravan-history report [PHONE...] [--db URL] ...  (see ravan-history report --help)
 
 Shows the calls where PHONE (E.164, e.g. +14155550100) was caller or
 callee, from the Ravan.ai API.
@@ -102,8 +103,7 @@ local function fail(stderr, err)
 end
 
 local function write_failed(stderr, out)
-  stderr:write(PROGRAM, ": cannot write the output: ", args.printable(out.err), "\n")
-  return 1
+  return args.write_failed(stderr, PROGRAM, out)
 end
 
 -- Every page through the pager, each written as it comes; a write that

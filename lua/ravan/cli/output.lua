@@ -4,6 +4,7 @@
 
 local args = require "ravan.cli.args"
 local contract = require "ravan.contract"
+local decimal = require "ravan.report.decimal"
 local json = require "ravan.json"
 
 local M = {}
@@ -43,45 +44,23 @@ local function direction(call, phone)
   return "?", cell(call.caller_number)
 end
 
--- Sums of a table's calls: seconds, and costs as exact decimals. Costs are
--- decimal strings ("12.50"); adding them as floats would print sums such
--- as 0.30000000000000004, so whole units and the fraction (in units of
--- 10^-places) are added as integers, the fraction carried into the units.
--- A cost that is not a plain decimal makes the sum unknown ("?").
-local MAX_PLACES = 15 -- 10^15 and a carry stay exact in a double
-
+-- Sums of a table's calls: seconds, and costs as exact decimals
+-- (`ravan.report.decimal`): adding "12.50"s as floats would print sums
+-- such as 0.30000000000000004. A cost that is not a decimal makes the sum
+-- unknown ("?").
 local function new_totals()
-  return { calls = 0, seconds = 0, units = 0, fraction = 0, places = 0 }
-end
-
-local function add_cost(t, cost)
-  local units, digits = tostring(cost):match("^(%d+)%.?(%d*)$")
-  if not units or #digits > MAX_PLACES then
-    t.unknown = true
-    return
-  end
-  if #digits > t.places then
-    t.fraction = t.fraction * 10 ^ (#digits - t.places)
-    t.places = #digits
-  end
-  local one = 10 ^ t.places
-  t.units = t.units + tonumber(units)
-  t.fraction = t.fraction + (#digits > 0 and tonumber(digits) * 10 ^ (t.places - #digits) or 0)
-  if t.fraction >= one then
-    t.units, t.fraction = t.units + 1, t.fraction - one
-  end
+  return { calls = 0, seconds = 0, cost = decimal.sum() }
 end
 
 local function add_call(t, call)
   t.calls = t.calls + 1
   if type(call.duration_sec) == "number" then t.seconds = t.seconds + call.duration_sec end
-  if call.cost_total ~= nil then add_cost(t, call.cost_total) end
+  if call.cost_total ~= nil then t.cost:add(call.cost_total) end
 end
 
 local function cost_sum(t)
-  if t.unknown then return "?" end
-  if t.places == 0 then return string.format("%.0f", t.units) end
-  return string.format("%.0f.%0" .. t.places .. ".0f", t.units, t.fraction)
+  if t.cost.invalid > 0 then return "?" end
+  return t.cost:text()
 end
 
 local HEADINGS = { "START", "DIR", "OTHER PARTY", "AGENT", "STATUS", "DURATION", "COST" }
@@ -212,6 +191,7 @@ local function csv_field(v)
   if v:find('[,"\r\n]') then return '"' .. v:gsub('"', '""') .. '"' end
   return v
 end
+M.csv_field = csv_field
 
 function M.csv_line(call, phone)
   local fields = {}

@@ -156,6 +156,48 @@ function Db:rows(sql, ...)
   return out
 end
 
+-- Rows a PostgreSQL cursor hands over at a time in `each`.
+local FETCH = 5000
+
+--- Runs a query and calls `fn(row)` for each row as it is read, so a
+-- million rows are never held at once: SQLite steps its statement;
+-- PostgreSQL (whose driver would hold the whole result) reads through a
+-- cursor, `FETCH` rows at a time, in a read-only transaction. Returns true,
+-- or nil and an error.
+function Db:each(sql, fn, ...)
+  local text, msg = self:render(sql, ...)
+  if not text then return nil, errors.invalid_argument(msg) end
+  local function drain(cur)
+    if type(cur) == "number" then return 0 end
+    local n = 0
+    while true do
+      local row = cur:fetch({}, "a")
+      if not row then break end
+      n = n + 1
+      fn(row)
+    end
+    cur:close()
+    return n
+  end
+  if self.kind ~= "postgresql" then
+    local cur, err = run(self, text)
+    if cur == nil then return nil, err end
+    drain(cur)
+    return true
+  end
+  return self:transaction(function()
+    local ok, err = self:exec("DECLARE ravan_each NO SCROLL CURSOR FOR " .. text)
+    if not ok then return nil, err end
+    while true do
+      local cur
+      cur, err = run(self, "FETCH FORWARD " .. FETCH .. " FROM ravan_each")
+      if cur == nil then return nil, err end
+      if drain(cur) < FETCH then break end
+    end
+    return self:exec("CLOSE ravan_each")
+  end)
+end
+
 function Db:begin()
   return self:exec(self.kind == "sqlite" and "BEGIN IMMEDIATE" or "BEGIN")
 end
