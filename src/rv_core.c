@@ -148,6 +148,29 @@ void rv_lua_set_integer(lua_State *L, const char *key, lua_Integer value)
     lua_setfield(L, -2, key);
 }
 
+/* The fields of a measured attempt, into the table on top: `timings` (seconds), `bytes`,
+ * `http_version` ("1.1", "2") and `reused`. */
+static void set_measure(lua_State *L, const rv_measure *m)
+{
+    const rv_timings *t = &m->timings;
+    lua_createtable(L, 0, 5);
+    set_number(L, "dns", t->dns);
+    set_number(L, "connect", t->connect);
+    set_number(L, "tls", t->tls);
+    set_number(L, "first_byte", t->first_byte);
+    set_number(L, "total", t->total);
+    lua_setfield(L, -2, "timings");
+    if (m->http_version) {
+        if (m->http_version % 10)
+            lua_pushfstring(L, "%d.%d", m->http_version / 10, m->http_version % 10);
+        else
+            lua_pushfstring(L, "%d", m->http_version / 10);
+        lua_setfield(L, -2, "http_version");
+    }
+    lua_pushboolean(L, m->reused);
+    lua_setfield(L, -2, "reused");
+}
+
 static void push_events(lua_State *L, const rv_response *resp)
 {
     lua_createtable(L, (int)resp->n_events, 0);
@@ -165,17 +188,21 @@ static void push_events(lua_State *L, const rv_response *resp)
             set_number(L, "wait_ms", ev->wait_ms);
         if (ev->retry_after >= 0)
             set_number(L, "retry_after", ev->retry_after);
+        set_measure(L, &ev->measure);
+        rv_lua_set_integer(L, "bytes", (lua_Integer)ev->measure.bytes);
         lua_rawseti(L, -2, (int)i + 1);
     }
     lua_setfield(L, -2, "events");
 }
 
-/* Leaves the result table on the stack. The record of the attempts (`events`, with `url` and
- * `elapsed`) is built only when `detailed`: only a log or an observer reads it, and building it
- * for every response was a good part of a blocking call's cost. */
+/* Leaves the result table on the stack. The record of the attempts (`events`, with `url`) is
+ * built only when `detailed` or when there was more than one: only a log or an observer reads
+ * every attempt, client:stats() only the retried ones, and building it for every response was
+ * a good part of a blocking call's cost. What the last attempt measured, `bytes` and `elapsed`
+ * come always: the stats count them. */
 static void push_response(lua_State *L, const rv_response *resp, int detailed)
 {
-    lua_createtable(L, 0, detailed ? 16 : 8);
+    lua_createtable(L, 0, detailed ? 20 : 14);
     if (resp->status)
         rv_lua_set_integer(L, "status", resp->status);
     if (resp->error == RV_OK || resp->error == RV_ERR_SERVER) {
@@ -207,11 +234,15 @@ static void push_response(lua_State *L, const rv_response *resp, int detailed)
         lua_setfield(L, -2, "retryable");
     }
     rv_lua_set_integer(L, "attempts", resp->attempts);
-    if (detailed) {
-        rv_lua_set_string(L, "url", resp->url);
-        set_number(L, "elapsed", resp->elapsed);
-        push_events(L, resp);
+    set_number(L, "elapsed", resp->elapsed);
+    if (resp->measured) {
+        set_measure(L, &resp->last);
+        rv_lua_set_integer(L, "bytes", (lua_Integer)resp->bytes);
     }
+    if (detailed)
+        rv_lua_set_string(L, "url", resp->url);
+    if (detailed || resp->n_events > 1)
+        push_events(L, resp);
 }
 
 static int response_gc(lua_State *L)
@@ -232,6 +263,7 @@ void rv_lua_check_query(lua_State *L, int t, rv_query *query)
     query->include_transcripts = lua_isnil(L, -1) ? -1 : lua_toboolean(L, -1);
     lua_pop(L, 1);
     query->deadline = opt_number(L, t, "deadline", 0);
+    query->traceparent = rv_lua_opt_string(L, t, "traceparent");
 }
 
 /* A response in a userdata, so a memory error while building its table frees it: for a job

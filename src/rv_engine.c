@@ -173,6 +173,8 @@ static void conclude(rv_engine *e, rv_job *job)
 {
     if (job->state == JOB_ACTIVE)
         release_slot(e, job);
+    else
+        rv_call_cleanup(&job->call);    /* a job that never ran still holds its header list */
     job->state = JOB_FINISHED;
     if (!job->cancelled) {
         list_push(&e->done, job);

@@ -10,6 +10,7 @@ local validate = require "ravan.validate"
 local result = require "ravan.result"
 local surface = require "ravan.surface"
 local async = require "ravan.async"
+local stats = require "ravan.stats"
 
 local M = {}
 
@@ -69,7 +70,11 @@ end
 -- * `max_concurrency` (8, 1 to 64): requests of `start`, tasks and the
 --   pager's prefetch in flight at once; more wait in start order
 -- * `log`: a function called with one table per event (`request`, `retry`,
---   `response`, `error`), never with the credential
+--   `response`, `error`), never with the credential; `retry`, `response` and
+--   `error` carry the attempt's `timings`, `bytes`, `http_version`, `reused`
+-- * `stats` (true): keep the counters and histograms of `client:stats()`
+-- * `traceparent` (false): true sends a W3C `traceparent` made for each call
+--   (a query's own `traceparent` wins) on every attempt
 -- @treturn[1] Client
 -- @treturn[2] nil
 -- @treturn[2] ravan.errors.Error kind `invalid_argument`
@@ -95,6 +100,8 @@ function M.new(opts, getenv)
     _log = cfg.log,
     _deadline = cfg.deadline,
     _max_concurrency = cfg.max_concurrency,
+    _stats = cfg.stats and stats.new() or nil,
+    _traceparent = cfg.traceparent,
   }, Client)
   secrets[self] = cfg.api_key or cfg.token
   return self
@@ -108,6 +115,7 @@ function Client:_prepare(q, schema)
   local query, err = validate.query(q, schema)
   if not query then return nil, err end
   if query.deadline == nil then query.deadline = self._deadline end
+  if self._traceparent and not query.traceparent then query.traceparent = core.traceparent() end
   return query
 end
 
@@ -123,7 +131,7 @@ end
 function Client:_page_of(res)
   -- client:sync watches every response of its client for its rate budget.
   if self._observer then self._observer(res) end
-  return result.page(res, secrets[self], self._log)
+  return result.page(res, secrets[self], self._log, self._stats)
 end
 
 -- A request for a prepared query: blocking, except inside a task of this
@@ -184,6 +192,21 @@ end
 
 surface.add_methods(Client)
 async.add_methods(Client)
+
+--- What this client has done so far: requests, attempts, retries by reason,
+-- errors by kind, 429s, bytes and latency histograms (`ravan.stats.Stats`).
+-- Works on a closed client too.
+-- @treturn[1] ravan.stats.Stats a snapshot, a table of the caller's own
+-- @treturn[2] nil
+-- @treturn[2] ravan.errors.Error `invalid_argument` for a client made with
+-- `stats = false`
+function Client:stats()
+  if not rawequal(getmetatable(self), Client) then return nil, errors.misuse("client", "stats") end
+  if not self._stats then
+    return nil, errors.invalid_argument("this client keeps no stats (made with stats = false)")
+  end
+  return stats.snapshot(self._stats)
+end
 
 --- Keeps a database in step with phones' call histories: incremental,
 -- exactly once, many phones under one rate budget. See `ravan.sync.sync`

@@ -38,6 +38,9 @@ local M = {}
 -- @tfield[opt] number curl_code libcurl's code (transport errors)
 -- @tfield[opt] number retry_after seconds the server asked to wait, when the
 -- wait was not slept (longer than `max_retry_after` or past the deadline)
+-- @tfield[opt] table timings the last attempt's, when one ran: `dns`, `connect`,
+-- `tls`, `first_byte`, `total`, each in seconds from its start (see
+-- docs/observability.md)
 
 --- Every kind, as a set: `errors.KINDS[err.kind]` is true. The list itself
 -- is the C core's (`ravan.core.KINDS`), so the two cannot disagree.
@@ -54,7 +57,7 @@ local FALLBACK_KIND = "internal"
 local FIELDS = {
   status = "number", request_id = "string", attempts = "number",
   body = "string", curl_code = "number", retry_after = "number",
-  retryable = "boolean",
+  retryable = "boolean", timings = "table",
 }
 
 -- Bodies are kept for debugging only; a cap keeps a huge HTML page (or a
@@ -230,6 +233,7 @@ local function context(res)
     request_id = res.request_id,
     attempts = res.attempts,
     retry_after = res.retry_after,
+    timings = res.timings,
   }
 end
 
@@ -240,6 +244,7 @@ function M.with_response(err, res, secret)
   err.status = err.status or res.status
   err.request_id = err.request_id or res.request_id
   err.attempts = err.attempts or res.attempts
+  err.timings = err.timings or res.timings
   err.body = err.body or res.body
   return scrub(err, secret)
 end
