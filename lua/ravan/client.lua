@@ -182,6 +182,15 @@ end
 -- from the loop as a `ravan.errors.Error`
 -- @function Client:pages
 
+--- What this client has done so far: requests, attempts, retries by reason,
+-- errors by kind, 429s, bytes and latency histograms. Works on a closed
+-- client too.
+-- @treturn[1] ravan.stats.Stats a snapshot, a table of the caller's own
+-- @treturn[2] nil
+-- @treturn[2] ravan.errors.Error `invalid_argument` for a client made with
+-- `stats = false`
+-- @function Client:stats
+
 --- Every call of a phone's history, across pages, in the server's order;
 -- a call already yielded is not yielded again.
 --
@@ -192,21 +201,6 @@ end
 
 surface.add_methods(Client)
 async.add_methods(Client)
-
---- What this client has done so far: requests, attempts, retries by reason,
--- errors by kind, 429s, bytes and latency histograms (`ravan.stats.Stats`).
--- Works on a closed client too.
--- @treturn[1] ravan.stats.Stats a snapshot, a table of the caller's own
--- @treturn[2] nil
--- @treturn[2] ravan.errors.Error `invalid_argument` for a client made with
--- `stats = false`
-function Client:stats()
-  if not rawequal(getmetatable(self), Client) then return nil, errors.misuse("client", "stats") end
-  if not self._stats then
-    return nil, errors.invalid_argument("this client keeps no stats (made with stats = false)")
-  end
-  return stats.snapshot(self._stats)
-end
 
 --- Keeps a database in step with phones' call histories: incremental,
 -- exactly once, many phones under one rate budget. See `ravan.sync.sync`
