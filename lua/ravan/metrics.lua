@@ -60,8 +60,8 @@ end
 -- A client (anything with a `stats` method), a snapshot, or a list of either -> one snapshot.
 local function snapshot_of(source)
   if type(source) ~= "table" then return nil end
-  if type(source.stats) == "function" then return source:stats() end
-  if source.requests then return source end
+  if type(source.stats) == "function" then return (source:stats()) end
+  if type(source.requests) == "number" then return source end
   local list = {}
   for i = 1, #source do
     local s = snapshot_of(source[i])
@@ -71,19 +71,9 @@ local function snapshot_of(source)
   return stats.merge(list)
 end
 
---- The exposition text of `source`.
--- @param source a client, a `ravan.stats.Stats` snapshot, or a list of clients and
--- snapshots (added up)
--- @treturn[1] string the text, ending in a newline
--- @treturn[2] nil
--- @treturn[2] ravan.errors.Error `invalid_argument` when `source` is none of those (or a
--- client keeps no stats)
-function M.render(source)
+local function render(source)
   local s = snapshot_of(source)
-  if not s then
-    return nil, errors.invalid_argument("metrics.render takes a client, client:stats() or a"
-      .. " list of them")
-  end
+  if not s then return nil end
   local out = {}
   for _, c in ipairs(COUNTERS) do
     header(out, c[2], "counter", c[3])
@@ -112,6 +102,22 @@ function M.render(source)
   end
   out[#out + 1] = ""
   return table.concat(out, "\n")
+end
+
+--- The exposition text of `source`.
+-- @param source a client, a `ravan.stats.Stats` snapshot, or a list of clients and
+-- snapshots (added up)
+-- @treturn[1] string the text, ending in a newline
+-- @treturn[2] nil
+-- @treturn[2] ravan.errors.Error `invalid_argument` when `source` is none of those (or a
+-- client keeps no stats)
+function M.render(source)
+  -- A hand-made "snapshot" with fields of the wrong type fails somewhere inside: said, not
+  -- raised.
+  local ok, text = pcall(render, source)
+  if ok and text then return text end
+  return nil, errors.invalid_argument("metrics.render takes a client, client:stats() or a list"
+    .. " of them")
 end
 
 return M
