@@ -148,11 +148,8 @@ void rv_lua_set_integer(lua_State *L, const char *key, lua_Integer value)
     lua_setfield(L, -2, key);
 }
 
-/* The fields of a measured attempt, into the table on top: `timings` (seconds), `bytes`,
- * `http_version` ("1.1", "2") and `reused`. */
-static void set_measure(lua_State *L, const rv_measure *m)
+static void set_timings(lua_State *L, const rv_timings *t)
 {
-    const rv_timings *t = &m->timings;
     lua_createtable(L, 0, 5);
     set_number(L, "dns", t->dns);
     set_number(L, "connect", t->connect);
@@ -160,15 +157,17 @@ static void set_measure(lua_State *L, const rv_measure *m)
     set_number(L, "first_byte", t->first_byte);
     set_number(L, "total", t->total);
     lua_setfield(L, -2, "timings");
-    if (m->http_version) {
-        if (m->http_version % 10)
-            lua_pushfstring(L, "%d.%d", m->http_version / 10, m->http_version % 10);
-        else
-            lua_pushfstring(L, "%d", m->http_version / 10);
-        lua_setfield(L, -2, "http_version");
+}
+
+static const char *http_version_name(int version)
+{
+    switch (version) {
+    case 10: return "1.0";
+    case 11: return "1.1";
+    case 20: return "2";
+    case 30: return "3";
+    default: return NULL;
     }
-    lua_pushboolean(L, m->reused);
-    lua_setfield(L, -2, "reused");
 }
 
 static void push_events(lua_State *L, const rv_response *resp)
@@ -188,7 +187,10 @@ static void push_events(lua_State *L, const rv_response *resp)
             set_number(L, "wait_ms", ev->wait_ms);
         if (ev->retry_after >= 0)
             set_number(L, "retry_after", ev->retry_after);
-        set_measure(L, &ev->measure);
+        set_timings(L, &ev->measure.timings);
+        rv_lua_set_string(L, "http_version", http_version_name(ev->measure.http_version));
+        lua_pushboolean(L, ev->measure.reused);
+        lua_setfield(L, -2, "reused");
         rv_lua_set_integer(L, "bytes", (lua_Integer)ev->measure.bytes);
         lua_rawseti(L, -2, (int)i + 1);
     }
@@ -198,8 +200,9 @@ static void push_events(lua_State *L, const rv_response *resp)
 /* Leaves the result table on the stack. The record of the attempts (`events`, with `url`) is
  * built only when `detailed` or when there was more than one: only a log or an observer reads
  * every attempt, client:stats() only the retried ones, and building it for every response was
- * a good part of a blocking call's cost. What the last attempt measured, `bytes` and `elapsed`
- * come always: the stats count them. */
+ * a good part of a blocking call's cost. `elapsed`, `bytes` and the last attempt's timings come
+ * always, for the stats and an error; the timings as a list (dns, connect, tls, first byte,
+ * total), which costs a third of a table with names (ravan.errors names them when needed). */
 static void push_response(lua_State *L, const rv_response *resp, int detailed)
 {
     lua_createtable(L, 0, detailed ? 20 : 14);
@@ -236,7 +239,14 @@ static void push_response(lua_State *L, const rv_response *resp, int detailed)
     rv_lua_set_integer(L, "attempts", resp->attempts);
     set_number(L, "elapsed", resp->elapsed);
     if (resp->measured) {
-        set_measure(L, &resp->last);
+        const rv_timings *t = &resp->timings;
+        const double phases[] = {t->dns, t->connect, t->tls, t->first_byte, t->total};
+        lua_createtable(L, 5, 0);
+        for (int i = 0; i < 5; i++) {
+            lua_pushnumber(L, phases[i]);
+            lua_rawseti(L, -2, i + 1);
+        }
+        lua_setfield(L, -2, "timings");
         rv_lua_set_integer(L, "bytes", (lua_Integer)resp->bytes);
     }
     if (detailed)

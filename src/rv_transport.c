@@ -702,7 +702,7 @@ rv_step rv_call_end(rv_call *call, CURLcode code, double *wait)
                       (now - call->attempt_started) * 1000.0, 0, server_wait, {{0, 0, 0, 0, 0}, 0, 0, 0}};
     measure(e, &event.measure);
     resp->measured = 1;
-    resp->last = event.measure;
+    resp->timings = event.measure.timings;
     resp->bytes += event.measure.bytes;
 
     if (error == RV_OK && rv_is_redirect(status)) {

@@ -84,8 +84,8 @@ typedef struct rv_response {
     double retry_after;         /* a server-requested wait that was not slept; -1 when none */
     double elapsed;
     int attempts;
-    int measured;               /* 1 once an attempt ran: `last` and `bytes` then hold figures */
-    rv_measure last;            /* the last attempt's */
+    int measured;               /* 1 once an attempt ran: `timings` and `bytes` then hold figures */
+    rv_timings timings;         /* the last attempt's */
     double bytes;               /* body bytes received over every attempt */
     rv_event *events;
     size_t n_events;

@@ -70,8 +70,8 @@ end
 -- * `max_concurrency` (8, 1 to 64): requests of `start`, tasks and the
 --   pager's prefetch in flight at once; more wait in start order
 -- * `log`: a function called with one table per event (`request`, `retry`,
---   `response`, `error`), never with the credential; `retry`, `response` and
---   `error` carry the attempt's `timings`, `bytes`, `http_version`, `reused`
+--   `response`, `error`), never with the credential; `retry` and `response`
+--   carry the attempt's `timings`, `bytes`, `http_version`, `reused`
 -- * `stats` (true): keep the counters and histograms of `client:stats()`
 -- * `traceparent` (false): true sends a W3C `traceparent` made for each call
 --   (a query's own `traceparent` wins) on every attempt

@@ -224,6 +224,17 @@ local function http_message(status, body, content_type)
   return text
 end
 
+-- The phases of a response's `timings` list, in its order.
+local PHASES = { "dns", "connect", "tls", "first_byte", "total" }
+
+-- A transport's timings list -> the named table errors and log events show; nil for none.
+function M.timings(list)
+  if not list then return nil end
+  local t = {}
+  for i = 1, #PHASES do t[PHASES[i]] = list[i] end
+  return t
+end
+
 -- Response context shared by every error built from a core response.
 local function context(res)
   return {
@@ -233,7 +244,7 @@ local function context(res)
     request_id = res.request_id,
     attempts = res.attempts,
     retry_after = res.retry_after,
-    timings = res.timings,
+    timings = M.timings(res.timings),
   }
 end
 
@@ -244,7 +255,7 @@ function M.with_response(err, res, secret)
   err.status = err.status or res.status
   err.request_id = err.request_id or res.request_id
   err.attempts = err.attempts or res.attempts
-  err.timings = err.timings or res.timings
+  err.timings = err.timings or M.timings(res.timings)
   err.body = err.body or res.body
   return scrub(err, secret)
 end

@@ -5,11 +5,11 @@
 --
 -- A response is the table the core's `client:request` returns: `status`, `body`, `error` (a
 -- kind the transport gave), `curl_message`, `content_type`, `request_id`, `origin`,
--- `retry_after`, `retryable`, `attempts`, `elapsed` (the whole call), and from the last
--- attempt that ran `timings` (`dns`, `connect`, `tls`, `first_byte`, `total`: seconds from
--- its start), `http_version`, `reused`, plus `bytes` (over every attempt); when asked for (a
--- log is set) `url`, and `events` (one per attempt, each with its own of those figures) when
--- asked for or when there were several attempts.
+-- `retry_after`, `retryable`, `attempts`, `elapsed` (the whole call), `bytes` (over every
+-- attempt) and, once an attempt ran, its `timings`: a list of the seconds from its start at
+-- which DNS, connect, TLS, the first byte and the whole ended (errors.timings names them);
+-- when asked for (a log is set) `url`, and `events` when asked for or when there were several
+-- attempts: one per attempt, each with named `timings`, `bytes`, `http_version` and `reused`.
 
 local errors = require "ravan.errors"
 local redact = require "ravan.redact"
@@ -54,8 +54,7 @@ local function log_events(log, secret, res, err)
       status = err.status, kind = err.kind, message = err.message,
       request_id = err.request_id,
       elapsed_ms = res.elapsed and math.floor(res.elapsed * 1000 + 0.5),
-      timings = res.timings, bytes = res.bytes, http_version = res.http_version,
-      reused = res.reused,
+      timings = err.timings, bytes = res.bytes,
     })
   end
 end

@@ -37,7 +37,7 @@ end
 local function histogram()
   local counts = {}
   for i = 1, N + 1 do counts[i] = 0 end
-  return { counts = counts, sum = 0, count = 0 }
+  return { counts = counts, sum = 0 }
 end
 
 function M.new()
@@ -48,43 +48,55 @@ function M.new()
   }
 end
 
-local function observe(h, v)
-  local i = 1
-  while i <= N and v > BUCKETS[i] do i = i + 1 end
-  local counts = h.counts
-  counts[i] = counts[i] + 1
-  h.sum = h.sum + v
-  h.count = h.count + 1
+-- The attempts of a call that had several: 429s, and retries by the kind of what was retried.
+local function count_attempts(s, events)
+  local retries = s.retries
+  for i = 1, #events do
+    local e = events[i]
+    if e.status == 429 then s.rate_limited = s.rate_limited + 1 end
+    if e.wait_ms then
+      local reason = errors.kind_for(e.status, e.error)
+      retries[reason] = (retries[reason] or 0) + 1
+    end
+  end
 end
 
 -- One finished call: `res` the transport's response (ravan.result's shape), `err` its error
 -- or nil. Retries and 429s are read from the attempts when there were several (the
--- transports list them then), else from the outcome.
+-- transports list them then), else from the outcome. Written for the common case, one
+-- attempt and no error: it runs on every call (bench l measures it), so the histograms are
+-- inlined and their counts derived when a snapshot is taken.
 function M.record(s, res, err)
   s.requests = s.requests + 1
-  local attempts = res.attempts or 0
+  if err then
+    local by_kind = s.errors
+    by_kind[err.kind] = (by_kind[err.kind] or 0) + 1
+  end
+  local attempts = res.attempts
+  if not attempts or attempts == 0 then return end
   s.attempts = s.attempts + attempts
-  if res.bytes then s.bytes = s.bytes + res.bytes end
+  s.bytes = s.bytes + (res.bytes or 0)
   local events = res.events
-  if events and #events > 1 then
-    local retries = s.retries
-    for i = 1, #events do
-      local e = events[i]
-      if e.status == 429 then s.rate_limited = s.rate_limited + 1 end
-      if e.wait_ms then
-        local reason = errors.kind_for(e.status, e.error)
-        retries[reason] = (retries[reason] or 0) + 1
-      end
-    end
+  if events and events[2] then
+    count_attempts(s, events)
   elseif res.status == 429 then
     s.rate_limited = s.rate_limited + 1
   end
-  if err then s.errors[err.kind] = (s.errors[err.kind] or 0) + 1 end
-  if attempts > 0 then
-    local latency = s.latency
-    if res.elapsed then observe(latency.request, res.elapsed) end
-    local t = res.timings
-    if t then observe(latency.first_byte, t.first_byte) end
+  local latency = s.latency
+  local v, i = res.elapsed, 1
+  while i <= N and v > BUCKETS[i] do i = i + 1 end
+  local h = latency.request
+  local counts = h.counts
+  counts[i] = counts[i] + 1
+  h.sum = h.sum + v
+  local t = res.timings
+  if t then
+    v, i = t[4], 1
+    while i <= N and v > BUCKETS[i] do i = i + 1 end
+    h = latency.first_byte
+    counts = h.counts
+    counts[i] = counts[i] + 1
+    h.sum = h.sum + v
   end
 end
 
@@ -95,7 +107,7 @@ local function cumulative(h)
     total = total + h.counts[i]
     counts[i] = total
   end
-  return { buckets = copy(BUCKETS), counts = counts, sum = h.sum, count = h.count }
+  return { buckets = copy(BUCKETS), counts = counts, sum = h.sum, count = total }
 end
 
 --- A snapshot of a client's figures, as `client:stats()` returns it: a table of its own.

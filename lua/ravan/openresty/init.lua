@@ -370,8 +370,9 @@ local function request(self, query)
     local t1 = now()
     ev.t0 = nil
     ev.elapsed_ms = (t1 - t0) * 1000
-    settle_timings(ev.timings, t1 - t0)
-    res.timings, res.http_version, res.reused = ev.timings, ev.http_version, ev.reused
+    local tm = ev.timings
+    settle_timings(tm, t1 - t0)
+    res.timings = { tm.dns, tm.connect, tm.tls, tm.first_byte, tm.total }
     res.bytes = res.bytes + ev.bytes
     events[#events + 1] = ev
     local server_wait
