@@ -229,9 +229,9 @@ local PHASES = { "dns", "connect", "tls", "first_byte", "total" }
 
 -- A transport's timings list -> the named table errors and log events show; nil for none.
 function M.timings(list)
-  if not list then return nil end
+  if type(list) ~= "table" then return nil end
   local t = {}
-  for i = 1, #PHASES do t[PHASES[i]] = list[i] end
+  for i = 1, #PHASES do t[PHASES[i]] = rawget(list, i) end
   return t
 end
 

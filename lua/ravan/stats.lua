@@ -83,7 +83,7 @@ function M.record(s, res, err)
     s.rate_limited = s.rate_limited + 1
   end
   local latency = s.latency
-  local v, i = res.elapsed, 1
+  local v, i = res.elapsed or 0, 1
   while i <= N and v > BUCKETS[i] do i = i + 1 end
   local h = latency.request
   local counts = h.counts
@@ -91,7 +91,7 @@ function M.record(s, res, err)
   h.sum = h.sum + v
   local t = res.timings
   if t then
-    v, i = t[4], 1
+    v, i = t[4] or 0, 1
     while i <= N and v > BUCKETS[i] do i = i + 1 end
     h = latency.first_byte
     counts = h.counts
