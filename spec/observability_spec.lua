@@ -211,6 +211,17 @@ describe("the traceparent option", function()
     assert.not_equal(got[2], got[3])
   end)
 
+  it("frees the header list of requests cancelled or closed before they ran (make memcheck)", function()
+    local c = mock.client { traceparent = true, max_concurrency = 1 }
+    mock.config { latency_ms = 200 }
+    local first = assert(c:start { phone = PHONE })
+    local queued = assert(c:start { phone = PHONE })
+    assert(c:start { phone = PHONE })
+    queued:cancel()
+    c:close()
+    assert.equal("cancelled", select(2, first:result()).kind)
+  end)
+
   it("refuses a malformed one by name", function()
     local c = mock.client()
     for _, bad in ipairs { "00-abc", "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",

@@ -143,6 +143,7 @@ static int maybe_free(rv_engine *e, rv_job *job)
 {
     if (job->state != JOB_FINISHED || job->held || job->list)
         return 0;
+    rv_call_cleanup(&job->call);    /* a job that never ran still holds its header list */
     rv_response_free(&job->resp);
     free(job);
     e->refs--;
@@ -173,8 +174,6 @@ static void conclude(rv_engine *e, rv_job *job)
 {
     if (job->state == JOB_ACTIVE)
         release_slot(e, job);
-    else
-        rv_call_cleanup(&job->call);    /* a job that never ran still holds its header list */
     job->state = JOB_FINISHED;
     if (!job->cancelled) {
         list_push(&e->done, job);
