@@ -26,6 +26,12 @@ local PREFIX = "ravan worker "
 --- The default seconds between two flushes of a worker's figures.
 M.INTERVAL = 1
 
+local function dict_of(name)
+  local shared = ngx and ngx.shared[name]
+  if shared then return shared end
+  return nil, "ravan.openresty.metrics: no lua_shared_dict named " .. tostring(name)
+end
+
 -- A worker's entry: by pid, so a worker that nginx replaces leaves its final figures and the
 -- sums never go back. A reload keeps old entries only until the dict evicts them.
 local function flush(dict)
@@ -39,9 +45,15 @@ end
 -- @treturn[2] nil
 -- @treturn[2] string why not (no such dict, no timer)
 function M.start(dict, interval)
-  local shared = ngx and ngx.shared[dict]
-  if not shared then return nil, "ravan.openresty.metrics: no lua_shared_dict named " .. tostring(dict) end
-  local ok, err = ngx.timer.every(interval or M.INTERVAL, function(premature)
+  local shared, err = dict_of(dict)
+  if not shared then return nil, err end
+  interval = interval or M.INTERVAL
+  -- NaN is no number of seconds either.
+  if type(interval) ~= "number" or interval ~= interval or interval <= 0 then
+    return nil, "ravan.openresty.metrics: the interval must be a number of seconds above 0"
+  end
+  local ok
+  ok, err = ngx.timer.every(interval, function(premature)
     if not premature then flush(shared) end
   end)
   if not ok then return nil, "ravan.openresty.metrics: " .. tostring(err) end
@@ -54,8 +66,8 @@ end
 -- @treturn[2] nil
 -- @treturn[2] string why not
 function M.collect(dict)
-  local shared = ngx and ngx.shared[dict]
-  if not shared then return nil, "ravan.openresty.metrics: no lua_shared_dict named " .. tostring(dict) end
+  local shared, err = dict_of(dict)
+  if not shared then return nil, err end
   local own = PREFIX .. ngx.worker.pid()
   local list = { openresty.worker_stats() }
   for _, key in ipairs(shared:get_keys(0)) do
@@ -69,15 +81,20 @@ end
 
 --- Answers a scrape: the exposition of `collect(dict)`, from a `content_by_lua*` handler.
 -- @tparam string dict the name of the `lua_shared_dict`
+-- @treturn[1] true
+-- @treturn[2] nil
+-- @treturn[2] string why not (outside nginx)
 function M.serve(dict)
+  if not ngx then return nil, "ravan.openresty.metrics: serve runs inside nginx" end
   local s, err = M.collect(dict)
   if not s then
     ngx.status = 500
     ngx.say(err)
-    return
+    return nil, err
   end
   ngx.header["Content-Type"] = metrics.CONTENT_TYPE
   ngx.print(metrics.render(s))
+  return true
 end
 
 return M
