@@ -15,17 +15,16 @@ local errors = require "ravan.errors"
 
 local M = {}
 
---- The upper bounds (seconds) of the latency histograms' buckets, the same for every
--- histogram and every client, so histograms of many clients and workers add up. A last
--- bucket, `+Inf`, holds the rest. Prometheus' defaults, with 30 s and 60 s for slow pages.
--- @table BUCKETS
+-- The upper bounds (seconds) of the latency histograms' buckets (`ravan.stats.BUCKETS`), the
+-- same for every histogram and every client, so histograms of many clients and workers add
+-- up. A last bucket, `+Inf`, holds the rest. Prometheus' defaults, with 30 s and 60 s for slow
+-- pages.
 local BUCKETS = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 }
 M.BUCKETS = BUCKETS
 local N = #BUCKETS
 
---- The histograms, by name: `request` (a whole call: every attempt and the waits between
+-- The histograms, by name: `request` (a whole call: every attempt and the waits between
 -- them) and `first_byte` (the last attempt's time to the first byte of the answer).
--- @table HISTOGRAMS
 M.HISTOGRAMS = { "request", "first_byte" }
 
 local function copy(t)
