@@ -575,6 +575,48 @@ local function bench_idle()
   md_table({ "the host waits by", "CPU %", "" }, rows_)
 end
 
+-- (l) ------------------------------------------------------------------------------------------
+
+-- The cost of client:stats() (always on): (a)'s ravan contender made with stats on and with it
+-- off, in alternating order within each round, plus instructions per request under callgrind,
+-- which the other work on a shared machine does not move.
+local L_TARGET = 1.02
+
+local function bench_observability()
+  local n = QUICK and 200 or A_N
+  local t = { url = URL, listener = "main" }
+  local modes = { { "ravan", "stats on (the default)" }, { "ravan-nostats", "stats = false" } }
+  local us, ratios = { {}, {} }, {}
+  for r = 1, rounds(A_ROUNDS) do
+    local round = {}
+    local first, last, step = 1, 2, 1
+    if r % 2 == 0 then first, last, step = 2, 1, -1 end
+    for i = first, last, step do
+      mock.reset()
+      round[i] = lua_client(modes[i][1])(t, n) / n * 1e6
+      table.insert(us[i], round[i])
+    end
+    table.insert(ratios, round[1] / round[2])
+  end
+  local short, long = QUICK and 20 or 200, QUICK and 120 or 1200
+  local ir = {}
+  for i, m in ipairs(modes) do
+    ir[i] = instructions_per_request({ run = lua_client(m[1]) }, t, short, long)
+  end
+  print("### (l) The cost of observability: (a)'s ravan with stats on and off\n")
+  print(fmt("%d sequential requests of a %d-call page over plain HTTP per contender and round, %d"
+    .. " rounds, the order alternating; timings, HTTP version, reuse and bytes are measured in"
+    .. " both. Instructions per request: a run of %d requests less one of %d under callgrind."
+    .. " Target: stats on within %.2fx of off.\n", n, A_PAGE_SIZE, rounds(A_ROUNDS), long, short,
+    L_TARGET))
+  md_table({ "client", "µs per request", "instructions per request" }, {
+    { modes[1][2], fmt("%.0f (%s)", median(us[1]), spread(us[1], "%.0f")), fmt("%.1f k", ir[1] / 1000) },
+    { modes[2][2], fmt("%.0f (%s)", median(us[2]), spread(us[2], "%.0f")), fmt("%.1f k", ir[2] / 1000) },
+    { "on / off", verdict(median(ratios), L_TARGET) .. " (" .. spread(ratios, "%.3f") .. ")",
+      verdict(ir[1] / ir[2], L_TARGET) },
+  })
+end
+
 local ONLY = os.getenv("RAVAN_BENCH_ONLY")
 local function want(letter)
   return not ONLY or ONLY:find(letter, 1, true) ~= nil
@@ -590,3 +632,4 @@ if want("d") then bench_memory() end
 if want("e") then bench_frames() end
 if want("f") then bench_throughput() end
 if want("g") then bench_idle() end
+if want("l") then bench_observability() end

@@ -3,7 +3,8 @@
 -- first request (connection setup, and the handshake over TLS) is not timed.
 --
 --   lua5.4 bench/http_client.lua MODE URL PHONE PAGE_SIZE API_KEY N [CA_FILE]
--- with MODE ravan, luasocket, luasocket+nodelay, floor or floor+cjson, prints the seconds the N
+-- with MODE ravan, ravan-nostats (a client made with stats = false: bench l), luasocket,
+-- luasocket+nodelay, floor or floor+cjson, prints the seconds the N
 -- requests took. For an https URL, CA_FILE is the certificate to trust. luasocket opens a
 -- connection per request (over TLS, a handshake per request); the others keep theirs. The floors
 -- need build/bench/lua_floor.so.
@@ -18,9 +19,10 @@ local full = url .. "/api/v1/calling/phone-history?phone=" .. phone:gsub("%+", "
 
 local request
 
-if mode == "ravan" then
+if mode == "ravan" or mode == "ravan-nostats" then
   local ravan = require "ravan"
-  local client = assert(ravan.new { base_url = url, api_key = api_key, ca_file = ca_file })
+  local client = assert(ravan.new { base_url = url, api_key = api_key, ca_file = ca_file,
+    stats = mode == "ravan" })
   local q = { phone = phone, page_size = tonumber(page_size) }
   request = function()
     assert(client:phone_history(q))

@@ -120,6 +120,21 @@ describe("nothing raises", function()
     end
   end)
 
+  it("ravan.metrics.render, with any value, a hand-made snapshot's fields included", function()
+    local metrics = require "ravan.metrics"
+    local good = client():stats()
+    for i = 1, N do
+      value_or_error("render(value)", never_raises("render", metrics.render, value(i)))
+      value_or_error("render{value}", never_raises("render", metrics.render, { value(i) }))
+      for _, key in ipairs { "requests", "retries", "errors", "latency", "bytes" } do
+        local s = client():stats()
+        s[key] = value(i)
+        value_or_error("render " .. key, never_raises("render", metrics.render, s))
+      end
+    end
+    assert.is_string(metrics.render(good))
+  end)
+
   it("every function of ravan and ravan.errors, with any arguments", function()
     local modules = { ravan = ravan, ["ravan.errors"] = errors }
     -- The core-response plumbing takes what the core built, not user input.
@@ -148,10 +163,10 @@ describe("nothing raises", function()
     local c = client()
     local names = methods(c)
     assert.are.same({ "calls", "close", "fd", "pages", "pending", "phone_history", "poll", "spawn",
-      "start", "sync" }, names)
+      "start", "stats", "sync" }, names)
     names = { "calls", "pages", "phone_history", "start" }
     local keys = { "phone", "page", "page_size", "include_transcripts", "deadline", "limit",
-      "prefetch", "bogus", 1 }
+      "prefetch", "traceparent", "bogus", 1 }
     for _, name in ipairs(names) do
       do
         for _, key in ipairs(keys) do
@@ -171,8 +186,12 @@ describe("nothing raises", function()
         end
       end
     end
-    for i = 1, N do never_raises("close with a dot", c.close, value(i)) end
+    for i = 1, N do
+      never_raises("close with a dot", c.close, value(i))
+      value_or_error("stats with a dot", never_raises("stats with a dot", c.stats, value(i)))
+    end
     never_raises("close", c.close, c)
+    value_or_error("stats after close", never_raises("stats after close", c.stats, c))
     never_raises("phone_history after close", c.phone_history, c, { phone = "+14155550100" })
   end)
 

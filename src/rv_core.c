@@ -158,6 +158,28 @@ void rv_lua_set_integer(lua_State *L, const char *key, lua_Integer value)
     lua_setfield(L, -2, key);
 }
 
+static void set_timings(lua_State *L, const rv_timings *t)
+{
+    lua_createtable(L, 0, 5);
+    set_number(L, "dns", t->dns);
+    set_number(L, "connect", t->connect);
+    set_number(L, "tls", t->tls);
+    set_number(L, "first_byte", t->first_byte);
+    set_number(L, "total", t->total);
+    lua_setfield(L, -2, "timings");
+}
+
+static const char *http_version_name(int version)
+{
+    switch (version) {
+    case 10: return "1.0";
+    case 11: return "1.1";
+    case 20: return "2";
+    case 30: return "3";
+    default: return NULL;
+    }
+}
+
 static void push_events(lua_State *L, const rv_response *resp)
 {
     lua_createtable(L, (int)resp->n_events, 0);
@@ -175,17 +197,25 @@ static void push_events(lua_State *L, const rv_response *resp)
             set_number(L, "wait_ms", ev->wait_ms);
         if (ev->retry_after >= 0)
             set_number(L, "retry_after", ev->retry_after);
+        set_timings(L, &ev->measure.timings);
+        rv_lua_set_string(L, "http_version", http_version_name(ev->measure.http_version));
+        lua_pushboolean(L, ev->measure.reused);
+        lua_setfield(L, -2, "reused");
+        rv_lua_set_integer(L, "bytes", (lua_Integer)ev->measure.bytes);
         lua_rawseti(L, -2, (int)i + 1);
     }
     lua_setfield(L, -2, "events");
 }
 
-/* Leaves the result table on the stack. The record of the attempts (`events`, with `url` and
- * `elapsed`) is built only when `detailed`: only a log or an observer reads it, and building it
- * for every response was a good part of a blocking call's cost. */
+/* Leaves the result table on the stack. The record of the attempts (`events`, with `url`) is
+ * built only when `detailed` or when there was more than one: only a log or an observer reads
+ * every attempt, client:stats() only the retried ones, and building it for every response was
+ * a good part of a blocking call's cost. `elapsed`, `bytes` and the last attempt's timings come
+ * always, for the stats and an error; the timings as a list (dns, connect, tls, first byte,
+ * total), which costs a third of a table with names (ravan.errors names them when needed). */
 static void push_response(lua_State *L, const rv_response *resp, int detailed)
 {
-    lua_createtable(L, 0, detailed ? 16 : 8);
+    lua_createtable(L, 0, detailed ? 20 : 14);
     if (resp->status)
         rv_lua_set_integer(L, "status", resp->status);
     if (resp->error == RV_OK || resp->error == RV_ERR_SERVER) {
@@ -217,11 +247,22 @@ static void push_response(lua_State *L, const rv_response *resp, int detailed)
         lua_setfield(L, -2, "retryable");
     }
     rv_lua_set_integer(L, "attempts", resp->attempts);
-    if (detailed) {
-        rv_lua_set_string(L, "url", resp->url);
-        set_number(L, "elapsed", resp->elapsed);
-        push_events(L, resp);
+    set_number(L, "elapsed", resp->elapsed);
+    if (resp->measured) {
+        const rv_timings *t = &resp->timings;
+        const double phases[] = {t->dns, t->connect, t->tls, t->first_byte, t->total};
+        lua_createtable(L, 5, 0);
+        for (int i = 0; i < 5; i++) {
+            lua_pushnumber(L, phases[i]);
+            lua_rawseti(L, -2, i + 1);
+        }
+        lua_setfield(L, -2, "timings");
+        rv_lua_set_integer(L, "bytes", (lua_Integer)resp->bytes);
     }
+    if (detailed)
+        rv_lua_set_string(L, "url", resp->url);
+    if (detailed || resp->n_events > 1)
+        push_events(L, resp);
 }
 
 static int response_gc(lua_State *L)
@@ -242,6 +283,7 @@ void rv_lua_check_query(lua_State *L, int t, rv_query *query)
     query->include_transcripts = lua_isnil(L, -1) ? -1 : lua_toboolean(L, -1);
     lua_pop(L, 1);
     query->deadline = opt_number(L, t, "deadline", 0);
+    query->traceparent = rv_lua_opt_string(L, t, "traceparent");
 }
 
 /* A response in a userdata, so a memory error while building its table frees it: for a job

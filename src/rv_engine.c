@@ -143,6 +143,7 @@ static int maybe_free(rv_engine *e, rv_job *job)
 {
     if (job->state != JOB_FINISHED || job->held || job->list)
         return 0;
+    rv_call_cleanup(&job->call);    /* a job that never ran still holds its header list */
     rv_response_free(&job->resp);
     free(job);
     e->refs--;

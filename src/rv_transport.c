@@ -626,6 +626,35 @@ static void finish(rv_call *call, long status, rv_error error, int curl_code, co
     resp->elapsed = rv_now() - call->started;
 }
 
+/* The client's header lines and "traceparent: ..." in a list of the call's own: the client's
+ * list is shared by every call. ravan.validate has checked the value (no CR or LF). */
+static int trace_headers(rv_call *call, const char *traceparent)
+{
+    struct curl_slist *list = NULL;
+    for (const struct curl_slist *h = call->client->headers; h; h = h->next) {
+        struct curl_slist *grown = curl_slist_append(list, h->data);
+        if (!grown) {
+            wipe_headers(list);
+            return -1;
+        }
+        list = grown;
+    }
+    size_t size = sizeof "traceparent: " + strlen(traceparent);
+    char *line = malloc(size);
+    struct curl_slist *grown = NULL;
+    if (line) {
+        snprintf(line, size, "traceparent: %s", traceparent);
+        grown = curl_slist_append(list, line);
+        free(line);
+    }
+    if (!grown) {
+        wipe_headers(list);
+        return -1;
+    }
+    call->trace_headers = grown;
+    return 0;
+}
+
 int rv_call_init(rv_call *call, rv_client *client, CURL *easy, const rv_query *query,
                  rv_response *resp)
 {
@@ -641,6 +670,10 @@ int rv_call_init(rv_call *call, rv_client *client, CURL *easy, const rv_query *q
     resp->url = build_url(client, query);
     if (!resp->url) {
         finish(call, 0, RV_ERR_INTERNAL, 0, "the request URL could not be built");
+        return -1;
+    }
+    if (query->traceparent && trace_headers(call, query->traceparent)) {
+        finish(call, 0, RV_ERR_INTERNAL, 0, "out of memory adding the traceparent header");
         return -1;
     }
     return 0;
@@ -670,6 +703,8 @@ int rv_call_begin(rv_call *call)
     call->errbuf[0] = '\0';
     CURL *e = call->easy;
     curl_easy_setopt(e, CURLOPT_URL, call->resp->url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER,
+                     call->trace_headers ? call->trace_headers : call->client->headers);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, to_ms(timeout));
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, to_ms(connect_timeout));
     curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
@@ -798,6 +833,38 @@ static rv_step redirect(rv_call *call, long status, double *wait)
     return RV_STEP_DONE;
 }
 
+static double seconds_of(CURL *e, CURLINFO info, double floor)
+{
+    curl_off_t us = 0;
+    curl_easy_getinfo(e, info, &us);
+    double s = (double)us / 1e6;
+    return s > floor ? s : floor;
+}
+
+/* What libcurl measured of the attempt that just ended. Its times are cumulative from the
+ * attempt's start; one that stayed 0 (the phase did not happen) takes the one before. */
+static void measure(CURL *e, rv_measure *m)
+{
+    rv_timings *t = &m->timings;
+    t->dns = seconds_of(e, CURLINFO_NAMELOOKUP_TIME_T, 0);
+    t->connect = seconds_of(e, CURLINFO_CONNECT_TIME_T, t->dns);
+    t->tls = seconds_of(e, CURLINFO_APPCONNECT_TIME_T, t->connect);
+    t->first_byte = seconds_of(e, CURLINFO_STARTTRANSFER_TIME_T, t->tls);
+    t->total = seconds_of(e, CURLINFO_TOTAL_TIME_T, t->first_byte);
+    curl_off_t bytes = 0;
+    curl_easy_getinfo(e, CURLINFO_SIZE_DOWNLOAD_T, &bytes);
+    m->bytes = (double)bytes;
+    long version = 0, connects = 0;
+    curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version);
+    curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
+    m->http_version = version == CURL_HTTP_VERSION_1_0   ? 10
+                      : version == CURL_HTTP_VERSION_1_1 ? 11
+                      : version == CURL_HTTP_VERSION_2_0 ? 20
+                      : version == CURL_HTTP_VERSION_3   ? 30
+                                                         : 0;
+    m->reused = m->http_version && connects == 0;
+}
+
 rv_step rv_call_end(rv_call *call, CURLcode code, double *wait)
 {
     rv_response *resp = call->resp;
@@ -833,7 +900,11 @@ rv_step rv_call_end(rv_call *call, CURLcode code, double *wait)
                                            call->headers.values[RV_H_RETRY_AFTER], time(NULL));
     }
     rv_event event = {call->attempt, error == RV_OK ? status : 0, error, (int)code,
-                      (now - call->attempt_started) * 1000.0, 0, server_wait};
+                      (now - call->attempt_started) * 1000.0, 0, server_wait, {{0, 0, 0, 0, 0}, 0, 0, 0}};
+    measure(e, &event.measure);
+    resp->measured = 1;
+    resp->timings = event.measure.timings;
+    resp->bytes += event.measure.bytes;
 
     if (error == RV_OK && rv_is_redirect(status)) {
         push_event(resp, &event);
@@ -863,7 +934,14 @@ void rv_call_cleanup(rv_call *call)
     /* The response owns everything the call produced; the easy handle belongs to its caller. */
     gate_leave(call);
     rv_headers_clear(&call->headers);
-    curl_easy_setopt(call->easy, CURLOPT_ERRORBUFFER, NULL);
+    if (call->easy)
+        curl_easy_setopt(call->easy, CURLOPT_ERRORBUFFER, NULL);
+    if (call->trace_headers) {
+        if (call->easy)
+            curl_easy_setopt(call->easy, CURLOPT_HTTPHEADER, call->client->headers);
+        wipe_headers(call->trace_headers);
+        call->trace_headers = NULL;
+    }
     call->easy = NULL;
 }
 

@@ -45,7 +45,23 @@ typedef struct rv_query {
     long page_size;             /* 0: not sent */
     int include_transcripts;    /* -1: not sent */
     double deadline;            /* seconds from the start of the call for all attempts; 0: none */
+    const char *traceparent;    /* a W3C traceparent sent on every attempt; NULL for none */
 } rv_query;
+
+/* When each phase of one attempt ended, in seconds from the attempt's start (libcurl's
+ * CURLINFO_*_TIME_T). A phase that did not happen (a reused connection, plain HTTP) ends when
+ * the one before it did, so dns <= connect <= tls <= first_byte <= total always holds. */
+typedef struct rv_timings {
+    double dns, connect, tls, first_byte, total;
+} rv_timings;
+
+/* What one attempt measured besides its outcome. */
+typedef struct rv_measure {
+    rv_timings timings;
+    double bytes;               /* body bytes received */
+    int http_version;           /* 10, 11, 20, 30; 0 when no response came */
+    int reused;                 /* 1 when the attempt ran on a connection kept from before */
+} rv_measure;
 
 typedef struct rv_event {
     int attempt;
@@ -55,6 +71,7 @@ typedef struct rv_event {
     double elapsed_ms;
     double wait_ms;             /* slept before the next attempt; 0 when none followed */
     double retry_after;         /* what the server asked for, seconds; -1 when it did not */
+    rv_measure measure;
 } rv_event;
 
 /* The fields of rv_response.ratelimit, by the names Lua sees them under. */
@@ -74,6 +91,9 @@ typedef struct rv_response {
     double retry_after;         /* a server-requested wait that was not slept; -1 when none */
     double elapsed;
     int attempts;
+    int measured;               /* 1 once an attempt ran: `timings` and `bytes` then hold figures */
+    rv_timings timings;         /* the last attempt's */
+    double bytes;               /* body bytes received over every attempt */
     rv_event *events;
     size_t n_events;
 } rv_response;
@@ -155,6 +175,7 @@ typedef struct rv_call {
     int gate_held;              /* this call makes the client's first TLS connection */
     char errbuf[CURL_ERROR_SIZE];
     rv_headers headers;         /* the current attempt's */
+    struct curl_slist *trace_headers; /* the client's lines plus traceparent; NULL without one */
 } rv_call;
 
 /* 1 while the client's first TLS connection is being made: until it is, more connections would

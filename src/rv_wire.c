@@ -1,9 +1,12 @@
 /* ravan.core's wire: what a transport written in Lua (ravan.openresty's cosockets) needs of the
  * core, so the URL it requests, the head it sends, the redirects it follows and its retry
  * decisions are the C client's own, and what validation needs to read a URL as libcurl does. */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "rv_binding.h"
 
@@ -282,6 +285,40 @@ static const luaL_Reg wire_functions[] = {
     {NULL, NULL},
 };
 
+/* The state of core.traceparent's generator, and the process it was seeded in: nginx forks
+ * its workers after the module may have been loaded, and each must draw its own ids. */
+typedef struct trace_rng {
+    uint64_t state;
+    pid_t pid;
+} trace_rng;
+
+/* splitmix64: every output differs, which a trace id needs more than unpredictability. */
+static uint64_t trace_next(trace_rng *rng)
+{
+    pid_t pid = getpid();
+    if (rng->pid != pid) {
+        rng->pid = pid;
+        rng->state ^= rv_seed(rng) ^ ((uint64_t)pid << 32);
+    }
+    uint64_t z = (rng->state += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    z ^= z >> 31;
+    return z ? z : 1;   /* an all-zero trace or parent id is invalid */
+}
+
+/* core.traceparent() -> a new W3C traceparent, "00-<trace id>-<parent id>-01" (sampled). */
+static int core_traceparent(lua_State *L)
+{
+    trace_rng *rng = lua_touserdata(L, lua_upvalueindex(1));
+    uint64_t hi = trace_next(rng), lo = trace_next(rng), parent = trace_next(rng);
+    char text[56];
+    snprintf(text, sizeof text, "00-%016" PRIx64 "%016" PRIx64 "-%016" PRIx64 "-01", hi, lo,
+             parent);
+    lua_pushstring(L, text);
+    return 1;
+}
+
 void rv_open_wire(lua_State *L)
 {
     rv_lua_gc_metatable(L, URL_MT, url_gc);
@@ -292,6 +329,11 @@ void rv_open_wire(lua_State *L)
     *rng = rv_seed(rng);
     lua_pushcclosure(L, core_decide, 1);
     lua_setfield(L, -2, "decide");
+    trace_rng *trace = lua_newuserdata(L, sizeof *trace);
+    trace->state = 0;
+    trace->pid = 0;
+    lua_pushcclosure(L, core_traceparent, 1);
+    lua_setfield(L, -2, "traceparent");
     /* The request id headers, lower-cased: as a Lua transport's header table has them. */
     lua_newtable(L);
     for (int i = 0; rv_request_id_headers[i]; i++) {

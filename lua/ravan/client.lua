@@ -10,6 +10,7 @@ local validate = require "ravan.validate"
 local result = require "ravan.result"
 local surface = require "ravan.surface"
 local async = require "ravan.async"
+local stats = require "ravan.stats"
 
 local M = {}
 
@@ -70,7 +71,11 @@ end
 -- * `max_concurrency` (8, 1 to 64): requests of `start`, tasks and the
 --   pager's prefetch in flight at once; more wait in start order
 -- * `log`: a function called with one table per event (`request`, `retry`,
---   `response`, `error`), never with the credential
+--   `response`, `error`), never with the credential; `retry` and `response`
+--   carry the attempt's `timings`, `bytes`, `http_version`, `reused`
+-- * `stats` (true): keep the counters and histograms of `client:stats()`
+-- * `traceparent` (false): true sends a W3C `traceparent` made for each call
+--   (a query's own `traceparent` wins) on every attempt
 -- @treturn[1] Client
 -- @treturn[2] nil
 -- @treturn[2] ravan.errors.Error kind `invalid_argument`
@@ -98,6 +103,8 @@ function M.new(opts, getenv)
     _log = cfg.log,
     _deadline = cfg.deadline,
     _max_concurrency = cfg.max_concurrency,
+    _stats = cfg.stats and stats.new() or nil,
+    _traceparent = cfg.traceparent,
   }, Client)
   secrets[self] = cfg.api_key or cfg.token
   return self
@@ -111,6 +118,7 @@ function Client:_prepare(q, schema)
   local query, err = validate.query(q, schema)
   if not query then return nil, err end
   if query.deadline == nil then query.deadline = self._deadline end
+  if self._traceparent and not query.traceparent then query.traceparent = core.traceparent() end
   return query
 end
 
@@ -126,7 +134,7 @@ end
 function Client:_page_of(res)
   -- client:sync watches every response of its client for its rate budget.
   if self._observer then self._observer(res) end
-  return result.page(res, secrets[self], self._log)
+  return result.page(res, secrets[self], self._log, self._stats)
 end
 
 -- A request for a prepared query: blocking, except inside a task of this
@@ -176,6 +184,15 @@ end
 -- @return a `ravan.pager.Pager`, for a generic `for`; an error is raised
 -- from the loop as a `ravan.errors.Error`
 -- @function Client:pages
+
+--- What this client has done so far: requests, attempts, retries by reason,
+-- errors by kind, 429s, bytes and latency histograms. Works on a closed
+-- client too.
+-- @treturn[1] ravan.stats.Stats a snapshot, a table of the caller's own
+-- @treturn[2] nil
+-- @treturn[2] ravan.errors.Error `invalid_argument` for a client made with
+-- `stats = false`
+-- @function Client:stats
 
 --- Every call of a phone's history, across pages, in the server's order;
 -- a call already yielded is not yielded again.

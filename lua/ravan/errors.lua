@@ -38,6 +38,9 @@ local M = {}
 -- @tfield[opt] number curl_code libcurl's code (transport errors)
 -- @tfield[opt] number retry_after seconds the server asked to wait, when the
 -- wait was not slept (longer than `max_retry_after` or past the deadline)
+-- @tfield[opt] table timings the last attempt's, when one ran: `dns`, `connect`,
+-- `tls`, `first_byte`, `total`, each in seconds from its start (see
+-- docs/observability.md)
 
 --- Every kind, as a set: `errors.KINDS[err.kind]` is true. The list itself
 -- is the C core's (`ravan.core.KINDS`), so the two cannot disagree.
@@ -54,7 +57,7 @@ local FALLBACK_KIND = "internal"
 local FIELDS = {
   status = "number", request_id = "string", attempts = "number",
   body = "string", curl_code = "number", retry_after = "number",
-  retryable = "boolean",
+  retryable = "boolean", timings = "table",
 }
 
 -- Bodies are kept for debugging only; a cap keeps a huge HTML page (or a
@@ -221,6 +224,17 @@ local function http_message(status, body, content_type)
   return text
 end
 
+-- The phases of a response's `timings` list, in its order.
+local PHASES = { "dns", "connect", "tls", "first_byte", "total" }
+
+-- A transport's timings list -> the named table errors and log events show; nil for none.
+function M.timings(list)
+  if type(list) ~= "table" then return nil end
+  local t = {}
+  for i = 1, #PHASES do t[PHASES[i]] = rawget(list, i) end
+  return t
+end
+
 -- Response context shared by every error built from a core response.
 local function context(res)
   return {
@@ -230,6 +244,7 @@ local function context(res)
     request_id = res.request_id,
     attempts = res.attempts,
     retry_after = res.retry_after,
+    timings = M.timings(res.timings),
   }
 end
 
@@ -240,6 +255,7 @@ function M.with_response(err, res, secret)
   err.status = err.status or res.status
   err.request_id = err.request_id or res.request_id
   err.attempts = err.attempts or res.attempts
+  err.timings = err.timings or M.timings(res.timings)
   err.body = err.body or res.body
   return scrub(err, secret)
 end

@@ -1,4 +1,5 @@
--- What every flavour of client offers, written once: `phone_history`, `pages` and `calls` as
+-- What every flavour of client offers, written once: `phone_history`, `pages`, `calls` and
+-- `stats` (over the ravan.stats a client keeps in `_stats`, nil when made with stats = false) as
 -- methods over a client class's hooks, and the same three as module functions on a default
 -- client made on first use. `ravan` (lua/ravan/client.lua) and `ravan.openresty` both use it.
 --
@@ -31,6 +32,7 @@
 --   pf:close()                   cancels what is in flight; idempotent
 local errors = require "ravan.errors"
 local pager = require "ravan.pager"
+local stats = require "ravan.stats"
 
 local M = {}
 
@@ -46,6 +48,13 @@ function M.add_methods(Client)
       if not rawequal(getmetatable(self), Client) then return pager.failed(errors.misuse("client", what)) end
       return pager.new(self, q, what)
     end
+  end
+  function Client:stats()
+    if not rawequal(getmetatable(self), Client) then return nil, errors.misuse("client", "stats") end
+    if not self._stats then
+      return nil, errors.invalid_argument("this client keeps no stats (made with stats = false)")
+    end
+    return stats.snapshot(self._stats)
   end
 end
 

@@ -219,6 +219,21 @@ end
 
 local page_size = integer_in(1, LIMITS.page_size)
 
+-- W3C Trace Context: version, trace id, parent id, flags, lower-case hex; version ff and
+-- all-zero ids are invalid.
+local TRACEPARENT = "^(%x%x)%-(" .. ("%x"):rep(32) .. ")%-(" .. ("%x"):rep(16) .. ")%-%x%x$"
+
+local function traceparent(name, v)
+  if type(v) == "string" and not v:find("%u") then
+    local version, trace, parent = v:match(TRACEPARENT)
+    if version and version ~= "ff" and trace:find("[^0]") and parent:find("[^0]") then
+      return v
+    end
+  end
+  return nil, name .. " must be a W3C traceparent, e.g. "
+    .. "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+end
+
 -- For modules with option tables of their own (sync).
 M.checks = {
   phone = phone, boolean = boolean, positive = positive, func = func, text = text,
@@ -231,6 +246,7 @@ local QUERY = {
   { "page_size", page_size },
   { "include_transcripts", boolean },
   { "deadline", positive },
+  { "traceparent", traceparent },
 }
 M.QUERY = QUERY
 
@@ -262,6 +278,8 @@ local CLIENT = {
   { "max_concurrency", integer_in(1, LIMITS.max_concurrency), D.max_concurrency },
   { "user_agent", text },
   { "log", func },
+  { "stats", boolean, D.stats },
+  { "traceparent", boolean, D.traceparent },
 }
 
 -- Fills `out` from `t` by `schema`; defaults apply to absent keys only.

@@ -14,7 +14,7 @@ local function error_table(err)
   return {
     kind = err.kind, message = err.message, status = err.status, attempts = err.attempts,
     retryable = err.retryable, retry_after = err.retry_after, request_id = err.request_id,
-    body = err.body, text = tostring(err),
+    body = err.body, text = tostring(err), timings = err.timings,
   }
 end
 
@@ -38,6 +38,7 @@ local function run(spec)
     page, err = client:phone_history(spec.query)
     out.page = page and summary(page)
     out.err = error_table(err)
+    out.stats = client:stats()
     return out
   end
   local pager = client[spec.mode](client, spec.query)
@@ -58,6 +59,7 @@ local function run(spec)
     out.pending_after_close = pager:stats().pending
   end
   out.items, out.pending, out.err = items, stats, error_table(err)
+  out.stats = client:stats()
   return out
 end
 

@@ -50,11 +50,11 @@ local function render(port, workers)
   conf = replace(conf, "worker_processes auto;", "worker_processes " .. workers .. ";"
     .. (uid:match("^0%s") and "\nuser root;" or ""))
   conf = replace(conf, "resolver 127.0.0.53 ipv6=off;", "")
-  conf = replace(conf, "lua_shared_dict ravan 1m;", [[lua_shared_dict ravan 1m;
-    init_worker_by_lua_block {
+  local metrics = 'assert(require("ravan.openresty.metrics").start("ravan_metrics"))'
+  conf = replace(conf, metrics, metrics .. [[
+
         local res, err = require("ravan.openresty").phone_history { phone = "+14155550100" }
-        ngx.shared.ravan:set("init_worker phase", err and (err.kind .. ": " .. err.message) or "no error")
-    }]])
+        ngx.shared.ravan:set("init_worker phase", err and (err.kind .. ": " .. err.message) or "no error")]])
   conf = conf:gsub('lua_package_path "[^"]*";', ('lua_package_path "%s/lua/?.lua;%s/lua/?/init.lua;%s/?.lua;;";')
     :format(proc.root, proc.root, proc.root), 1)
   conf = conf:gsub('lua_package_cpath "[^"]*";', ('lua_package_cpath "%s/build/luajit/?.so;;";')
@@ -554,6 +554,47 @@ describe("ravan.openresty in nginx", function()
     assert.are.equal("request,response,error", events_of(answer))
     assert.falsy(cjson.encode(answer):find("rk_wrong_key", 1, true))
     assert.are.equal(mock.requests()[1].request_id, answer.err.request_id)
+  end)
+
+  it("measures every attempt, counts it in client:stats() and sends a traceparent on each", function()
+    local function ordered(t, where)
+      assert.is_true(t.dns <= t.connect and t.connect <= t.tls and t.tls <= t.first_byte
+        and t.first_byte <= t.total and t.total > 0, where .. ": " .. cjson.encode(t))
+    end
+    mock.fault { kind = "status", status = 503, count = 1 }
+    local answer = nginx:call { opts = { retry_base = 0.01, traceparent = true },
+      query = { phone = mock.phones.example } }
+    assert.is_table(answer.page)
+    local timed = 0
+    for _, e in ipairs(answer.events) do
+      if e.event == "retry" or e.event == "response" then
+        ordered(e.timings, e.event)
+        assert.are.equal("1.1", e.http_version)
+        assert.is_boolean(e.reused)
+        timed = timed + 1
+      end
+    end
+    assert.are.equal(2, timed)
+    assert.are.same({ server = 1 }, answer.stats.retries)
+    assert.are.equal(1, answer.stats.requests)
+    assert.are.equal(2, answer.stats.attempts)
+    assert.is_true(answer.stats.bytes > 0)
+    local got = mock.requests()
+    assert.are.equal(2, #got)
+    assert.matches("^00%-%x+%-%x+%-01$", got[1].headers.traceparent)
+    assert.are.equal(got[1].headers.traceparent, got[2].headers.traceparent)
+
+    answer = nginx:call { mode = "pages", query = { phone = mock.phones.p250, prefetch = 2 } }
+    assert.are.equal(3, #answer.items)
+    assert.are.equal(3, answer.stats.requests)
+    for _, e in ipairs(answer.events) do
+      if e.event == "response" then ordered(e.timings, "page") end
+    end
+
+    answer = nginx:call { opts = { api_key = "rk_wrong_key" }, query = { phone = mock.phones.example } }
+    assert.are.equal("auth", answer.err.kind)
+    ordered(answer.err.timings, "error")
+    assert.are.same({ auth = 1 }, answer.stats.errors)
   end)
 
   it("masks a credential the server echoes JSON-escaped or percent-encoded", function()

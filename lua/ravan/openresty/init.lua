@@ -31,6 +31,7 @@ local core = require "ravan.core"
 local client = require "ravan.client"
 local errors = require "ravan.errors"
 local result = require "ravan.result"
+local stats = require "ravan.stats"
 local surface = require "ravan.surface"
 local validate = require "ravan.validate"
 local wire = require "ravan.openresty.wire"
@@ -55,6 +56,18 @@ local COSOCKET_PHASES = {
 -- Credentials (and the request head that carries one) live here, keyed weakly by client, not in
 -- the client table: a debug dump of the client must not show them.
 local secrets = setmetatable({}, { __mode = "k" })
+
+-- The stats of this worker's clients, for ravan.openresty.metrics: live ones by client (the
+-- entry goes with a client that is collected), closed ones added up in `retired`.
+local live = setmetatable({}, { __mode = "k" })
+local retired = stats.snapshot(stats.new())
+
+-- One snapshot of every client of this worker (ravan.openresty.metrics flushes it).
+function M.worker_stats()
+  local list = { retired }
+  for _, s in pairs(live) do list[#list + 1] = stats.snapshot(s) end
+  return stats.merge(list)
+end
 
 -- nil when this call may use cosockets, else why not.
 local function no_cosocket()
@@ -182,7 +195,9 @@ function M.new(opts, getenv)
     _log = cfg.log,
     _prefetchers = setmetatable({}, { __mode = "k" }),
     _auth = cfg.api_key and "X-Api-Key" or "Bearer token",
+    _stats = cfg.stats and stats.new() or nil,
   }, Client)
+  if self._stats then live[self] = self._stats end
   secrets[self] = {
     secret = secret, cert = cert or nil, key = key,
     tunnel = route and https and { host = route.host, auth = route.auth },
@@ -220,17 +235,22 @@ end
 -- Marks a kept-alive connection that the server had closed before this request's first byte.
 local STALE = {}
 
-local function exchange_on(self, sec, target, until_t)
+-- `sec` is the client's secrets, `head` the request head of this call; `ev` is the attempt's
+-- event: what the exchange measures goes in it (times from `ev.t0`).
+local function exchange_on(self, sec, head, target, until_t, ev)
   local cfg = self._cfg
   local sock = ngx.socket.tcp()
+  local tm = ev.timings
   if not arm(sock, until_t, cfg.connect_timeout) then return nil, "timeout", "deadline reached" end
   -- Through a proxy, the connection (and the pool) is the proxy's.
   local route = self._route
   local host, port = self._host, self._port
   if route then host, port = route.host, route.port end
   local ok, err = sock:connect(host, port, self._connect_opts)
+  tm.connect = now() - ev.t0
   if not ok then return connect_error(host, port, err) end
   local reused = sock:getreusedtimes() > 0
+  ev.reused = reused
   if sec.tunnel and not reused then
     local kind, msg, final
     ok, kind, msg, final = net.connect(sock, sec.tunnel, self._authority, until_t, cfg)
@@ -248,13 +268,14 @@ local function exchange_on(self, sec, target, until_t)
         ok, err = sock:sslhandshake(false, self._sni, not cfg.insecure)
       end
     end
+    tm.tls = now() - ev.t0
     if not ok then
       sock:close()
       return handshake_error(self, err)
     end
   end
   ok, err = nil, "timeout"
-  if arm(sock, until_t) then ok, err = sock:send { "GET ", self._prefix, target, sec.head } end
+  if arm(sock, until_t) then ok, err = sock:send { "GET ", self._prefix, target, head } end
   if not ok then
     sock:close()
     if err == "timeout" then return nil, "timeout", "timed out sending the request" end
@@ -273,6 +294,8 @@ local function exchange_on(self, sec, target, until_t)
       return nil, version, headers
     end
   until status >= 200 or status == 101
+  tm.first_byte = now() - ev.t0
+  ev.http_version = "1." .. version
   local body, reusable, msg
   if status == 204 or status == 304 then
     body, reusable = "", true
@@ -283,6 +306,7 @@ local function exchange_on(self, sec, target, until_t)
     sock:close()
     return nil, reusable, msg
   end
+  ev.bytes = #body
   local conn = headers.connection
   conn = conn and conn:lower()
   if reusable and conn ~= "close" and (version == "1" or conn == "keep-alive") then
@@ -296,11 +320,21 @@ end
 -- A kept-alive connection the server closed meanwhile says nothing
 -- about the server (as with curl, it costs no attempt): the request goes again on another one.
 -- Each such failure takes a dead connection out of the pool, so the loop ends on a fresh one.
-local function exchange(self, sec, target, until_t)
+local function exchange(self, sec, head, target, until_t, ev)
   while true do
-    local status, a, b, c = exchange_on(self, sec, target, until_t)
+    local status, a, b, c = exchange_on(self, sec, head, target, until_t, ev)
     if a ~= STALE then return status, a, b, c end
   end
+end
+
+-- The attempt's timings in the C transport's terms: nginx resolves names inside connect, so
+-- `dns` is 0 and `connect` includes it; a phase that did not happen ends with the one before.
+local function settle_timings(tm, total)
+  tm.dns = 0
+  tm.connect = tm.connect or 0
+  tm.tls = max(tm.tls or 0, tm.connect)
+  tm.first_byte = max(tm.first_byte or 0, tm.tls)
+  tm.total = max(total, tm.first_byte)
 end
 
 -- Waits for room in the shared rate budget until `until_t` (monotonic); nil and why on failure.
@@ -344,7 +378,11 @@ local function request(self, query)
   deadline = deadline and started + deadline
   local qs = core.query_string(query)
   local events = {}
-  local res = { url = self._endpoint .. "?" .. qs, events = events }
+  local res = { url = self._endpoint .. "?" .. qs, events = events, bytes = 0 }
+  local head = sec.head
+  if query.traceparent then
+    head = head:sub(1, -3) .. "traceparent: " .. query.traceparent .. "\r\n\r\n"
+  end
   local target = self._path .. "?" .. qs
   local attempt, redirects = 1, 0
   while true do
@@ -362,9 +400,15 @@ local function request(self, query)
       res.error, res.curl_message = kind, msg
       break
     end
-    local status, headers, body, final = exchange(self, sec, target, until_t)
+    local ev = { attempt = attempt, t0 = t0, timings = {}, reused = false, bytes = 0 }
+    local status, headers, body, final = exchange(self, sec, head, target, until_t, ev)
     local t1 = now()
-    local ev = { attempt = attempt, elapsed_ms = (t1 - t0) * 1000 }
+    ev.t0 = nil
+    ev.elapsed_ms = (t1 - t0) * 1000
+    local tm = ev.timings
+    settle_timings(tm, t1 - t0)
+    res.timings = { tm.dns, tm.connect, tm.tls, tm.first_byte, tm.total }
+    res.bytes = res.bytes + ev.bytes
     events[#events + 1] = ev
     local server_wait
     if status then
@@ -422,12 +466,16 @@ end
 -- The pager's hooks (see ravan.pager): a validated query, one fetch, and the result path.
 function Client:_prepare(q, schema)
   if not secrets[self] then return nil, errors.closed() end
-  return validate.query(q, schema)
+  local query, err = validate.query(q, schema)
+  if query and self._cfg.traceparent and not query.traceparent then
+    query.traceparent = core.traceparent()
+  end
+  return query, err
 end
 
 function Client:_page_of(res)
   local sec = secrets[self]
-  return result.page(res, sec and sec.secret, self._log)
+  return result.page(res, sec and sec.secret, self._log, self._stats)
 end
 
 function Client:_fetch(query)
@@ -529,6 +577,10 @@ surface.add_methods(Client)
 -- `lua_socket_keepalive_timeout`. Idempotent.
 function Client:close()
   if not rawequal(getmetatable(self), Client) then return nil, errors.misuse("client", "close") end
+  if live[self] then
+    retired = stats.merge { retired, stats.snapshot(live[self]) }
+    live[self] = nil
+  end
   secrets[self] = nil
   for pf in next, self._prefetchers do pf:close() end
 end
