@@ -21,8 +21,8 @@ ALL_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC $(WARNINGS) $(CFLAGS) $(CU
 LDLIBS = $(CURL_LIBS) -pthread -lm
 
 TRANSPORT_SRC := src/rv_buf.c src/rv_time.c src/rv_policy.c src/rv_headers.c src/rv_transport.c \
-	src/rv_engine.c
-BINDING_SRC := src/rv_core.c src/rv_wire.c src/rv_proc.c src/rv_json.c
+	src/rv_engine.c src/rv_sha256.c src/rv_download.c
+BINDING_SRC := src/rv_core.c src/rv_wire.c src/rv_proc.c src/rv_json.c src/rv_recordings.c
 OBJ := $(patsubst src/%.c,$(OUT)/obj/%.o,$(TRANSPORT_SRC) $(BINDING_SRC))
 HEADERS := $(wildcard src/*.h)
 MODULE := $(OUT)/ravan/core.so

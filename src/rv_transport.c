@@ -268,6 +268,11 @@ const char *rv_client_base_url(const rv_client *c)
     return c->base_url;
 }
 
+const rv_config *rv_client_config(const rv_client *c)
+{
+    return &c->cfg;
+}
+
 static size_t keep_header(char *line, size_t size, size_t count, void *userp)
 {
     rv_call *call = userp;

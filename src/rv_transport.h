@@ -88,6 +88,9 @@ rv_client *rv_client_new(const rv_config *cfg, char *err, size_t errlen);
 void rv_client_retain(rv_client *client);
 void rv_client_release(rv_client *client);
 const char *rv_client_base_url(const rv_client *client);
+/* The client's settings (its own copies): what another unit of the transport, such as the
+ * downloads, configures its own handles from. */
+const rv_config *rv_client_config(const rv_client *client);
 
 void rv_response_init(rv_response *resp);
 void rv_response_free(rv_response *resp);

@@ -200,10 +200,31 @@ end
 
 local page_size = integer_in(1, LIMITS.page_size)
 
+-- An array of E.164 numbers, each checked, duplicates dropped (first kept).
+-- Read with rawget and next only: a metamethod is the caller's code.
+local function phone_list(name, v)
+  local msg = name .. " must be an array of E.164 phone numbers"
+  if type(v) ~= "table" then return nil, msg end
+  local n = 0
+  for _ in next, v do n = n + 1 end
+  local out, seen = {}, {}
+  for i = 1, n do
+    local p = rawget(v, i)
+    if p == nil then return nil, msg end
+    local ok, why = phone(name .. "[" .. i .. "]", p)
+    if not ok then return nil, why end
+    if not seen[ok] then
+      seen[ok] = true
+      out[#out + 1] = ok
+    end
+  end
+  return out
+end
+
 -- For modules with option tables of their own (sync).
 M.checks = {
-  phone = phone, boolean = boolean, positive = positive, func = func, text = text,
-  page_size = page_size,
+  phone = phone, phones = phone_list, boolean = boolean, positive = positive, func = func,
+  text = text, page_size = page_size,
 }
 
 local QUERY = {

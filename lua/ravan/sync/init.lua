@@ -42,24 +42,7 @@ local D = defaults.sync
 
 -- Option tables are read with rawget and next only: a metamethod is the
 -- caller's code and may raise.
-local function phone_list(name, v)
-  local msg = name .. " must be an array of E.164 phone numbers"
-  if type(v) ~= "table" then return nil, msg end
-  local n = 0
-  for _ in next, v do n = n + 1 end
-  local out, seen = {}, {}
-  for i = 1, n do
-    local p = rawget(v, i)
-    if p == nil then return nil, msg end
-    local ok, why = checks.phone(name .. "[" .. i .. "]", p)
-    if not ok then return nil, why end
-    if not seen[ok] then
-      seen[ok] = true
-      out[#out + 1] = ok
-    end
-  end
-  return out
-end
+local phone_list = checks.phones
 
 local function rate_limit(name, v)
   if type(v) ~= "table" then
