@@ -1,11 +1,12 @@
 -- ravan-history: dispatch to its commands (`ravan.cli.history`, the
--- default, and `ravan.cli.sync`), and the process around them.
+-- default, `ravan.cli.sync` and `ravan.cli.recordings`), and the process around them.
 
 -- The history command first: when ravan.core cannot be loaded, it says why on one line.
 local history = require "ravan.cli.history"
 local args = require "ravan.cli.args"
 local core = require "ravan.core"
 local sync = require "ravan.cli.sync"
+local recordings = require "ravan.cli.recordings"
 
 local M = {}
 
@@ -14,10 +15,11 @@ local M = {}
 -- progress) defaults to stderr being a terminal.
 function M.main(argv, stdout, stderr, tty)
   stdout, stderr = stdout or io.stdout, stderr or io.stderr
-  if argv[1] == "sync" then
+  local command = ({ sync = sync, recordings = recordings })[argv[1]]
+  if command then
     local rest = {}
     for i = 2, #argv do rest[i - 1] = argv[i] end
-    return sync.main(rest, stdout, stderr, tty)
+    return command.main(rest, stdout, stderr, tty)
   end
   return history.main(argv, stdout, stderr, tty)
 end
