@@ -21,6 +21,7 @@ local rate = require "ravan.sync.rate"
 local idwindow = require "ravan.idwindow"
 local async = require "ravan.async"
 local defaults = require "ravan.defaults"
+local sync_recordings = require "ravan.sync.recordings"
 
 local M = {}
 
@@ -69,6 +70,7 @@ local OPTIONS = {
   { "page_size", checks.page_size, D.page_size },
   { "progress", checks.func },
   { "stop", checks.func },
+  { "recordings", checks.text },
 }
 
 local function options(o)
@@ -440,6 +442,10 @@ local function run(client, cfg, db, summary)
     summary.errors, summary.phones_done, summary.next_round_in = {}, 0, nil
     local ok, err = round(ctx, cfg.phones, summary)
     if not ok then return nil, err end
+    if cfg.recordings then
+      ok, err = sync_recordings.fetch(client, db, cfg.phones, cfg.recordings, summary)
+      if not ok then return nil, err end
+    end
     summary.rounds = summary.rounds + 1
     ctx.report()
     if not cfg.follow or ctx.stopping() then break end
@@ -473,6 +479,10 @@ end
 --   until `stop()` returns true or the client is closed
 -- * `rate_limit`: `{ requests = N, per = S }`; without it the rate is
 --   learnt from 429s and rate-limit headers
+-- * `recordings`: a directory: the synced calls' recordings are downloaded
+--   into it after each round and recorded in the table `recordings`
+--   (`ravan.sync.recordings`, docs/recordings.md); the summary then has
+--   `recordings` (counts) and `recording_errors`
 -- * `page_size` (100), `progress` (called with the running summary),
 --   `stop` (a function: true ends the sync after the page in hand)
 -- @treturn[1] table summary: `phones`, `requests`, `inserted`, `updated`,
