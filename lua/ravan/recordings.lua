@@ -37,12 +37,11 @@ local function time_bound(name, v)
   return nil, name .. " must be a UTC time: \"2026-01-31\", \"2026-01-31T12:00:00Z\" or seconds since 1970"
 end
 
+-- An array of calls, or a pager (`client:calls{...}`), which ends; not any
+-- function, which might not.
 local function calls_source(name, v)
-  local mt = type(v) == "table" and getmetatable(v)
-  if type(v) == "function" or type(v) == "table" and (type(mt) ~= "table" or mt.__call ~= nil) then
-    return v
-  end
-  return nil, name .. " must be an array of calls or an iterator (client:calls{...})"
+  if type(v) == "table" then return v end
+  return nil, name .. " must be an array of calls or client:calls{...}"
 end
 
 local MANY = {
@@ -72,10 +71,11 @@ local function target(client, call)
     if not safe_id(call) then return nil, nil, "the call id cannot name a file" end
     return call, origin(client) .. RECORDING_PATH:format(call)
   end
-  local id = call.id
-  if type(id) == "number" then id = ("%d"):format(id) end
+  -- rawget: a metamethod of the caller's table may raise, and nothing here does.
+  local id = rawget(call, "id")
+  if type(id) == "number" and id == math.floor(id) and id >= 0 and id < 2 ^ 53 then id = ("%d"):format(id) end
   if not safe_id(id) then return nil, nil, "the call id cannot name a file" end
-  local url = call.recording_url
+  local url = rawget(call, "recording_url")
   if type(url) ~= "string" or url == "" then return id, nil, "the call has no recording" end
   if not url:find("^[Hh][Tt][Tt][Pp][Ss]?://") then
     return id, nil, "the call's recording_url is not an http(s) URL"
@@ -166,14 +166,15 @@ local function listed(client, cfg)
   local out = {}
   local function add(call)
     if type(call) ~= "table" then return end
-    local at = call.started_at
+    local at = rawget(call, "started_at")
     if cfg.since and (type(at) ~= "string" or at < cfg.since) then return end
     if cfg["until"] and (type(at) ~= "string" or at >= cfg["until"]) then return end
     local id, url, why = target(client, call)
-    out[#out + 1] = { id = id or tostring(call.id), url = url, why = why }
+    out[#out + 1] = { id = id or errors.text_of(rawget(call, "id")), url = url, why = why }
   end
   local function each(source)
-    if type(source) == "table" and getmetatable(source) == nil then
+    local mt = getmetatable(source)
+    if type(mt) ~= "table" or rawget(mt, "__call") == nil then
       for i = 1, #source do add(source[i]) end
     else
       for call in source do add(call) end
@@ -238,10 +239,12 @@ function M.many(client, opts)
     end
   end
   local done, total, progress = 0, #calls, cfg.progress
+  -- A progress that raises is not called again; the downloads go on.
   local function report(r)
     done = done + 1
-    if progress then
-      progress({ done = done, total = total, id = r.id, outcome = r.outcome, bytes = r.bytes })
+    if progress and not pcall(progress, { done = done, total = total, id = r.id, outcome = r.outcome,
+      bytes = r.bytes }) then
+      progress = nil
     end
   end
   for i = 1, #calls do
