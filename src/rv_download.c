@@ -537,7 +537,9 @@ static int finish_file(run *r, slot *s)
         return fail_io(r, "cannot write in", item->dir, errno);
     close(s->fd);
     s->fd = -1;
-    if (!s->old.name[0])
+    if (!s->old.name[0] && item->file)
+        snprintf(s->old.name, sizeof s->old.name, "%s", item->file);
+    else if (!s->old.name[0])
         snprintf(s->old.name, sizeof s->old.name, "%s.bin", item->stem);
     char *final = joined(item->dir, "/", s->old.name, "");
     if (!final) {

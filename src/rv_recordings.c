@@ -95,7 +95,7 @@ static int core_download(lua_State *L)
     int has_progress = !lua_isnoneornil(L, 4);
     if (has_progress)
         luaL_checktype(L, 4, LUA_TFUNCTION);
-    size_t n = (size_t)lua_rawlen(L, 2);
+    size_t n = (size_t)rv_rawlen(L, 2);
 
     batch *b = lua_newuserdata(L, sizeof *b);
     b->items = NULL;
