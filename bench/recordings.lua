@@ -25,8 +25,11 @@ for _, c in ipairs(mock.dataset(PHONE).calls) do
   end
 end
 assert(#calls == N, "not enough recordings of 1 to 10 MB")
-local total = 0
-for _, c in ipairs(calls) do total = total + 44 + c.duration_sec * 16000 end
+local total, least, most = 0, math.huge, 0
+for _, c in ipairs(calls) do
+  local size = 44 + c.duration_sec * 16000
+  total, least, most = total + size, math.min(least, size), math.max(most, size)
+end
 
 local work = proc.tmpdir()
 local function write(path, text)
@@ -107,7 +110,7 @@ local _, _, small_rss = ravan_run(work .. "/small.json", fresh("small"))
 local _, _, big_rss = ravan_run(work .. "/calls.json", fresh("ravan"))
 
 print(("### o. %d recordings, %.0f MB in all (%.1f to %.1f MB each), max_concurrency 8 vs curl `xargs -P8`\n")
-  :format(N, total / 1e6, (44 + calls[1].duration_sec * 16000) / 1e6, 10))
+  :format(N, total / 1e6, least / 1e6, most / 1e6))
 print("| round | ravan | curl -P8 | curl time ÷ ravan time | ravan peak RSS |")
 print("| --- | --- | --- | --- | --- |")
 for _, r in ipairs(rows) do print(r) end
