@@ -2,6 +2,7 @@
 local mock = require "spec.support.mock"
 local proc = require "spec.support.proc"
 local db_mod = require "ravan.sync.db"
+local h = require "spec.support.helpers"
 
 local PHONE = mock.phones.example
 
@@ -52,5 +53,16 @@ describe("sync with recordings", function()
     s = assert(client:sync { phone = PHONE, db = url, recordings = dir .. "/rec" })
     assert.are.same({ 0, 0 }, { s.recordings.downloaded, s.recordings.skipped })
     assert.are.equal(before, recording_requests())
+  end)
+
+  it("is `ravan-history sync --recordings DIR` from the shell", function()
+    local with = 0
+    for _, c in ipairs(mock.dataset(PHONE).calls) do
+      if c.recording_url ~= "" then with = with + 1 end
+    end
+    local status, out, err = h.run_cli({ "sync", PHONE, "--db", "sqlite:" .. dir .. "/calls.db",
+      "--recordings", dir .. "/rec" }, mock.env())
+    assert.are.equal(0, status, err)
+    assert.matches("; recordings: " .. with .. " downloaded, 0 skipped, 0 failed\n$", out)
   end)
 end)
