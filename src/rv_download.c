@@ -472,21 +472,10 @@ static int begin_attempt(run *r, slot *s)
     curl_easy_reset(e);
     curl_easy_setopt(e, CURLOPT_URL, s->url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->request);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    rv_client_connection_opts(r->client, e);
     /* No whole-transfer timeout: a long recording on a slow link is not a dead one, which the
      * low-speed limit catches. */
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, to_ms(cfg->connect_timeout));
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, cfg->low_speed_limit);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, cfg->low_speed_time);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, cfg->insecure ? 0L : 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, cfg->insecure ? 0L : 2L);
-    if (cfg->ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
-    if (cfg->ca_path)
-        curl_easy_setopt(e, CURLOPT_CAPATH, cfg->ca_path);
     /* Fewer, larger writes to the file and fewer wakeups per megabyte. */
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 131072L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);

@@ -297,6 +297,23 @@ static long to_ms(double seconds)
     return ms > 0 ? ms : 1;
 }
 
+void rv_client_connection_opts(const rv_client *c, CURL *e)
+{
+    const rv_config *cfg = &c->cfg;
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, cfg->low_speed_limit);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, cfg->low_speed_time);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, cfg->insecure ? 0L : 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, cfg->insecure ? 0L : 2L);
+    if (cfg->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
+    if (cfg->ca_path)
+        curl_easy_setopt(e, CURLOPT_CAPATH, cfg->ca_path);
+}
+
 CURL *rv_client_easy(rv_client *c)
 {
     CURL *e = curl_easy_init();
@@ -305,19 +322,8 @@ CURL *rv_client_easy(rv_client *c)
     const rv_config *cfg = &c->cfg;
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, cfg->low_speed_limit);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, cfg->low_speed_time);
+    rv_client_connection_opts(c, e);
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cfg->max_response_bytes);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, cfg->insecure ? 0L : 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, cfg->insecure ? 0L : 2L);
-    if (cfg->ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
-    if (cfg->ca_path)
-        curl_easy_setopt(e, CURLOPT_CAPATH, cfg->ca_path);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_body);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, keep_header);
     return e;

@@ -152,6 +152,11 @@ typedef struct rv_call {
     rv_headers headers;         /* the current attempt's */
 } rv_call;
 
+/* How this client's handles connect: signals, keep-alive, no automatic redirects, the
+ * protocols, the low-speed abort, TLS verification and CAs. Every handle of the client gets
+ * these, the downloads' (rv_download.c) included. */
+void rv_client_connection_opts(const rv_client *client, CURL *easy);
+
 /* A new easy handle configured for this client (headers, TLS, timeouts, limits). */
 CURL *rv_client_easy(rv_client *client);
 

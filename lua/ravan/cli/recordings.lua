@@ -37,20 +37,13 @@ local PROGRAM = "ravan-history recordings"
 -- The library names what it checks by its Lua field; the user typed a flag.
 local WORDS = { phones = "PHONE", dir = "--dir", since = "--since", ["until"] = "--until" }
 
-local function value_of(field)
-  return function(o, value, name)
-    if value == nil or value == "" then return name .. " needs a value" end
-    o[field] = value
-  end
-end
-
 local SPEC = {
   flags = { ["--help"] = "help", ["-h"] = "help" },
-  valued = { ["--dir"] = value_of "dir", ["--since"] = value_of "since", ["--until"] = value_of "until" },
-  positional = function(o, a)
-    o.phones = o.phones or {}
-    o.phones[#o.phones + 1] = a
-  end,
+  valued = {
+    ["--dir"] = args.nonempty "dir", ["--since"] = args.nonempty "since",
+    ["--until"] = args.nonempty "until",
+  },
+  positional = args.phone_word,
 }
 
 -- `argv` are the words after "recordings". The options, or nil and a usage message.

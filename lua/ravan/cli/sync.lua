@@ -55,12 +55,7 @@ local WORDS = {
   recordings = "--recordings",
 }
 
-local function nonempty(field)
-  return function(o, value, name)
-    if value == nil or value == "" then return name .. " needs a value" end
-    o[field] = value
-  end
-end
+local nonempty = args.nonempty
 
 local SPEC = {
   flags = {
@@ -72,10 +67,7 @@ local SPEC = {
     ["--interval"] = nonempty "interval", ["--rate"] = nonempty "rate",
     ["--page-size"] = args.integer "page_size", ["--recordings"] = nonempty "recordings",
   },
-  positional = function(o, a)
-    o.phones = o.phones or {}
-    o.phones[#o.phones + 1] = a
-  end,
+  positional = args.phone_word,
 }
 
 -- `argv` are the words after "sync". Returns the options, or nil and a
