@@ -119,6 +119,7 @@ local function download(client, items, progress)
 end
 
 --- Downloads one call's recording to a file (`client:recording`).
+-- @param client the `ravan.client.Client`
 -- @param call a call table (its `id` and `recording_url`) or a bare call id
 -- (then the recording is the API's `/api/v1/calling/sessions/{id}/recording`)
 -- @tparam table opts `path` (the file) or `dir` (the file is then
@@ -193,6 +194,7 @@ end
 
 --- Downloads the recordings of many calls into a directory
 -- (`client:recordings`), up to the client's `max_concurrency` at once.
+-- @param client the `ravan.client.Client`
 -- @tparam table opts `phone` or `phones` (their whole histories) and/or
 -- `calls` (an array of calls, or `client:calls{...}`); `dir` (required);
 -- `since`, `until` (bounds on `started_at`); `progress`, a function called
