@@ -86,6 +86,19 @@ describe("recordings", function()
     end
   end)
 
+  it("never follows a redirect from https to http", function()
+    local tls = mock.fast_client { base_url = mock.tls_url, ca_file = mock.ca_file }
+    local call = calls_on("main")[1]
+    mock.fault { endpoint = "recording", call = call.id, kind = "redirect", target = "other" }
+    local r, err = tls:recording(call.id, { dir = dir })
+    tls:close()
+    assert.is_nil(r)
+    assert.are.equal("server", err.kind)
+    assert.matches("https to http", err.message)
+    assert.are.same({ "tls" }, helpers.pluck(recording_records(call.id), "listener"))
+    assert.are.same({}, listing(dir))
+  end)
+
   it("names files <id>.<extension> and keeps only them and their sidecars", function()
     local call = calls_on("main")[1]
     local r = assert(client:recording(call, { dir = dir }))

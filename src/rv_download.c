@@ -611,6 +611,13 @@ static int end_attempt(run *r, slot *s, CURLcode code)
             && curl_url_set(u, CURLUPART_URL, s->headers[H_LOCATION], 0) == CURLUE_OK)
             curl_url_get(u, CURLUPART_URL, &next, 0);
         curl_url_cleanup(u);
+        /* A recording the API serves over TLS never continues in the clear. */
+        if (next && strncasecmp(s->url, "https:", 6) == 0 && strncasecmp(next, "https:", 6) != 0) {
+            curl_free(next);
+            drop_temp(s, 0);
+            fail_item(s, RV_ERR_SERVER, 0, "redirect from https to http refused");
+            return 1;
+        }
         char *copy = next ? strdup(next) : NULL;
         curl_free(next);
         if (!copy) {
