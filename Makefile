@@ -21,8 +21,8 @@ ALL_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC $(WARNINGS) $(CFLAGS) $(CU
 LDLIBS = $(CURL_LIBS) -pthread -lm
 
 TRANSPORT_SRC := src/rv_buf.c src/rv_time.c src/rv_policy.c src/rv_headers.c src/rv_transport.c \
-	src/rv_engine.c
-BINDING_SRC := src/rv_core.c src/rv_wire.c src/rv_query.c src/rv_proc.c src/rv_json.c
+	src/rv_engine.c src/rv_sha256.c src/rv_download.c
+BINDING_SRC := src/rv_core.c src/rv_wire.c src/rv_query.c src/rv_proc.c src/rv_json.c src/rv_recordings.c
 OBJ := $(patsubst src/%.c,$(OUT)/obj/%.o,$(TRANSPORT_SRC) $(BINDING_SRC))
 HEADERS := $(wildcard src/*.h)
 MODULE := $(OUT)/ravan/core.so
@@ -47,7 +47,7 @@ EMBED_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(WARNINGS) $(CFLAGS) $(CURL_C
 EMBED_LIBS = $(shell $(PKG_CONFIG) --libs $(EMBED_LUA) 2>/dev/null) $(LDLIBS)
 
 .PHONY: all deps test-deps env lint test demo memcheck embed cross docs bench bench-wire bench-openresty \
-	bench-report openresty tsan fuzz clean help rock rock-install
+	bench-report bench-recordings openresty tsan fuzz clean help rock rock-install
 
 all: $(MODULE)
 
@@ -205,6 +205,11 @@ bench-report: deps
 	@$(MAKE) --no-print-directory all LUA=lua5.4
 	@bench/report_run
 
+# Benchmark o: 200 recordings of 1 to 10 MB by client:recordings and by curl -P8 in the same run.
+bench-recordings: deps
+	@$(MAKE) --no-print-directory all LUA=lua5.4
+	@bench/recordings_run
+
 # Benchmark h: the OpenResty example under wrk at +100 ms, against nginx's own proxy_pass.
 bench-openresty: deps
 	@bash .ci/deps wrk
@@ -256,6 +261,7 @@ help:
 	@echo 'make bench      request overhead, decoding, the pager, memory, frame loop, async (bench/RESULTS.md)'
 	@echo 'make bench-openresty  wrk against examples/openresty at +100 ms, vs proxy_pass (bench/RESULTS.md)'
 	@echo 'make openresty  the OpenResty example on http://127.0.0.1:8080 against the local server'
+	@echo 'make bench-recordings  200 recordings vs curl -P8, peak RSS, a re-run of nothing new'
 	@echo 'make bench-sync client:sync under a rate limit, and 100,000 calls into each database'
 	@echo 'make bench-wire a sync and a pager over TLS (HTTP/2, resumption) against plain HTTP'
 	@echo 'make bench-report  a report over 1,000,000 calls in each database, vs one SQL query'

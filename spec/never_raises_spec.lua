@@ -162,8 +162,8 @@ describe("nothing raises", function()
     local is_pager = { pages = true, calls = true }
     local c = client()
     local names = methods(c)
-    assert.are.same({ "calls", "close", "fd", "pages", "pending", "phone_history", "poll", "spawn",
-      "start", "stats", "sync" }, names)
+    assert.are.same({ "calls", "close", "fd", "pages", "pending", "phone_history", "poll",
+      "recording", "recordings", "spawn", "start", "stats", "sync" }, names)
     names = { "calls", "pages", "phone_history", "start" }
     local keys = { "phone", "page", "page_size", "include_transcripts", "deadline", "limit",
       "prefetch", "traceparent", "bogus", 1 }
@@ -193,6 +193,28 @@ describe("nothing raises", function()
     never_raises("close", c.close, c)
     value_or_error("stats after close", never_raises("stats after close", c.stats, c))
     never_raises("phone_history after close", c.phone_history, c, { phone = "+14155550100" })
+  end)
+
+  it("client:recording and client:recordings, with any value for each option, colon or dot", function()
+    local c = client()
+    local dir = os.tmpname()
+    os.remove(dir)
+    for _, key in ipairs { "phone", "phones", "calls", "dir", "since", "until", "progress", "path",
+      "bogus", 1 } do
+      for i = 1, N do
+        local o = { calls = { { id = "x1", recording_url = CLOSED .. "/r" } }, dir = dir }
+        o[key] = value(i)
+        value_or_error("client:recordings " .. tostring(key),
+          never_raises("client:recordings", c.recordings, c, o))
+        value_or_error("client:recording " .. tostring(key),
+          never_raises("client:recording", c.recording, c, value(i), o))
+      end
+    end
+    for i = 1, N do
+      value_or_error("client.recordings", never_raises("client.recordings", c.recordings, value(i), value(i)))
+      value_or_error("client.recording", never_raises("client.recording", c.recording, value(i), value(i)))
+    end
+    c:close()
   end)
 
   it("client:sync, with any value for each option, colon or dot", function()

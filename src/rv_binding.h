@@ -1,11 +1,14 @@
 /* What the units of the binding ravan.core share. rv_core.c is the client and its requests and
- * opens the module; rv_wire.c, rv_query.c, rv_proc.c and rv_json.c each add their functions to
- * it. Only these units know Lua: the transport under them never does. */
+ * opens the module; rv_wire.c, rv_query.c, rv_proc.c, rv_json.c and rv_recordings.c each add
+ * their functions to it. Only these units know Lua: the transport under them never does. */
 #ifndef RV_BINDING_H
 #define RV_BINDING_H
 
 #include "rv_compat.h"
 #include "rv_transport.h"
+
+/* The transport client of a ravan.core client at `idx`; raises when it is not one or closed. */
+rv_client *rv_lua_check_client(lua_State *L, int idx);
 
 /* Fields of a table at index `t`: a missing one is NULL; a wrong type raises. */
 const char *rv_lua_opt_string(lua_State *L, int t, const char *key);
@@ -27,5 +30,6 @@ void rv_open_wire(lua_State *L);
 void rv_open_query(lua_State *L);
 void rv_open_proc(lua_State *L);
 void rv_open_json(lua_State *L);
+void rv_open_recordings(lua_State *L);
 
 #endif

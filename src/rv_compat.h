@@ -8,8 +8,11 @@
 #if LUA_VERSION_NUM == 501
 /* luaL_register with a NULL name fills the table on top, like luaL_setfuncs with no upvalues. */
 #define rv_setfuncs(L, reg) luaL_register((L), NULL, (reg))
+/* The length of an array without metamethods: 5.1's name for it. */
+#define rv_rawlen(L, i) lua_objlen((L), (i))
 #else
 #define rv_setfuncs(L, reg) luaL_setfuncs((L), (reg), 0)
+#define rv_rawlen(L, i) lua_rawlen((L), (i))
 #endif
 
 /* The length of a table, raw: what `#` gives for one without a metatable. */

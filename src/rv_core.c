@@ -2,7 +2,7 @@
  * purpose: validation, errors and decoding live in Lua; this file turns tables into C structs
  * and responses into tables. Anything C allocates is owned by a userdata with __gc before a Lua
  * call that can raise is made. The other units of the module: rv_wire.c (what a transport
- * written in Lua needs), rv_proc.c (the process), rv_json.c (decoded JSON). */
+ * written in Lua needs), rv_proc.c (the process), rv_json.c (decoded JSON), rv_recordings.c (recordings to files). */
 #include <string.h>
 
 #include "rv_binding.h"
@@ -136,6 +136,14 @@ static client_box *check_box(lua_State *L)
     if (!box->client)
         luaL_error(L, "ravan.core: the client is closed");
     return box;
+}
+
+rv_client *rv_lua_check_client(lua_State *L, int idx)
+{
+    client_box *box = luaL_checkudata(L, idx, CLIENT_MT);
+    if (!box->client)
+        luaL_error(L, "ravan.core: the client is closed");
+    return box->client;
 }
 
 void rv_lua_set_string(lua_State *L, const char *key, const char *value)
@@ -537,6 +545,7 @@ int luaopen_ravan_core(lua_State *L)
     rv_open_query(L);
     rv_open_proc(L);
     rv_open_json(L);
+    rv_open_recordings(L);
     lua_pushliteral(L, RV_VERSION);
     lua_setfield(L, -2, "VERSION");
     lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);

@@ -11,8 +11,8 @@
  * The transport itself produces timeout, network, tls, too_large, server (a redirect it does not
  * follow), invalid_argument (a URL libcurl refuses at request time), cancelled (a request its
  * caller gave up) and internal (out of memory outside a response, a handle libcurl would not
- * take); the others are given by the Lua side from the HTTP status and the body, and database
- * by client:sync's store. */
+ * take); the others are given by the Lua side from the HTTP status and the body, database
+ * by client:sync's store, and io by the downloads (a file that cannot be written). */
 #define RV_KINDS(X)                          \
     X(INVALID_ARGUMENT, "invalid_argument")  \
     X(AUTH, "auth")                          \
@@ -26,6 +26,7 @@
     X(TOO_LARGE, "too_large")                \
     X(CANCELLED, "cancelled")                \
     X(DATABASE, "database")                  \
+    X(IO, "io")                              \
     X(INTERNAL, "internal")
 
 #define RV_KIND_ENUM(id, name) RV_ERR_##id,

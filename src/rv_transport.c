@@ -416,6 +416,11 @@ const char *rv_client_base_url(const rv_client *c)
     return c->base_url;
 }
 
+const rv_config *rv_client_config(const rv_client *c)
+{
+    return &c->cfg;
+}
+
 static size_t keep_header(char *line, size_t size, size_t count, void *userp)
 {
     rv_call *call = userp;
@@ -440,21 +445,15 @@ static long to_ms(double seconds)
     return ms > 0 ? ms : 1;
 }
 
-CURL *rv_client_easy(rv_client *c)
+void rv_client_connection_opts(const rv_client *c, CURL *e)
 {
-    CURL *e = curl_easy_init();
-    if (!e)
-        return NULL;
     const rv_config *cfg = &c->cfg;
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, cfg->low_speed_limit);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, cfg->low_speed_time);
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cfg->max_response_bytes);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, cfg->insecure ? 0L : 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, cfg->insecure ? 0L : 2L);
     if (cfg->ca_file)
@@ -482,6 +481,18 @@ CURL *rv_client_easy(rv_client *c)
     if (strncmp(c->endpoint_url, "https:", 6) == 0)
         curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(e, CURLOPT_SHARE, c->share);
+}
+
+CURL *rv_client_easy(rv_client *c)
+{
+    CURL *e = curl_easy_init();
+    if (!e)
+        return NULL;
+    const rv_config *cfg = &c->cfg;
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    rv_client_connection_opts(c, e);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cfg->max_response_bytes);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_body);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, keep_header);
     return e;

@@ -115,6 +115,9 @@ rv_client *rv_client_new(const rv_config *cfg, char *err, size_t errlen);
 void rv_client_retain(rv_client *client);
 void rv_client_release(rv_client *client);
 const char *rv_client_base_url(const rv_client *client);
+/* The client's settings (its own copies): what another unit of the transport, such as the
+ * downloads, configures its own handles from. */
+const rv_config *rv_client_config(const rv_client *client);
 
 void rv_response_init(rv_response *resp);
 void rv_response_free(rv_response *resp);
@@ -181,6 +184,11 @@ typedef struct rv_call {
 /* 1 while the client's first TLS connection is being made: until it is, more connections would
  * each make a full handshake, with no session yet to resume. Any thread. */
 int rv_client_warming(rv_client *client);
+
+/* How this client's handles connect: signals, keep-alive, no automatic redirects, the
+ * protocols, the low-speed abort, TLS verification and CAs. Every handle of the client gets
+ * these, the downloads' (rv_download.c) included. */
+void rv_client_connection_opts(const rv_client *client, CURL *easy);
 
 /* A new easy handle configured for this client (headers, TLS, timeouts, limits). */
 CURL *rv_client_easy(rv_client *client);

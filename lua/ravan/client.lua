@@ -217,6 +217,29 @@ function Client:sync(opts)
   return require("ravan.sync").sync(self, opts)
 end
 
+--- Downloads one call's recording to a file. See `ravan.recordings.one`
+-- and docs/recordings.md.
+-- @param call a call table or a call id
+-- @tparam table opts `path` or `dir`
+-- @treturn[1] table the file: `path`, `bytes`, `sha256`, `outcome`, ...
+-- @treturn[2] nil
+-- @treturn[2] ravan.errors.Error
+function Client:recording(call, opts)
+  if not rawequal(getmetatable(self), Client) then return nil, errors.misuse("client", "recording") end
+  return require("ravan.recordings").one(self, call, opts)
+end
+
+--- Downloads many calls' recordings into a directory, concurrently. See
+-- `ravan.recordings.many` and docs/recordings.md.
+-- @tparam table opts `phone`, `phones` or `calls`, `dir`, `since`, `until`, `progress`
+-- @treturn[1] table the summary
+-- @treturn[2] nil
+-- @treturn[2] ravan.errors.Error
+function Client:recordings(opts)
+  if not rawequal(getmetatable(self), Client) then return nil, errors.misuse("client", "recordings") end
+  return require("ravan.recordings").many(self, opts)
+end
+
 --- Frees the connections and libcurl's handles now, cancelling what is in
 -- flight: undelivered requests end as `cancelled` without their callbacks,
 -- tasks are cancelled. Later calls return an `invalid_argument` error.

@@ -234,10 +234,31 @@ local function traceparent(name, v)
     .. "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 end
 
+-- An array of E.164 numbers, each checked, duplicates dropped (first kept).
+-- Read with rawget and next only: a metamethod is the caller's code.
+local function phone_list(name, v)
+  local msg = name .. " must be an array of E.164 phone numbers"
+  if type(v) ~= "table" then return nil, msg end
+  local n = 0
+  for _ in next, v do n = n + 1 end
+  local out, seen = {}, {}
+  for i = 1, n do
+    local p = rawget(v, i)
+    if p == nil then return nil, msg end
+    local ok, why = phone(name .. "[" .. i .. "]", p)
+    if not ok then return nil, why end
+    if not seen[ok] then
+      seen[ok] = true
+      out[#out + 1] = ok
+    end
+  end
+  return out
+end
+
 -- For modules with option tables of their own (sync).
 M.checks = {
-  phone = phone, boolean = boolean, positive = positive, func = func, text = text,
-  page_size = page_size,
+  phone = phone, phones = phone_list, boolean = boolean, positive = positive, func = func,
+  text = text, page_size = page_size,
 }
 
 local QUERY = {

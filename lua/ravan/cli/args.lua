@@ -91,6 +91,21 @@ function M.write_failed(stderr, program, out)
   return 1
 end
 
+--- A `valued` handler that keeps a non-empty value in `o[field]`.
+function M.nonempty(field)
+  return function(o, value, name)
+    if value == nil or value == "" then return name .. " needs a value" end
+    o[field] = value
+  end
+end
+
+--- A `positional` handler for commands whose other words are phones: each
+-- is kept, in order, in `o.phones` (the library checks them).
+function M.phone_word(o, a)
+  o.phones = o.phones or {}
+  o.phones[#o.phones + 1] = a
+end
+
 --- The usage error: one line, with where to look.
 function M.usage_error(stderr, program, msg)
   stderr:write(program, ": ", msg, " (see '", program, " --help')\n")

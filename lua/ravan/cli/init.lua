@@ -1,5 +1,6 @@
 -- ravan-history: dispatch to its commands (`ravan.cli.history`, the
--- default, `ravan.cli.sync` and `ravan.cli.report`), and the process around them.
+-- default, `ravan.cli.sync`, `ravan.cli.report` and `ravan.cli.recordings`), and the process
+-- around them.
 
 -- The history command first: when ravan.core cannot be loaded, it says why on one line.
 local history = require "ravan.cli.history"
@@ -7,6 +8,7 @@ local args = require "ravan.cli.args"
 local core = require "ravan.core"
 local report = require "ravan.cli.report"
 local sync = require "ravan.cli.sync"
+local recordings = require "ravan.cli.recordings"
 
 local M = {}
 
@@ -15,7 +17,7 @@ local M = {}
 -- progress) defaults to stderr being a terminal.
 function M.main(argv, stdout, stderr, tty)
   stdout, stderr = stdout or io.stdout, stderr or io.stderr
-  local command = ({ sync = sync, report = report })[argv[1]]
+  local command = ({ sync = sync, report = report, recordings = recordings })[argv[1]]
   if command then
     local rest = {}
     for i = 2, #argv do rest[i - 1] = argv[i] end

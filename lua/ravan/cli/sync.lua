@@ -15,7 +15,7 @@ local M = {}
 M.USAGE = [=[
 Usage: ravan-history sync PHONE... [--phones-file FILE] --db URL
                           [--transcripts] [--follow [--interval S]]
-                          [--rate N/S] [--page-size N]
+                          [--rate N/S] [--page-size N] [--recordings DIR]
 
 Copies the call histories of the PHONEs (E.164) into a database, and on
 later runs only what is new or changed. Safe to interrupt at any moment:
@@ -30,6 +30,8 @@ Options:
   --rate N/S          at most N requests every S seconds (e.g. 50/1);
                       default: learnt from the server's 429s and headers
   --page-size N       calls per request, 1 to {max_page_size} (default {page_size})
+  --recordings DIR    also download the calls' recordings into DIR (see
+                      ravan-history recordings), noted in the database
   -h, --help          show this help
 
 Environment: RAVAN_API_KEY or RAVAN_TOKEN, RAVAN_BASE_URL (as for
@@ -50,14 +52,10 @@ local PROGRAM = "ravan-history sync"
 local WORDS = {
   phones = "PHONE", db = "--db", include_transcripts = "--transcripts",
   interval = "--interval", rate_limit = "--rate", page_size = "--page-size",
+  recordings = "--recordings",
 }
 
-local function nonempty(field)
-  return function(o, value, name)
-    if value == nil or value == "" then return name .. " needs a value" end
-    o[field] = value
-  end
-end
+local nonempty = args.nonempty
 
 local SPEC = {
   flags = {
@@ -67,12 +65,9 @@ local SPEC = {
   valued = {
     ["--phones-file"] = nonempty "phones_file", ["--db"] = nonempty "db",
     ["--interval"] = nonempty "interval", ["--rate"] = nonempty "rate",
-    ["--page-size"] = args.integer "page_size",
+    ["--page-size"] = args.integer "page_size", ["--recordings"] = nonempty "recordings",
   },
-  positional = function(o, a)
-    o.phones = o.phones or {}
-    o.phones[#o.phones + 1] = a
-  end,
+  positional = args.phone_word,
 }
 
 -- `argv` are the words after "sync". Returns the options, or nil and a
@@ -243,6 +238,11 @@ function M.summary_line(s)
     s.requests, s.requests == 1 and "" or "s", s.rate_limited or 0,
     s.full_passes, s.full_passes == 1 and "" or "es")
   if #s.errors > 0 then line = line .. string.format(", %d failed", #s.errors) end
+  local r = s.recordings
+  if r then
+    line = line .. string.format("; recordings: %d downloaded, %d skipped, %d failed",
+      r.downloaded, r.skipped, r.failed)
+  end
   if s.stopped then line = line .. ", stopped" end
   return line
 end
@@ -271,7 +271,7 @@ function M.main(argv, stdout, stderr, tty)
   summary, err = client:sync {
     phones = o.phones, db = o.db, include_transcripts = o.transcripts,
     follow = o.follow, interval = o.interval, rate_limit = o.rate,
-    page_size = o.page_size,
+    page_size = o.page_size, recordings = o.recordings,
     stop = function() return core.signalled() ~= nil end,
     progress = tty and function(s) stderr:write("\r\27[K", M.progress_line(s)) end or nil,
   }
@@ -281,9 +281,13 @@ function M.main(argv, stdout, stderr, tty)
   for _, e in ipairs(summary.errors) do
     stderr:write("ravan-history sync: ", e.phone, ": ", tostring(e.error), "\n")
   end
+  for _, e in ipairs(summary.recording_errors or {}) do
+    stderr:write("ravan-history sync: recording ", args.printable(e.id), ": ", tostring(e.error), "\n")
+  end
   stdout:write(M.summary_line(summary), "\n")
   if core.signalled() then return 130 end
-  return #summary.errors > 0 and 1 or 0
+  local failed = #summary.errors + #(summary.recording_errors or {})
+  return failed > 0 and 1 or 0
 end
 
 return M

@@ -21,6 +21,7 @@ local rate = require "ravan.sync.rate"
 local idwindow = require "ravan.idwindow"
 local async = require "ravan.async"
 local defaults = require "ravan.defaults"
+local sync_recordings = require "ravan.sync.recordings"
 
 local M = {}
 
@@ -42,24 +43,7 @@ local D = defaults.sync
 
 -- Option tables are read with rawget and next only: a metamethod is the
 -- caller's code and may raise.
-local function phone_list(name, v)
-  local msg = name .. " must be an array of E.164 phone numbers"
-  if type(v) ~= "table" then return nil, msg end
-  local n = 0
-  for _ in next, v do n = n + 1 end
-  local out, seen = {}, {}
-  for i = 1, n do
-    local p = rawget(v, i)
-    if p == nil then return nil, msg end
-    local ok, why = checks.phone(name .. "[" .. i .. "]", p)
-    if not ok then return nil, why end
-    if not seen[ok] then
-      seen[ok] = true
-      out[#out + 1] = ok
-    end
-  end
-  return out
-end
+local phone_list = checks.phones
 
 local function rate_limit(name, v)
   if type(v) ~= "table" then
@@ -86,6 +70,7 @@ local OPTIONS = {
   { "page_size", checks.page_size, D.page_size },
   { "progress", checks.func },
   { "stop", checks.func },
+  { "recordings", checks.text },
 }
 
 local function options(o)
@@ -455,6 +440,10 @@ local function run(client, cfg, db, summary)
     summary.errors, summary.phones_done, summary.next_round_in = {}, 0, nil
     local ok, err = round(ctx, cfg.phones, summary)
     if not ok then return nil, err end
+    if cfg.recordings then
+      ok, err = sync_recordings.fetch(client, db, cfg.phones, cfg.recordings, summary)
+      if not ok then return nil, err end
+    end
     summary.rounds = summary.rounds + 1
     ctx.report()
     if not cfg.follow or ctx.stopping() then break end
@@ -488,6 +477,10 @@ end
 --   until `stop()` returns true or the client is closed
 -- * `rate_limit`: `{ requests = N, per = S }`; without it the rate is
 --   learnt from 429s and rate-limit headers
+-- * `recordings`: a directory: the synced calls' recordings are downloaded
+--   into it after each round and recorded in the table `recordings`
+--   (`ravan.sync.recordings`, docs/recordings.md); the summary then has
+--   `recordings` (counts) and `recording_errors`
 -- * `page_size` (100), `progress` (called with the running summary),
 --   `stop` (a function: true ends the sync after the page in hand)
 -- @treturn[1] table summary: `phones`, `requests`, `inserted`, `updated`,

@@ -1,0 +1,68 @@
+-- client:sync{ recordings = DIR }: the synced calls' recordings on disk and in the database.
+local mock = require "spec.support.mock"
+local proc = require "spec.support.proc"
+local db_mod = require "ravan.sync.db"
+local h = require "spec.support.helpers"
+
+local PHONE = mock.phones.example
+
+describe("sync with recordings", function()
+  local dir, client
+
+  before_each(function()
+    mock.reset()
+    mock.config { recordings = { other = 0.25, empty = 0.1 } }
+    dir = proc.tmpdir()
+    assert(os.execute("mkdir " .. proc.quote(dir .. "/rec")))
+    client = mock.fast_client()
+  end)
+
+  after_each(function()
+    client:close()
+    proc.rmdir(dir)
+  end)
+
+  local function recording_requests()
+    local n = 0
+    for _, rec in ipairs(mock.requests()) do
+      if type(rec.recording) == "string" then n = n + 1 end
+    end
+    return n
+  end
+
+  it("downloads them once and records path, bytes and sha256 per call", function()
+    local url = "sqlite:" .. dir .. "/calls.db"
+    local s = assert(client:sync { phone = PHONE, db = url, recordings = dir .. "/rec" })
+    local with = 0
+    for _, c in ipairs(mock.dataset(PHONE).calls) do
+      if c.recording_url ~= "" then with = with + 1 end
+    end
+    assert.are.same({ with, 0, 0 }, { s.recordings.downloaded, s.recordings.skipped, s.recordings.failed })
+    local db = assert(db_mod.open(url))
+    local rows = assert(db:rows("SELECT call_id, recording_path, recording_bytes, recording_sha256 "
+      .. "FROM recordings ORDER BY call_id"))
+    db:close()
+    assert.are.equal(with, #rows)
+    for _, row in ipairs(rows) do
+      assert.are.equal(dir .. "/rec/" .. row.call_id .. ".wav", row.recording_path)
+      assert.are.equal(tonumber(row.recording_bytes), proc.file_size(row.recording_path))
+      local out = proc.run("sha256sum " .. proc.quote(row.recording_path))
+      assert.are.equal(row.recording_sha256, out:match("^(%x+)"))
+    end
+    local before = recording_requests()
+    s = assert(client:sync { phone = PHONE, db = url, recordings = dir .. "/rec" })
+    assert.are.same({ 0, 0 }, { s.recordings.downloaded, s.recordings.skipped })
+    assert.are.equal(before, recording_requests())
+  end)
+
+  it("is `ravan-history sync --recordings DIR` from the shell", function()
+    local with = 0
+    for _, c in ipairs(mock.dataset(PHONE).calls) do
+      if c.recording_url ~= "" then with = with + 1 end
+    end
+    local status, out, err = h.run_cli({ "sync", PHONE, "--db", "sqlite:" .. dir .. "/calls.db",
+      "--recordings", dir .. "/rec" }, mock.env())
+    assert.are.equal(0, status, err)
+    assert.matches("; recordings: " .. with .. " downloaded, 0 skipped, 0 failed\n$", out)
+  end)
+end)
