@@ -39,7 +39,7 @@ describe("the client-flavour interface", function()
 
   it("is all that the pager and the surface call", function()
     local called = 0
-    for _, file in ipairs { "lua/ravan/pager.lua", "lua/ravan/surface.lua" } do
+    for _, file in ipairs { "lua/ravan/pager/init.lua", "lua/ravan/surface.lua" } do
       local code = proc.read_file(file):gsub("%-%-[^\n]*", "")
       for name in code:gmatch("client:(_[%w_]+)%(") do
         called = called + 1

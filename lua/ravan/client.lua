@@ -10,7 +10,7 @@ local validate = require "ravan.validate"
 local result = require "ravan.result"
 local surface = require "ravan.surface"
 local async = require "ravan.async"
-local stats = require "ravan.stats"
+local stats = require "ravan.metrics.stats"
 
 local M = {}
 
@@ -188,7 +188,7 @@ end
 --- What this client has done so far: requests, attempts, retries by reason,
 -- errors by kind, 429s, bytes and latency histograms. Works on a closed
 -- client too.
--- @treturn[1] ravan.stats.Stats a snapshot, a table of the caller's own
+-- @treturn[1] ravan.metrics.stats.Stats a snapshot, a table of the caller's own
 -- @treturn[2] nil
 -- @treturn[2] ravan.errors.Error `invalid_argument` for a client made with
 -- `stats = false`

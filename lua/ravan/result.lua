@@ -14,7 +14,7 @@
 local errors = require "ravan.errors"
 local redact = require "ravan.redact"
 local decode = require "ravan.decode"
-local stats = require "ravan.stats"
+local stats = require "ravan.metrics.stats"
 
 local M = {}
 
@@ -60,7 +60,7 @@ local function log_events(log, secret, res, err)
 end
 
 -- One response -> the page, or nil and an error. `secret` (the credential) is scrubbed from
--- whatever the server echoed; `log` is the client's `log` option, `counts` its ravan.stats
+-- whatever the server echoed; `log` is the client's `log` option, `counts` its ravan.metrics.stats
 -- (nil when it keeps none).
 function M.page(res, secret, log, counts)
   -- A 2xx without a transport error, the usual answer, is no error: said here without a call.

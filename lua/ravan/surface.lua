@@ -1,10 +1,10 @@
 -- What every flavour of client offers, written once: `phone_history`, `pages`, `calls` and
--- `stats` (over the ravan.stats a client keeps in `_stats`, nil when made with stats = false) as
+-- `stats` (over the ravan.metrics.stats a client keeps in `_stats`, nil when made with stats = false) as
 -- methods over a client class's hooks, and the same three as module functions on a default
 -- client made on first use. `ravan` (lua/ravan/client.lua) and `ravan.openresty` both use it.
 --
 -- The interface a client flavour implements: the only calls that the surface and the pager
--- (lua/ravan/pager.lua) make into a client. Each returns its failures as `nil, err`.
+-- (lua/ravan/pager/init.lua) make into a client. Each returns its failures as `nil, err`.
 --
 --   client:_prepare(q[, schema]) -> query | nil, err
 --       Validates the user's query `q` (with the pager's extra `schema` entries, which come
@@ -32,7 +32,7 @@
 --   pf:close()                   cancels what is in flight; idempotent
 local errors = require "ravan.errors"
 local pager = require "ravan.pager"
-local stats = require "ravan.stats"
+local stats = require "ravan.metrics.stats"
 
 local M = {}
 

@@ -15,7 +15,7 @@
 local cjson = require "cjson.safe"
 local metrics = require "ravan.metrics"
 local openresty = require "ravan.openresty"
-local stats = require "ravan.stats"
+local stats = require "ravan.metrics.stats"
 
 local M = {}
 
@@ -62,7 +62,7 @@ end
 
 --- The workers' figures added up (flushed ones, plus this worker's own as of now).
 -- @tparam string dict the name of the `lua_shared_dict`
--- @treturn[1] ravan.stats.Stats
+-- @treturn[1] ravan.metrics.stats.Stats
 -- @treturn[2] nil
 -- @treturn[2] string why not
 function M.collect(dict)

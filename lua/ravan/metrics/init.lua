@@ -13,7 +13,7 @@
 
 local core = require "ravan.core"
 local errors = require "ravan.errors"
-local stats = require "ravan.stats"
+local stats = require "ravan.metrics.stats"
 
 local M = {}
 
@@ -105,7 +105,7 @@ local function render(source)
 end
 
 --- The exposition text of `source`.
--- @param source a client, a `ravan.stats.Stats` snapshot, or a list of clients and
+-- @param source a client, a `ravan.metrics.stats.Stats` snapshot, or a list of clients and
 -- snapshots (added up)
 -- @treturn[1] string the text, ending in a newline
 -- @treturn[2] nil

@@ -18,7 +18,7 @@
 local defaults = require "ravan.defaults"
 local validate = require "ravan.validate"
 local errors = require "ravan.errors"
-local idwindow = require "ravan.idwindow"
+local idwindow = require "ravan.pager.idwindow"
 
 local M = {}
 

@@ -5,7 +5,7 @@
 --    local s = client:stats()
 --    print(s.requests, s.attempts, s.retries.rate_limited, s.errors.timeout, s.bytes)
 --    print(s.latency.request.sum / s.latency.request.count)
--- @module ravan.stats
+-- @module ravan.metrics.stats
 
 -- Recording is a handful of additions per finished call, on the one result path
 -- (ravan.result) that every transport's responses take. A snapshot copies; the live table is
@@ -15,7 +15,7 @@ local errors = require "ravan.errors"
 
 local M = {}
 
--- The upper bounds (seconds) of the latency histograms' buckets (`ravan.stats.BUCKETS`), the
+-- The upper bounds (seconds) of the latency histograms' buckets (`ravan.metrics.stats.BUCKETS`), the
 -- same for every histogram and every client, so histograms of many clients and workers add
 -- up. A last bucket, `+Inf`, holds the rest. Prometheus' defaults, with 30 s and 60 s for slow
 -- pages.
