@@ -68,6 +68,7 @@ build = {
       ["ravan.defaults"] = "lua/ravan/defaults.lua",
       ["ravan.errors"] = "lua/ravan/errors.lua",
       ["ravan.init"] = "lua/ravan/init.lua",
+      ["ravan.interpreted"] = "lua/ravan/interpreted.lua",
       ["ravan.json"] = "lua/ravan/json.lua",
       ["ravan.loop.copas"] = "lua/ravan/loop/copas.lua",
       ["ravan.loop.cqueues"] = "lua/ravan/loop/cqueues.lua",

@@ -22,6 +22,7 @@
 local core = require "ravan.core"
 local errors = require "ravan.errors"
 
+require("ravan.interpreted")()
 local M = {}
 
 local Request = {}

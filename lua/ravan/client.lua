@@ -12,6 +12,7 @@ local surface = require "ravan.surface"
 local async = require "ravan.async"
 local stats = require "ravan.metrics.stats"
 
+require("ravan.interpreted")()
 local M = {}
 
 local Client = {}

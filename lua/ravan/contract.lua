@@ -12,6 +12,7 @@
 -- A record is also a shape for `ravan.json`: `keys` in order, `fields`
 -- giving the shape of each object or array field.
 
+require("ravan.interpreted")()
 local M = {}
 
 -- Builds a record from { name, type [, record] } entries.

@@ -18,6 +18,7 @@ local core = require "ravan.core"
 local errors = require "ravan.errors"
 local number_string = require("ravan.json").number_string
 
+require("ravan.interpreted")()
 local M = {}
 
 local floor, huge = math.floor, math.huge

@@ -16,6 +16,7 @@ local cjson = require "cjson.safe"
 local core = require "ravan.core"
 local redact = require "ravan.redact"
 
+require("ravan.interpreted")()
 local M = {}
 
 --- An error. `tostring(err)` gives one line.

@@ -12,6 +12,7 @@
 -- secret (in any form, an escape cut in two included) at the end, and those
 -- go too.
 
+require("ravan.interpreted")()
 local M = {}
 
 M.MASK = "[REDACTED]"
@@ -157,6 +158,22 @@ local function longest(units)
   return n
 end
 
+-- A secret's units, start pattern and longest span, made once: every log event and error of a
+-- client scrubs the same credential, and making them costs far more than using them.
+local cache, cached = {}, 0
+local CACHE_MAX = 16
+
+local function compiled(secret)
+  local c = cache[secret]
+  if not c then
+    local units = units_of(secret)
+    c = { units, starts_of(units), longest(units) }
+    if cached >= CACHE_MAX then cache, cached = {}, 0 end
+    cache[secret], cached = c, cached + 1
+  end
+  return c[1], c[2], c[3]
+end
+
 -- `s` with every occurrence of `secret` (in any of the forms above) masked
 -- and, with `max`, cut to at most `max` bytes. Values that are not strings
 -- come back unchanged, and so does everything when `secret` is not a
@@ -167,9 +184,7 @@ function M.text(s, secret, max)
     if max and #s > max then s = s:sub(1, max) end
     return s
   end
-  local units = units_of(secret)
-  local starts = starts_of(units)
-  local span = longest(units)
+  local units, starts, span = compiled(secret)
   if max then
     -- Only a prefix of `s` can reach the first `max` bytes of the result. Masking turns at
     -- most `span` bytes into #MASK, so n bytes become at least n / ceil(span / #MASK): this

@@ -16,6 +16,7 @@ local redact = require "ravan.redact"
 local decode = require "ravan.decode"
 local stats = require "ravan.metrics.stats"
 
+require("ravan.interpreted")()
 local M = {}
 
 -- A logger that raises must not turn a good call into a failed one, and no string in an event

@@ -34,6 +34,7 @@ local errors = require "ravan.errors"
 local pager = require "ravan.pager"
 local stats = require "ravan.metrics.stats"
 
+require("ravan.interpreted")()
 local M = {}
 
 function M.add_methods(Client)

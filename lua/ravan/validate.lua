@@ -9,6 +9,7 @@ local core = require "ravan.core"
 local defaults = require "ravan.defaults"
 local errors = require "ravan.errors"
 
+require("ravan.interpreted")()
 local M = {}
 
 local floor, huge = math.floor, math.huge

@@ -13,6 +13,7 @@
 
 local errors = require "ravan.errors"
 
+require("ravan.interpreted")()
 local M = {}
 
 -- The upper bounds (seconds) of the latency histograms' buckets (`ravan.metrics.stats.BUCKETS`), the

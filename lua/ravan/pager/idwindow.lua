@@ -3,6 +3,7 @@
 -- and the one before), so at least the last `size` are always remembered and
 -- memory stays flat. The pager and sync use it.
 
+require("ravan.interpreted")()
 local M = {}
 
 -- Ids per generation when the caller names no size: a shift of this many

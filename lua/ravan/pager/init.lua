@@ -20,6 +20,7 @@ local validate = require "ravan.validate"
 local errors = require "ravan.errors"
 local idwindow = require "ravan.pager.idwindow"
 
+require("ravan.interpreted")()
 local M = {}
 
 M.MAX_PREFETCH = 16
