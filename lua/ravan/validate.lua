@@ -203,7 +203,7 @@ local page_size = integer_in(1, LIMITS.page_size)
 -- For modules with option tables of their own (sync).
 M.checks = {
   phone = phone, boolean = boolean, positive = positive, func = func, text = text,
-  page_size = page_size,
+  page_size = page_size, non_negative = non_negative,
 }
 
 local QUERY = {

@@ -84,6 +84,10 @@ local OPTIONS = {
   { "interval", checks.positive, D.interval },
   { "rate_limit", rate_limit },
   { "page_size", checks.page_size, D.page_size },
+  { "lookback", checks.non_negative, D.lookback },
+  { "reconcile_every", checks.positive, D.reconcile_every },
+  { "reconcile", checks.boolean, false },
+  { "purge", checks.boolean, false },
   { "progress", checks.func },
   { "stop", checks.func },
 }
@@ -146,10 +150,40 @@ local function new_pass()
   return { seen = idwindow.new() }
 end
 
+local COUNTS = { "inserted", "updated", "unchanged", "deleted", "reconciled" }
 local function add_counts(st, counts)
-  st.inserted = st.inserted + counts.inserted
-  st.updated = st.updated + counts.updated
-  st.unchanged = st.unchanged + counts.unchanged
+  for _, k in ipairs(COUNTS) do st[k] = st[k] + counts[k] end
+end
+
+-- The oldest time among `calls` (newest first, so normally the last one's).
+local function oldest_of(calls)
+  local oldest
+  for i = 1, #calls do
+    local t = call_time(calls[i])
+    if t and (not oldest or t < oldest) then oldest = t end
+  end
+  return oldest
+end
+
+-- Whether an incremental pass has read far enough after this page: it reached the calls of
+-- the last completed pass (its head by id, or a call no newer than the head's time, which
+-- holds when the head itself was deleted), and every call within `lookback` of this pass's
+-- head.
+local function reached_end(ctx, state, calls)
+  local reached = false
+  for i = 1, #calls do
+    if calls[i].id == state.head_id then
+      reached = true
+      -- A database from before head_at knows the head's time once the head is read again.
+      state.head_at = state.head_at or call_time(calls[i])
+      break
+    end
+  end
+  local oldest = oldest_of(calls)
+  if not reached and state.head_at and oldest and oldest <= state.head_at then reached = true end
+  if not reached then return false end
+  if ctx.lookback == 0 or not state.pass_head_at or not oldest then return true end
+  return oldest < state.pass_head_at - ctx.lookback
 end
 
 local function mismatch(page, field, asked)
@@ -159,15 +193,23 @@ end
 
 -- Reads pages from state.pass_page (a pass begun earlier, when `resuming`)
 -- or from page 1, writing each page with the progress it makes, until the
--- phone's last completed head, or the end of its history.
-local function run_pass(ctx, phone, state, st, resuming)
+-- phone's last completed head and the lookback window behind this pass's
+-- head are read, or the end of its history. A pass begun as a reconciliation
+-- (`reconcile`) reads to the end. Returns true, and whether a
+-- reconciliation completed.
+local function run_pass(ctx, phone, state, st, resuming, reconcile)
   -- A resumed pass keeps the page size its page number counts in.
   if not resuming or not state.pass_page_size then
     state.pass_page_size = ctx.page_size
   end
   local size = state.pass_page_size
   if not resuming then
-    state.pass_head_id, state.pass_page, state.pass_full = nil, 1, false
+    state.pass_head_id, state.pass_head_at, state.pass_page, state.pass_full = nil, nil, 1, false
+    state.pass_reconcile, state.pass_total = 0, nil
+    if reconcile then
+      state.reconciles = state.reconciles + 1
+      state.pass_reconcile = state.reconciles
+    end
   end
   local pass = new_pass()
   while true do
@@ -185,6 +227,8 @@ local function run_pass(ctx, phone, state, st, resuming)
     local calls = page.calls
     if p == 1 and not resuming and not state.pass_full then
       state.pass_head_id = calls[1] and calls[1].id
+      state.pass_head_at = calls[1] and call_time(calls[1])
+      state.pass_total = page.total_count
     end
     local ordered, fresh = in_order(pass, calls)
     -- Full pages of calls already read, again and again: a server that
@@ -202,51 +246,62 @@ local function run_pass(ctx, phone, state, st, resuming)
       st.full_passes = st.full_passes + 1
       restart = true
     end
-    local found_head = false
-    if not state.pass_full and state.head_id then
-      for i = 1, #calls do
-        if calls[i].id == state.head_id then
-          found_head = true
-          break
-        end
-      end
-    end
+    local to_end = state.pass_full or state.pass_reconcile > 0 or not state.head_id
     -- The end is a short page, never total_count alone: a count that is
     -- low (or stale while calls arrive) would end the pass before its end.
-    local last = not restart and (#calls < size or found_head)
+    local last = not restart and (#calls < size or not to_end and reached_end(ctx, state, calls))
+    local rec = state.pass_reconcile > 0 and {
+      number = state.pass_reconcile, total = page.total_count, first_total = state.pass_total,
+      last = last, purge = ctx.purge,
+    } or nil
     if restart then
       state.pass_page = 1
     elseif last then
-      if state.pass_head_id then state.head_id = state.pass_head_id end
-      state.pass_head_id, state.pass_page, state.pass_full = nil, nil, false
-      state.pass_page_size = nil
+      if state.pass_head_id then
+        state.head_id, state.head_at = state.pass_head_id, state.pass_head_at
+      end
+      state.pass_head_id, state.pass_head_at, state.pass_page, state.pass_full = nil, nil, nil, false
+      state.pass_page_size, state.pass_reconcile, state.pass_total = nil, 0, nil
       state.passes = state.passes + 1
       state.completed_at = store.now_text()
     else
       state.pass_page = p + 1
     end
     local counts
-    counts, err = store.save_page(ctx.db, phone, calls, state, ctx.include_transcripts)
+    counts, err = store.save_page(ctx.db, phone, calls, state, ctx.include_transcripts, rec)
     if not counts then return nil, err end
     add_counts(st, counts)
     ctx.report()
-    if last then return true end
+    if last then return true, counts.reconciled > 0 end
     if restart then pass = new_pass() end
     resuming = resuming or restart
   end
 end
 
+-- Whether the phone's next pass is a reconciliation: asked for, never done, or done
+-- reconcile_every seconds ago or more.
+local function reconcile_due(ctx, state)
+  if ctx.reconcile then return true end
+  local at = epoch(state.reconciled_at)
+  return not at or os.time() - at >= ctx.reconcile_every
+end
+
 -- One phone: finish a pass a killed run left behind (it began before calls
--- that came meanwhile), then an incremental pass from page 1.
+-- that came meanwhile), then a pass from page 1, a reconciliation when one
+-- is due and the finished one was not it.
 local function run_phone(ctx, phone, st)
   local state, err = store.get_state(ctx.db, phone)
   if not state then return nil, err end
+  local reconciled = false
   if state.pass_page then
     local ok
-    ok, err = run_pass(ctx, phone, state, st, true)
-    if not ok then return nil, err end
+    ok, reconciled = run_pass(ctx, phone, state, st, true)
+    if not ok then return nil, reconciled end
   end
-  return run_pass(ctx, phone, state, st, false)
+  local ok
+  ok, err = run_pass(ctx, phone, state, st, false, not reconciled and reconcile_due(ctx, state))
+  if not ok then return nil, err end
+  return true
 end
 
 -- What one response tells the budget; `res` is the core's result table.
@@ -310,8 +365,8 @@ end
 
 local function new_summary(n)
   return {
-    phones = n, requests = 0, inserted = 0, updated = 0, unchanged = 0,
-    full_passes = 0, rate_limited = 0, errors = {}, phones_done = 0, rounds = 0,
+    phones = n, requests = 0, inserted = 0, updated = 0, unchanged = 0, deleted = 0,
+    reconciled = 0, full_passes = 0, rate_limited = 0, errors = {}, phones_done = 0, rounds = 0,
     callback_errors = {},
   }
 end
@@ -422,6 +477,8 @@ local function run(client, cfg, db, summary)
   end
   local ctx = {
     db = db, page_size = cfg.page_size, include_transcripts = cfg.include_transcripts,
+    lookback = cfg.lookback, reconcile_every = cfg.reconcile_every, reconcile = cfg.reconcile,
+    purge = cfg.purge,
     transport = engine_transport(client, raised),
     budget = rate.new(cfg.rate_limit, core.now()),
   }
