@@ -625,7 +625,7 @@ describe("sync options", function()
       assert.are.equal(tostring(default), rows[name], name)
       n = n + 1
     end
-    assert.are.equal(4, n)
+    assert.are.equal(6, n)
   end)
 
   it("returns a database that cannot be opened as nil, err", function()

@@ -15,7 +15,8 @@ local M = {}
 M.USAGE = [=[
 Usage: ravan-history sync PHONE... [--phones-file FILE] --db URL
                           [--transcripts] [--follow [--interval S]]
-                          [--rate N/S] [--page-size N]
+                          [--rate N/S] [--page-size N] [--lookback S]
+                          [--reconcile [--purge]]
 
 Copies the call histories of the PHONEs (E.164) into a database, and on
 later runs only what is new or changed. Safe to interrupt at any moment:
@@ -30,6 +31,13 @@ Options:
   --rate N/S          at most N requests every S seconds (e.g. 50/1);
                       default: learnt from the server's 429s and headers
   --page-size N       calls per request, 1 to {max_page_size} (default {page_size})
+  --lookback S        read again every call within S seconds of the newest
+                      (default {lookback}; 0: the first page only)
+  --reconcile         read every phone's whole history now and mark calls
+                      gone from the server deleted (deleted_at); otherwise
+                      each phone is reconciled once a day
+  --purge             with a reconciliation, remove calls gone from the
+                      server instead of marking them
   -h, --help          show this help
 
 Environment: RAVAN_API_KEY or RAVAN_TOKEN, RAVAN_BASE_URL (as for
@@ -41,6 +49,7 @@ SIGINT or SIGTERM (what was synced until then is kept).
 ]=]
 M.USAGE = M.USAGE:gsub("{([%w_]+)}", {
   interval = defaults.sync.interval, page_size = defaults.sync.page_size,
+  lookback = defaults.sync.lookback,
   max_page_size = core.LIMITS.page_size,
 })
 
@@ -50,6 +59,7 @@ local PROGRAM = "ravan-history sync"
 local WORDS = {
   phones = "PHONE", db = "--db", include_transcripts = "--transcripts",
   interval = "--interval", rate_limit = "--rate", page_size = "--page-size",
+  lookback = "--lookback", reconcile = "--reconcile", purge = "--purge",
 }
 
 local function nonempty(field)
@@ -62,12 +72,13 @@ end
 local SPEC = {
   flags = {
     ["--transcripts"] = "transcripts", ["--follow"] = "follow",
+    ["--reconcile"] = "reconcile", ["--purge"] = "purge",
     ["--help"] = "help", ["-h"] = "help",
   },
   valued = {
     ["--phones-file"] = nonempty "phones_file", ["--db"] = nonempty "db",
     ["--interval"] = nonempty "interval", ["--rate"] = nonempty "rate",
-    ["--page-size"] = args.integer "page_size",
+    ["--page-size"] = args.integer "page_size", ["--lookback"] = nonempty "lookback",
   },
   positional = function(o, a)
     o.phones = o.phones or {}
@@ -87,6 +98,11 @@ function M.parse(argv)
     if not o.interval or o.interval <= 0 then return nil, "--interval needs seconds > 0" end
     if not o.follow then return nil, "--interval needs --follow" end
   end
+  if o.lookback then
+    o.lookback = tonumber(o.lookback)
+    if not o.lookback or o.lookback < 0 then return nil, "--lookback needs seconds >= 0" end
+  end
+  if o.purge and not o.reconcile then return nil, "--purge needs --reconcile" end
   if o.rate then
     local n, per = o.rate:match("^(%d+)/(%d*%.?%d+)$")
     if not n then n, per = o.rate:match("^(%d+)$"), "1" end
@@ -242,6 +258,9 @@ function M.summary_line(s)
     s.phones, s.phones == 1 and "" or "s", s.inserted, s.updated, s.unchanged,
     s.requests, s.requests == 1 and "" or "s", s.rate_limited or 0,
     s.full_passes, s.full_passes == 1 and "" or "es")
+  if (s.reconciled or 0) > 0 or (s.deleted or 0) > 0 then
+    line = line .. string.format(", %d deleted, %d reconciled", s.deleted, s.reconciled)
+  end
   if #s.errors > 0 then line = line .. string.format(", %d failed", #s.errors) end
   if s.stopped then line = line .. ", stopped" end
   return line
@@ -271,7 +290,7 @@ function M.main(argv, stdout, stderr, tty)
   summary, err = client:sync {
     phones = o.phones, db = o.db, include_transcripts = o.transcripts,
     follow = o.follow, interval = o.interval, rate_limit = o.rate,
-    page_size = o.page_size,
+    page_size = o.page_size, lookback = o.lookback, reconcile = o.reconcile, purge = o.purge,
     stop = function() return core.signalled() ~= nil end,
     progress = tty and function(s) stderr:write("\r\27[K", M.progress_line(s)) end or nil,
   }
