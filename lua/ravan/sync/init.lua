@@ -198,6 +198,11 @@ end
 -- (`reconcile`) reads to the end. Returns true, and whether a
 -- reconciliation completed.
 local function run_pass(ctx, phone, state, st, resuming, reconcile)
+  -- A reconciliation left by an earlier run cannot know what changed above its page while
+  -- nothing ran (a call deleted and one inserted there shift nothing and change no count):
+  -- it reads on to the end, as any pass, but leaves the deletions to a reconciliation read in
+  -- one go.
+  local trusted = not resuming
   -- A resumed pass keeps the page size its page number counts in.
   if not resuming or not state.pass_page_size then
     state.pass_page_size = ctx.page_size
@@ -252,7 +257,7 @@ local function run_pass(ctx, phone, state, st, resuming, reconcile)
     local last = not restart and (#calls < size or not to_end and reached_end(ctx, state, calls))
     local rec = state.pass_reconcile > 0 and {
       number = state.pass_reconcile, total = page.total_count, first_total = state.pass_total,
-      last = last, purge = ctx.purge,
+      last = last and trusted, purge = ctx.purge,
     } or nil
     if restart then
       state.pass_page = 1

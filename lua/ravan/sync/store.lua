@@ -265,7 +265,12 @@ local function epoch(s)
   local t = days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
     + (tonumber("0" .. frac) or 0)
   if zone == "" or zone == "Z" or zone == "z" then return t end
+  -- +05:30, +0530, or +05 (how PostgreSQL writes a TIMESTAMPTZ).
   local sign, zh, zm = zone:match("^([+-])(%d%d):?(%d%d)$")
+  if not sign then
+    sign, zh = zone:match("^([+-])(%d%d)$")
+    zm = "0"
+  end
   if not sign then return nil end
   local off = tonumber(zh) * 3600 + tonumber(zm) * 60
   return sign == "+" and t - off or t + off
