@@ -47,6 +47,9 @@ M.sync = {
   lookback = 3600,
   -- Seconds between reconciliations of a phone (a full read): a day.
   reconcile_every = 86400,
+  -- Seconds a worker's phones stay leased after its last sign of life (heartbeats come every
+  -- second): what a takeover waits for when a worker dies.
+  lease = 15,
 }
 
 return M

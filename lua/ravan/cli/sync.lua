@@ -16,7 +16,7 @@ M.USAGE = [=[
 Usage: ravan-history sync PHONE... [--phones-file FILE] --db URL
                           [--transcripts] [--follow [--interval S]]
                           [--rate N/S] [--page-size N] [--lookback S]
-                          [--reconcile [--purge]]
+                          [--reconcile [--purge]] [--worker [--lease S]]
 
 Copies the call histories of the PHONEs (E.164) into a database, and on
 later runs only what is new or changed. Safe to interrupt at any moment:
@@ -38,6 +38,11 @@ Options:
                       each phone is reconciled once a day
   --purge             with a reconciliation, remove calls gone from the
                       server instead of marking them
+  --worker            share the phones and the rate with the other workers
+                      on the same PostgreSQL --db (each phone synced by one
+                      worker at a time)
+  --lease S           seconds a dead worker's phones wait before another
+                      takes them over (default {lease})
   -h, --help          show this help
 
 Environment: RAVAN_API_KEY or RAVAN_TOKEN, RAVAN_BASE_URL (as for
@@ -49,7 +54,7 @@ SIGINT or SIGTERM (what was synced until then is kept).
 ]=]
 M.USAGE = M.USAGE:gsub("{([%w_]+)}", {
   interval = defaults.sync.interval, page_size = defaults.sync.page_size,
-  lookback = defaults.sync.lookback,
+  lookback = defaults.sync.lookback, lease = defaults.sync.lease,
   max_page_size = core.LIMITS.page_size,
 })
 
@@ -60,6 +65,7 @@ local WORDS = {
   phones = "PHONE", db = "--db", include_transcripts = "--transcripts",
   interval = "--interval", rate_limit = "--rate", page_size = "--page-size",
   lookback = "--lookback", reconcile = "--reconcile", purge = "--purge",
+  worker = "--worker", lease = "--lease",
 }
 
 local function nonempty(field)
@@ -72,13 +78,14 @@ end
 local SPEC = {
   flags = {
     ["--transcripts"] = "transcripts", ["--follow"] = "follow",
-    ["--reconcile"] = "reconcile", ["--purge"] = "purge",
+    ["--reconcile"] = "reconcile", ["--purge"] = "purge", ["--worker"] = "worker",
     ["--help"] = "help", ["-h"] = "help",
   },
   valued = {
     ["--phones-file"] = nonempty "phones_file", ["--db"] = nonempty "db",
     ["--interval"] = nonempty "interval", ["--rate"] = nonempty "rate",
     ["--page-size"] = args.integer "page_size", ["--lookback"] = nonempty "lookback",
+    ["--lease"] = nonempty "lease",
   },
   positional = function(o, a)
     o.phones = o.phones or {}
@@ -103,6 +110,11 @@ function M.parse(argv)
     if not o.lookback or o.lookback < 0 then return nil, "--lookback needs seconds >= 0" end
   end
   if o.purge and not o.reconcile then return nil, "--purge needs --reconcile" end
+  if o.lease then
+    o.lease = tonumber(o.lease)
+    if not o.lease or o.lease <= 0 then return nil, "--lease needs seconds > 0" end
+    if not o.worker then return nil, "--lease needs --worker" end
+  end
   if o.rate then
     local n, per = o.rate:match("^(%d+)/(%d*%.?%d+)$")
     if not n then n, per = o.rate:match("^(%d+)$"), "1" end
@@ -291,6 +303,7 @@ function M.main(argv, stdout, stderr, tty)
     phones = o.phones, db = o.db, include_transcripts = o.transcripts,
     follow = o.follow, interval = o.interval, rate_limit = o.rate,
     page_size = o.page_size, lookback = o.lookback, reconcile = o.reconcile, purge = o.purge,
+    worker = o.worker, lease = o.lease,
     stop = function() return core.signalled() ~= nil end,
     progress = tty and function(s) stderr:write("\r\27[K", M.progress_line(s)) end or nil,
   }

@@ -18,6 +18,7 @@ local errors = require "ravan.errors"
 local validate = require "ravan.validate"
 local store = require "ravan.sync.store"
 local rate = require "ravan.sync.rate"
+local lease_mod = require "ravan.sync.lease"
 local idwindow = require "ravan.idwindow"
 local async = require "ravan.async"
 local defaults = require "ravan.defaults"
@@ -33,6 +34,8 @@ M.MAX_BACKOFF = 8
 M.JITTER = 0.1
 -- Consecutive full pages with nothing new that end a pass with an error.
 M.MAX_STALE_PAGES = 3
+-- Seconds a worker waits before looking again at phones other workers held.
+M.HELD_WAIT = 0.5
 -- Seconds between looks at `stop` while waiting (for answers, the budget,
 -- or the next round).
 M.STOP_CHECK = 0.2
@@ -88,6 +91,8 @@ local OPTIONS = {
   { "reconcile_every", checks.positive, D.reconcile_every },
   { "reconcile", checks.boolean, false },
   { "purge", checks.boolean, false },
+  { "worker", checks.boolean, false },
+  { "lease", checks.positive, D.lease },
   { "progress", checks.func },
   { "stop", checks.func },
 }
@@ -111,6 +116,10 @@ local function options(o)
   end
   if not cfg.db then
     return nil, errors.invalid_argument("sync needs db: \"sqlite:PATH\" or a postgresql:// URL")
+  end
+  if cfg.worker and cfg.db:find("^sqlite:") then
+    return nil, errors.invalid_argument("worker needs a PostgreSQL db: SQLite takes one writer, "
+      .. "so run one sync on it")
   end
   return cfg
 end
@@ -273,7 +282,8 @@ local function run_pass(ctx, phone, state, st, resuming, reconcile)
       state.pass_page = p + 1
     end
     local counts
-    counts, err = store.save_page(ctx.db, phone, calls, state, ctx.include_transcripts, rec)
+    counts, err = store.save_page(ctx.db, phone, calls, state, ctx.include_transcripts, rec,
+      ctx.lease and ctx.lease:guard(phone))
     if not counts then return nil, err end
     add_counts(st, counts)
     ctx.report()
@@ -397,6 +407,10 @@ local function round(ctx, phones, summary)
       end
     end
   end
+  -- A worker starts its phones a few at a time, so the phones it has not reached stay free
+  -- for the others and the ones it leased are not left waiting longer than a lease.
+  local next_phone, active = 1, 0
+  local cap = ctx.lease and transport.max_in_flight * 2 or #phones
   local function step(task, ...)
     local ok, query_or_err, err = coroutine.resume(task.co, ...)
     local finished = not ok or coroutine.status(task.co) == "dead"
@@ -406,6 +420,11 @@ local function round(ctx, phones, summary)
       ready[tail] = task
       return
     end
+    active = active - 1
+    if ok and query_or_err == "held" then
+      ctx.held[#ctx.held + 1] = task.phone
+      return
+    end
     if not ok then err = errors.new("internal", "sync failed: " .. tostring(query_or_err)) end
     summary.phones_done = summary.phones_done + 1
     if err and err ~= "stopped" and not ctx.stopping() then
@@ -413,17 +432,25 @@ local function round(ctx, phones, summary)
     end
     ctx.report()
   end
-  for i = 1, #phones do
-    local phone = phones[i]
-    local task = { phone = phone }
-    task.co = coroutine.create(function()
-      local ok, err = run_phone(ctx, phone, summary)
-      if not ok then return nil, err end
-      return true
-    end)
-    step(task)
+  local function start_more()
+    while next_phone <= #phones and active < cap do
+      local phone = phones[next_phone]
+      next_phone = next_phone + 1
+      active = active + 1
+      local task = { phone = phone }
+      task.co = coroutine.create(function()
+        return ctx.run_phone(phone)
+      end)
+      step(task)
+    end
   end
-  while head <= tail or in_flight > 0 do
+  while head <= tail or in_flight > 0 or next_phone <= #phones do
+    start_more()
+    if ctx.lease then
+      local n, herr = ctx.lease:heartbeat()
+      if not n then return nil, herr end
+      budget:share(n)
+    end
     local wait = 0
     while head <= tail and in_flight < transport.max_in_flight do
       local now = core.now()
@@ -463,18 +490,43 @@ local function jittered(seconds)
   return seconds * (1 + M.JITTER * (2 * math.random() - 1))
 end
 
--- Sleeps up to `seconds` in short slices, returning early once stopping.
+-- Sleeps up to `seconds` in short slices, returning early once stopping; a worker keeps
+-- its heartbeat meanwhile.
 local function idle(ctx, seconds)
   local stop_at = core.now() + seconds
   while not ctx.stopping() do
     local left = stop_at - core.now()
-    if left <= 0 then return end
+    if left <= 0 then return true end
     core.sleep(left < M.STOP_CHECK and left or M.STOP_CHECK)
+    if ctx.lease then
+      local n, err = ctx.lease:heartbeat()
+      if not n then return nil, err end
+      ctx.budget:share(n)
+    end
   end
+  return true
+end
+
+-- A worker's round: its phones as any round, then again those other workers held when it came
+-- to them, until some worker has finished each since the round began (one that dies leaves
+-- its phones leased until the lease runs out; this worker then takes them over).
+local function worker_round(ctx, phones, summary)
+  local began, err = ctx.lease:begin_round()
+  if not began then return nil, err end
+  ctx.round_began = began
+  local ok
+  ok, err = round(ctx, phones, summary)
+  while ok and #ctx.held > 0 and not ctx.stopping() do
+    local left = ctx.held
+    ctx.held = {}
+    ok, err = idle(ctx, M.HELD_WAIT)
+    if ok then ok, err = round(ctx, left, summary) end
+  end
+  return ok, err
 end
 
 -- The rounds of one sync: one, or in follow mode until stopped.
-local function run(client, cfg, db, summary)
+local function run(client, cfg, db, summary, lease)
   local stop_fn, progress = cfg.stop, cfg.progress
   local stopped = false
   local function raised(e)
@@ -483,7 +535,7 @@ local function run(client, cfg, db, summary)
   local ctx = {
     db = db, page_size = cfg.page_size, include_transcripts = cfg.include_transcripts,
     lookback = cfg.lookback, reconcile_every = cfg.reconcile_every, reconcile = cfg.reconcile,
-    purge = cfg.purge,
+    purge = cfg.purge, held = {}, lease = lease,
     transport = engine_transport(client, raised),
     budget = rate.new(cfg.rate_limit, core.now()),
   }
@@ -508,6 +560,24 @@ local function run(client, cfg, db, summary)
       end
     end
   end
+  -- A worker leases each phone around its passes (see worker_round).
+  function ctx.run_phone(phone)
+    if ctx.stopping() then return nil, "stopped" end
+    if not lease then return run_phone(ctx, phone, summary) end
+    local got, err = lease:take(phone, ctx.round_began)
+    if not got then return nil, err end
+    if got ~= "taken" then return got == "held" and "held" or true end
+    local ok, perr = run_phone(ctx, phone, summary)
+    local released, ferr = lease:finish(phone, ok)
+    if not ok then return nil, perr end
+    if not released then return nil, ferr end
+    return true
+  end
+  if ctx.lease then
+    local n, err = ctx.lease:heartbeat(true)
+    if not n then return nil, err end
+    ctx.budget:share(n)
+  end
   -- Every response of this client, whichever request it answers, counts
   -- and teaches the budget.
   client._observer = function(res)
@@ -517,8 +587,9 @@ local function run(client, cfg, db, summary)
   local backoff = 1
   repeat
     summary.errors, summary.phones_done, summary.next_round_in = {}, 0, nil
-    local ok, err = round(ctx, cfg.phones, summary)
+    local ok, err = (ctx.lease and worker_round or round)(ctx, cfg.phones, summary)
     if not ok then return nil, err end
+    if ctx.lease then summary.workers = ctx.lease.workers end
     summary.rounds = summary.rounds + 1
     ctx.report()
     if not cfg.follow or ctx.stopping() then break end
@@ -535,7 +606,8 @@ local function run(client, cfg, db, summary)
     end
     summary.next_round_in = wait
     ctx.report()
-    idle(ctx, wait)
+    ok, err = idle(ctx, wait)
+    if not ok then return nil, err end
   until ctx.stopping()
   summary.stopped = stopped
   return true
@@ -576,8 +648,12 @@ function M.sync(client, o)
   local summary = new_summary(#cfg.phones)
   -- Nothing may raise out of here: a bug below still ends as nil, err, with
   -- the client and the database left as they should be.
-  local ok, done, rerr = pcall(run, client, cfg, db, summary)
+  local lease = cfg.worker and lease_mod.new(db, cfg.lease) or nil
+  local ok, done, rerr = pcall(run, client, cfg, db, summary, lease)
   client._observer = nil
+  -- Leaving at once frees its leases and the budget it held for the others; a worker that
+  -- cannot say so is forgotten a lease later.
+  if lease then lease:leave() end
   db:close()
   if not ok then return nil, errors.new("internal", "sync failed: " .. tostring(done)) end
   if not done then return nil, rerr end

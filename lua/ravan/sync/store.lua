@@ -131,6 +131,16 @@ local function state_sql()
   return "CREATE TABLE IF NOT EXISTS sync_state (" .. concat(cols, ", ") .. ")"
 end
 
+-- Workers sharing a PostgreSQL database: a phone's lease (who syncs it until when, and when
+-- a worker last finished it), and the live workers (their last heartbeat, whose count divides
+-- the rate budget, and when their round began). Times are the database's clock, in epoch seconds.
+local WORKER_TABLES = {
+  "CREATE TABLE IF NOT EXISTS sync_leases (phone TEXT PRIMARY KEY, worker TEXT, "
+    .. "expires_at DOUBLE PRECISION NOT NULL DEFAULT 0, finished_at DOUBLE PRECISION)",
+  "CREATE TABLE IF NOT EXISTS sync_workers (worker TEXT PRIMARY KEY, "
+    .. "seen_at DOUBLE PRECISION NOT NULL, round_at DOUBLE PRECISION)",
+}
+
 -- phone_calls.seen: the number of the phone's last reconciliation that read the call.
 local LINK_SEEN = { "INTEGER", "INTEGER" }
 
@@ -145,6 +155,8 @@ local function schema_sql(kind)
     "CREATE INDEX IF NOT EXISTS transcripts_call ON transcripts (call_id)",
     "CREATE INDEX IF NOT EXISTS calls_started ON calls (started_at)",
     state_sql(),
+    WORKER_TABLES[1],
+    WORKER_TABLES[2],
   }
 end
 
@@ -169,6 +181,7 @@ local MIGRATIONS = {
     -- comes reconcile_every after the last of them, not at once on upgrading. head_at stays
     -- NULL: the next pass stops at head_id, as before, and records it.
     stmts[#stmts + 1] = "UPDATE sync_state SET reconciled_at = completed_at"
+    for _, sql in ipairs(WORKER_TABLES) do stmts[#stmts + 1] = sql end
     return stmts
   end,
 }
@@ -188,6 +201,8 @@ local function write(db, fn)
     return fn()
   end)
 end
+
+M.write = write
 
 local function exec_all(db, stmts)
   for i = 1, #stmts do
@@ -420,7 +435,9 @@ end
 -- transaction: either both are stored or neither. `rec` (optional) is the
 -- reconciliation the page belongs to: `{ number, total, first_total, last, purge }`.
 -- Returns counts `{ inserted, updated, unchanged, deleted, reconciled }`.
-function M.save_page(db, phone, calls, state, with_transcripts, rec)
+-- `guard` (optional) runs first in the transaction: a worker's check that it still holds the
+-- phone's lease (nil, err writes nothing).
+function M.save_page(db, phone, calls, state, with_transcripts, rec, guard)
   local ids, rows, links, trows, seen = {}, {}, {}, {}, {}
   for i = 1, #calls do
     local call = calls[i]
@@ -442,6 +459,10 @@ function M.save_page(db, phone, calls, state, with_transcripts, rec)
   local link_cols = rec and { "phone", "call_id", "seen" } or { "phone", "call_id" }
   local counts = { inserted = 0, updated = 0, unchanged = 0, deleted = 0, reconciled = 0 }
   local ok, err = write(db, function()
+    if guard then
+      local held, gerr = guard()
+      if not held then return nil, gerr end
+    end
     if #ids > 0 then
       local existing, qerr = db:rows("SELECT id FROM calls WHERE id IN " .. in_list(db, ids))
       if not existing then return nil, qerr end
