@@ -629,6 +629,10 @@ describe("sync options", function()
     { { phone = "+15550000001", db = "sqlite:x", rate_limit = { requests = 5, every = 1 } }, "unknown rate_limit key 'every'" },
     { { phone = "+15550000001", db = "mysql://x" }, "db must be" },
     { { phone = "+15550000001", db = "sqlite:x", follw = true }, "did you mean 'follow'" },
+    { { phone = "+15550000001", db = "sqlite:x", worker = true }, "worker needs a PostgreSQL db" },
+    { { phone = "+15550000001", db = "sqlite:x", lookback = -1 }, "lookback must be" },
+    { { phone = "+15550000001", db = "sqlite:x", reconcile_every = 0 }, "reconcile_every must be" },
+    { { phone = "+15550000001", db = "sqlite:x", purge = "yes" }, "purge must be" },
   } do
     it("refuses " .. tostring(case[2]) .. " as invalid_argument, before any request", function()
       local c = mock.client()
@@ -697,7 +701,7 @@ describe("sync options", function()
       assert.are.equal(tostring(default), rows[name], name)
       n = n + 1
     end
-    assert.are.equal(6, n)
+    assert.are.equal(7, n)
   end)
 
   it("returns a database that cannot be opened as nil, err", function()
