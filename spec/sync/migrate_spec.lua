@@ -57,7 +57,8 @@ local function rows(url, sql)
 end
 
 -- Each table's columns, in order, with their types, as the database reports them.
-local TABLES = { "calls", "phone_calls", "transcripts", "sync_state", "schema_version" }
+local TABLES = { "calls", "phone_calls", "transcripts", "sync_state", "schema_version",
+  "sync_leases", "sync_workers" }
 local function columns(url, kind)
   local out = {}
   for _, t in ipairs(TABLES) do
