@@ -46,7 +46,7 @@ EMBED_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(WARNINGS) $(CFLAGS) $(CURL_C
 	$(shell $(PKG_CONFIG) --cflags $(EMBED_LUA) 2>/dev/null)
 EMBED_LIBS = $(shell $(PKG_CONFIG) --libs $(EMBED_LUA) 2>/dev/null) $(LDLIBS)
 
-.PHONY: all deps env lint test demo memcheck embed docs bench bench-openresty openresty tsan fuzz clean help \
+.PHONY: all deps env lint test demo memcheck embed docs bench bench-converge bench-openresty openresty tsan fuzz clean help \
 	rock rock-install
 
 all: $(MODULE)
@@ -171,6 +171,12 @@ bench-sync: deps
 	@$(MAKE) --no-print-directory all LUA=lua5.4
 	@bench/sync_run
 
+# Benchmarks m (what convergence costs: lookback, reconciliation) and n (workers on one
+# PostgreSQL). Not part of `make test`: it takes a few minutes.
+bench-converge: deps
+	@$(MAKE) --no-print-directory all LUA=lua5.4
+	@bench/converge_run
+
 # Benchmark h: the OpenResty example under wrk at +100 ms, against nginx's own proxy_pass.
 bench-openresty: deps
 	@bash .ci/deps wrk
@@ -220,6 +226,7 @@ help:
 	@echo 'make bench-openresty  wrk against examples/openresty at +100 ms, vs proxy_pass (bench/RESULTS.md)'
 	@echo 'make openresty  the OpenResty example on http://127.0.0.1:8080 against the local server'
 	@echo 'make bench-sync client:sync under a rate limit, and 100,000 calls into each database'
+	@echo 'make bench-converge  what lookback and reconciliation cost; workers on one PostgreSQL'
 	@echo 'make docs       the manual and the API reference in doc/ (LDoc)'
 	@echo 'make fuzz       libFuzzer (ASan, UBSan) over Retry-After parsing and the body buffer'
 	@echo 'make clean      remove build/ and doc/'
