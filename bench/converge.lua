@@ -1,11 +1,12 @@
 -- `make bench-converge`: what convergence costs, and workers, against the local server (run by
 -- bench/converge_run).
 --
--- (m) 1,000 phones of 1 to 300 calls (15 minutes apart) with churn between rounds (each phone:
---     0 to 2 arrivals, 0 to 3 changes among its newest 40 calls, seeded): requests per sync
---     round with lookback 0 (the paging rule of the sync before lookback: page 1, then down to
---     the last head), the default (1 h) and 24 h, and the changes each leaves for a
---     reconciliation; then the time a reconciliation of a 100,000-call phone takes against
+-- (m) 1,000 phones of 1 to 300 calls (15 minutes apart) synced in pages of 20 (4 calls an hour
+--     in pages of 20 stand for a busy number's 20 an hour in pages of 100), with churn between
+--     rounds (each phone: 0 to 2 arrivals, 0 to 3 changes among its newest 120 calls, seeded):
+--     requests per sync round with lookback 0 (the paging rule of the sync before lookback:
+--     page 1, then down to the last head), the default (1 h) and 24 h, and the changes each
+--     leaves for a reconciliation; then the time a reconciliation of a 100,000-call phone takes against
 --     its floor (pages x latency: a phone's pages are read one after another).
 -- (n) 1, 2 and 4 workers (processes, `worker = true`) on 1,000 phones behind the server's
 --     limit of 50 requests/s, 40 ms a request, rate_limit 50/1 shared: the aggregate share of
@@ -23,6 +24,7 @@ local LUA = os.getenv("RAVAN_BENCH_LUA") or "lua5.4"
 local PHONES = QUICK and 200 or 1000
 local BIG = QUICK and 20000 or 100000
 local LIMIT, LATENCY_MS, LEASE = 50, 40, 5
+local PAGE = 20
 
 local function fmt(p, ...) return string.format(p, ...) end
 
@@ -49,32 +51,33 @@ end
 local function bench_m()
   local phones = {}
   for i = 1, PHONES do phones[i] = fmt("+1557%04d%03d", i, 1 + (i * 37) % 300) end
-  print(fmt("### (m) Convergence cost: %d phones of 1 to 300 calls, churn between rounds\n", PHONES))
+  print(fmt("### (m) Convergence cost: %d phones of 1 to 300 calls, pages of %d, churn between "
+    .. "rounds\n", PHONES, PAGE))
   print("| lookback | requests per round | per phone | changes left for a reconciliation |")
   print("| --- | --- | --- | --- |")
   mock.reset()
   local path = tmpdb()
   local url = "sqlite:" .. path
-  sync { phones = phones, db = url }
+  sync { phones = phones, db = url, page_size = PAGE }
   local full_pages = 0
-  for i = 1, PHONES do full_pages = full_pages + math.floor((1 + (i * 37) % 300) / 100) + 1 end
+  for i = 1, PHONES do full_pages = full_pages + math.floor((1 + (i * 37) % 300) / PAGE) + 1 end
   for round, lookback in ipairs { 0, 3600, 86400 } do
     local specs = {}
     for i, phone in ipairs(phones) do
       specs[i] = { phone = phone, seed = "m" .. round .. "/" .. i, arrivals = (i + round) % 3,
-        changes = (i * 7 + round) % 4, depth = 40 }
+        changes = (i * 7 + round) % 4, depth = 120 }
     end
     local log = mock.mutate(specs)
-    -- A change is left when its call is older than the window behind the head (calls are 15
-    -- minutes apart; positions count from 1 = newest).
+    -- A change is left when its call is below page 1 and older than the window behind the
+    -- head (calls are 15 minutes apart; positions count from 1 = newest).
     local left, changes = 0, 0
     for _, e in ipairs(log) do
       if e.op == "change" then
         changes = changes + 1
-        if (e.position - 1) * 900 > lookback then left = left + 1 end
+        if e.position > PAGE and (e.position - 1) * 900 > lookback then left = left + 1 end
       end
     end
-    local s = sync { phones = phones, db = url, lookback = lookback }
+    local s = sync { phones = phones, db = url, lookback = lookback, page_size = PAGE }
     print(fmt("| %s | %d | %.2f | %d of %d |", lookback == 0 and "0 (as before lookback)"
       or lookback == 3600 and "3600 (default)" or "86400 (24 h)", s.requests,
       s.requests / PHONES, left, changes))

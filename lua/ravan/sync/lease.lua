@@ -4,10 +4,11 @@
 -- with its heartbeat and with every page it writes, so one that dies loses them `lease`
 -- seconds after its last sign of life, and another resumes its passes from the committed page.
 -- The live workers are counted from their heartbeats: the rate budget is divided by them.
+-- These transactions lock only lease and worker rows (a lease held is skipped, never waited
+-- for), so they do not take the lock that serialises the syncs' page writes.
 
 local core = require "ravan.core"
 local errors = require "ravan.errors"
-local store = require "ravan.sync.store"
 
 local M = {}
 
@@ -52,7 +53,7 @@ function Lease:heartbeat(force)
   if not force and t - self.beat_at < M.HEARTBEAT then return self.workers end
   self.beat_at = t
   local db, me, lease = self.db, self.id, self.seconds
-  local n, err = store.write(db, function()
+  local n, err = db:transaction(function()
     local ok, e = db:upsert("sync_workers", { "worker", "seen_at" }, "worker",
       { { me, 0 } })
     if not ok then return nil, e end
@@ -77,7 +78,7 @@ end
 -- worker that joins late counts the phones the others finished in their round as done.
 function Lease:begin_round()
   local db, me = self.db, self.id
-  return store.write(db, function()
+  return db:transaction(function()
     local ok, err = db:exec("UPDATE sync_workers SET round_at = " .. NOW .. " WHERE worker = ?", me)
     if not ok then return nil, err end
     local r
@@ -92,7 +93,7 @@ end
 -- "held" when another worker holds it; "done" when a worker finished it at `since` or later.
 function Lease:take(phone, since)
   local db, me = self.db, self.id
-  return store.write(db, function()
+  return db:transaction(function()
     local ok, err = db:exec("INSERT INTO sync_leases (phone) VALUES (?) ON CONFLICT DO NOTHING",
       phone)
     if not ok then return nil, err end
@@ -128,7 +129,7 @@ end
 -- worker may try it).
 function Lease:finish(phone, done)
   local db = self.db
-  return store.write(db, function()
+  return db:transaction(function()
     return db:exec("UPDATE sync_leases SET worker = NULL, expires_at = 0"
       .. (done and ", finished_at = " .. NOW or "") .. " WHERE phone = ? AND worker = ?",
       phone, self.id)
@@ -139,7 +140,7 @@ end
 -- their next heartbeat.
 function Lease:leave()
   local db, me = self.db, self.id
-  return store.write(db, function()
+  return db:transaction(function()
     local ok, err = db:exec("UPDATE sync_leases SET worker = NULL, expires_at = 0 WHERE worker = ?",
       me)
     if not ok then return nil, err end
