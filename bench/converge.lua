@@ -203,5 +203,7 @@ wait]], worker(url, "worker-1"), worker(url, "worker-2")), mock.env())
 end
 
 print(fmt("## make bench-converge (%s, %s)\n", os.date("!%Y-%m-%d"), QUICK and "quick" or "full"))
-bench_m()
-bench_n()
+-- RAVAN_BENCH_ONLY=m or n runs one of them.
+local only = os.getenv("RAVAN_BENCH_ONLY")
+if only ~= "n" then bench_m() end
+if only ~= "m" then bench_n() end

@@ -34,7 +34,7 @@ M.MAX_BACKOFF = 8
 M.JITTER = 0.1
 -- Consecutive full pages with nothing new that end a pass with an error.
 M.MAX_STALE_PAGES = 3
--- Seconds a worker waits before looking again at phones other workers held.
+-- Seconds a worker waits before trying again a phone another worker held.
 M.HELD_WAIT = 0.5
 -- Seconds between looks at `stop` while waiting (for answers, the budget,
 -- or the next round).
@@ -409,7 +409,9 @@ local function round(ctx, phones, summary)
   end
   -- A worker starts its phones a few at a time, so the phones it has not reached stay free
   -- for the others and the ones it leased are not left waiting longer than a lease.
-  local next_phone, active = 1, 0
+  -- Phones another worker held, tried again HELD_WAIT later (before the phones not yet
+  -- begun), so a dead worker's phones are taken over soon after its leases run out.
+  local next_phone, active, retry = 1, 0, {}
   local cap = ctx.lease and transport.max_in_flight * 2 or #phones
   local function step(task, ...)
     local ok, query_or_err, err = coroutine.resume(task.co, ...)
@@ -422,7 +424,7 @@ local function round(ctx, phones, summary)
     end
     active = active - 1
     if ok and query_or_err == "held" then
-      ctx.held[#ctx.held + 1] = task.phone
+      retry[#retry + 1] = { phone = task.phone, at = core.now() + M.HELD_WAIT }
       return
     end
     if not ok then err = errors.new("internal", "sync failed: " .. tostring(query_or_err)) end
@@ -433,9 +435,16 @@ local function round(ctx, phones, summary)
     ctx.report()
   end
   local function start_more()
-    while next_phone <= #phones and active < cap do
-      local phone = phones[next_phone]
-      next_phone = next_phone + 1
+    while active < cap do
+      local phone
+      if retry[1] and (retry[1].at <= core.now() or ctx.stopping()) then
+        phone = table.remove(retry, 1).phone
+      elseif next_phone <= #phones then
+        phone = phones[next_phone]
+        next_phone = next_phone + 1
+      else
+        break
+      end
       active = active + 1
       local task = { phone = phone }
       task.co = coroutine.create(function()
@@ -444,7 +453,7 @@ local function round(ctx, phones, summary)
       step(task)
     end
   end
-  while head <= tail or in_flight > 0 or next_phone <= #phones do
+  while head <= tail or in_flight > 0 or next_phone <= #phones or retry[1] do
     start_more()
     if ctx.lease then
       local n, herr = ctx.lease:heartbeat()
@@ -507,22 +516,15 @@ local function idle(ctx, seconds)
   return true
 end
 
--- A worker's round: its phones as any round, then again those other workers held when it came
--- to them, until some worker has finished each since the round began (one that dies leaves
--- its phones leased until the lease runs out; this worker then takes them over).
+-- A worker's round: a round whose phones count as done when some worker finished them since
+-- the oldest round of the live workers began (a worker that joins late shares the round in
+-- progress), and whose phones other workers hold are tried again until they are done or free
+-- (a dead worker's leases run out; this worker then takes them over).
 local function worker_round(ctx, phones, summary)
   local began, err = ctx.lease:begin_round()
   if not began then return nil, err end
   ctx.round_began = began
-  local ok
-  ok, err = round(ctx, phones, summary)
-  while ok and #ctx.held > 0 and not ctx.stopping() do
-    local left = ctx.held
-    ctx.held = {}
-    ok, err = idle(ctx, M.HELD_WAIT)
-    if ok then ok, err = round(ctx, left, summary) end
-  end
-  return ok, err
+  return round(ctx, phones, summary)
 end
 
 -- The rounds of one sync: one, or in follow mode until stopped.
@@ -535,7 +537,7 @@ local function run(client, cfg, db, summary, lease)
   local ctx = {
     db = db, page_size = cfg.page_size, include_transcripts = cfg.include_transcripts,
     lookback = cfg.lookback, reconcile_every = cfg.reconcile_every, reconcile = cfg.reconcile,
-    purge = cfg.purge, held = {}, lease = lease,
+    purge = cfg.purge, lease = lease,
     transport = engine_transport(client, raised),
     budget = rate.new(cfg.rate_limit, core.now()),
   }
@@ -574,7 +576,13 @@ local function run(client, cfg, db, summary, lease)
     return true
   end
   if ctx.lease then
+    -- Announced, then counted a heartbeat later: workers started together each see the others
+    -- before their first request, rather than each taking the whole budget for a second.
     local n, err = ctx.lease:heartbeat(true)
+    if n then
+      n, err = idle(ctx, lease_mod.HEARTBEAT)
+      if n then n, err = ctx.lease:heartbeat(true) end
+    end
     if not n then return nil, err end
     ctx.budget:share(n)
   end
