@@ -204,8 +204,7 @@ end
 -- or from page 1, writing each page with the progress it makes, until the
 -- phone's last completed head and the lookback window behind this pass's
 -- head are read, or the end of its history. A pass begun as a reconciliation
--- (`reconcile`) reads to the end. Returns true, and whether a
--- reconciliation completed.
+-- (`reconcile`) reads to the end.
 local function run_pass(ctx, phone, state, st, resuming, reconcile)
   -- A reconciliation left by an earlier run cannot know what changed above its page while
   -- nothing ran (a call deleted and one inserted there shift nothing and change no count):
@@ -287,34 +286,37 @@ local function run_pass(ctx, phone, state, st, resuming, reconcile)
     if not counts then return nil, err end
     add_counts(st, counts)
     ctx.report()
-    if last then return true, counts.reconciled > 0 end
+    if last then return true end
     if restart then pass = new_pass() end
     resuming = resuming or restart
   end
 end
 
--- Whether the phone's next pass is a reconciliation: asked for, never done, or done
--- reconcile_every seconds ago or more.
+-- Whether a reconciliation of the phone is due: never done, or done reconcile_every seconds
+-- ago or more.
 local function reconcile_due(ctx, state)
-  if ctx.reconcile then return true end
   local at = epoch(state.reconciled_at)
   return not at or os.time() - at >= ctx.reconcile_every
 end
 
 -- One phone: finish a pass a killed run left behind (it began before calls
--- that came meanwhile), then a pass from page 1, a reconciliation when one
--- is due and the finished one was not it.
+-- that came meanwhile), then a pass from page 1: a reconciliation when one
+-- is asked for, or due. A reconciliation just finished from an earlier run
+-- marked no deletions (see run_pass) and stays due: the next sync reads it
+-- again, unless asked for now.
 local function run_phone(ctx, phone, st)
   local state, err = store.get_state(ctx.db, phone)
   if not state then return nil, err end
-  local reconciled = false
+  local resumed_reconcile = false
   if state.pass_page then
+    resumed_reconcile = state.pass_reconcile > 0
     local ok
-    ok, reconciled = run_pass(ctx, phone, state, st, true)
-    if not ok then return nil, reconciled end
+    ok, err = run_pass(ctx, phone, state, st, true)
+    if not ok then return nil, err end
   end
   local ok
-  ok, err = run_pass(ctx, phone, state, st, false, not reconciled and reconcile_due(ctx, state))
+  ok, err = run_pass(ctx, phone, state, st, false,
+    ctx.reconcile or not resumed_reconcile and reconcile_due(ctx, state))
   if not ok then return nil, err end
   return true
 end
