@@ -50,7 +50,8 @@ describe("sync workers on one PostgreSQL", function()
     f = assert(io.open(script, "w"))
     f:write(WORKER)
     f:close()
-    mock.config { rate_limit = { requests = LIMIT, per = 1 } }
+    -- 40 ms a request: two workers on one phone would be in flight together.
+    mock.config { rate_limit = { requests = LIMIT, per = 1 }, latency_ms = 40 }
     local function worker(name)
       return string.format("%s %s %s %s %s %d %d", proc.lua, proc.quote(script), proc.quote(list),
         proc.quote(url), name, LEASE, LIMIT)
@@ -103,6 +104,18 @@ wait]], worker "worker-1", worker "worker-2", worker "worker-3", worker "worker-
         end
       end
     end
+    -- Each phone read by one worker but those the killed one had begun (at most twice its 8
+    -- requests in flight), which another worker read after it died.
+    local shared = 0
+    for _, reqs in pairs(by_phone) do
+      local who = {}
+      for _, q in ipairs(reqs) do who[q.who] = true end
+      if next(who, next(who)) then
+        shared = shared + 1
+        assert.is_true(who["worker-1"], "a phone read by two live workers")
+      end
+    end
+    assert.is_true(shared <= 16, shared .. " phones read by two workers")
     -- Every phone completed, each call once.
     local db = assert(db_mod.open(url))
     local row = assert(db:rows("SELECT count(*) AS n FROM sync_state WHERE passes > 0 "
