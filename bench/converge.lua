@@ -103,29 +103,19 @@ local function bench_m()
 end
 
 -- (n) --------------------------------------------------------------------------------------
-local WORKER = [[
-local ravan = require "ravan"
-local phones = {}
-for line in io.lines(arg[1]) do phones[#phones + 1] = line end
-local c = assert(ravan.new { user_agent = arg[3], timeout = 30 })
-local s, err = c:sync { phones = phones, db = arg[2], worker = true, lease = tonumber(arg[4]),
-  rate_limit = { requests = tonumber(arg[5]), per = 1 } }
-io.write(arg[3], " ", s and ("ok " .. s.requests) or ("err " .. tostring(err)), "\n")
-]]
+-- One worker process (its requests carry its name in User-Agent).
+local WORKER = "spec/sync/worker.lua"
 
 local function bench_n()
   local pg = postgres.start()
   local phones = {}
   for i = 1, PHONES do phones[i] = fmt("+1557%04d%03d", i, 3) end
-  local list, script = os.tmpname(), os.tmpname()
+  local list = os.tmpname()
   local f = assert(io.open(list, "w"))
   f:write(table.concat(phones, "\n"), "\n")
   f:close()
-  f = assert(io.open(script, "w"))
-  f:write(WORKER)
-  f:close()
   local function worker(url, name)
-    return fmt("%s %s %s %s %s %d %d", LUA, proc.quote(script), proc.quote(list), proc.quote(url),
+    return fmt("%s %s %s %s %s %d %d", LUA, WORKER, proc.quote(list), proc.quote(url),
       name, LEASE, LIMIT)
   end
   local function api_records()
@@ -198,7 +188,6 @@ wait]], worker(url, "worker-1"), worker(url, "worker-2")), mock.env())
     .. "begun were read by the other; the last %.1f s after the kill (target <= lease + 5 = %d s).\n",
     LEASE, taken, worst, LEASE + 5))
   os.remove(list)
-  os.remove(script)
   pg.stop()
 end
 

@@ -7,7 +7,7 @@
 -- every failure's message; RAVAN_SEED replays one.
 local mock = require "spec.support.mock"
 local proc = require "spec.support.proc"
-local postgres = require "spec.support.postgres"
+local databases = require "spec.sync.databases"
 local compare = require "spec.sync.compare"
 
 local PHONES = { "+15550000030", "+15550000040" }
@@ -16,25 +16,11 @@ local PAGE = 5
 local LOOKBACK = 3 * 3600
 local ROUNDS = 50
 
-local pg
-local tmp_files = {}
-local function sqlite_url()
-  local path = os.tmpname()
-  os.remove(path)
-  tmp_files[#tmp_files + 1] = path
-  return "sqlite:" .. path
-end
-after_each(function()
-  for _, path in ipairs(tmp_files) do os.remove(path) end
-  tmp_files = {}
-end)
+after_each(databases.remove_files)
 
 local KINDS = {
-  { "SQLite", sqlite_url },
-  { "PostgreSQL", function()
-    pg = pg or postgres.start()
-    return pg.new_database()
-  end },
+  { "SQLite", databases.sqlite_url },
+  { "PostgreSQL", databases.pg_database },
 }
 
 local function mutations(round_seed)
@@ -77,10 +63,7 @@ for _, k in ipairs(KINDS) do
       pending(why)
       return
     end
-    teardown(function()
-      if pg then pg.stop() end
-      pg = nil
-    end)
+    teardown(databases.stop_pg)
 
     it("keeps the lookback window exact after every sync, and all of it after every reconciliation", function()
       mock.reset()

@@ -3,7 +3,7 @@
 -- and phone's progress it holds; a schema newer than the code is refused.
 local mock = require "spec.support.mock"
 local proc = require "spec.support.proc"
-local postgres = require "spec.support.postgres"
+local databases = require "spec.sync.databases"
 local db_mod = require "ravan.sync.db"
 local store = require "ravan.sync.store"
 
@@ -84,25 +84,11 @@ local function without(list, key)
   return list
 end
 
-local pg
-local tmp_files = {}
-local function sqlite_url()
-  local path = os.tmpname()
-  os.remove(path)
-  tmp_files[#tmp_files + 1] = path
-  return "sqlite:" .. path
-end
-after_each(function()
-  for _, path in ipairs(tmp_files) do os.remove(path) end
-  tmp_files = {}
-end)
+after_each(databases.remove_files)
 
 local KINDS = {
-  { "SQLite", "sqlite", sqlite_url },
-  { "PostgreSQL", "postgresql", function()
-    pg = pg or postgres.start()
-    return pg.new_database()
-  end },
+  { "SQLite", "sqlite", databases.sqlite_url },
+  { "PostgreSQL", "postgresql", databases.pg_database },
 }
 
 local old = schema1_store()
@@ -116,10 +102,7 @@ for _, k in ipairs(KINDS) do
       pending(why)
       return
     end
-    teardown(function()
-      if pg then pg.stop() end
-      pg = nil
-    end)
+    teardown(databases.stop_pg)
     before_each(function() mock.reset() end)
 
     it("migrates a schema-1 database in place, keeping every row, to the tables a new one has", function()

@@ -6,7 +6,7 @@
 local cjson = require "cjson"
 local mock = require "spec.support.mock"
 local proc = require "spec.support.proc"
-local postgres = require "spec.support.postgres"
+local databases = require "spec.sync.databases"
 local helpers = require "spec.support.helpers"
 local db_mod = require "ravan.sync.db"
 local passwords = require "spec.sync.passwords"
@@ -17,29 +17,8 @@ local P = {
   example = mock.phones.example, nulls = mock.phones.nulls, none = mock.phones.none,
 }
 
--- Started on the first database a spec asks for (busted runs a block's setup even when a
--- filter runs none of its specs), on every Lua: LuaSQL's driver is built per Lua.
-local pg
-
-local function pg_database()
-  pg = pg or postgres.start()
-  return pg.new_database()
-end
-
-local tmp_files = {}
-local function sqlite_url()
-  local path = os.tmpname()
-  os.remove(path)
-  tmp_files[#tmp_files + 1] = path
-  return "sqlite:" .. path
-end
-
-after_each(function()
-  for _, path in ipairs(tmp_files) do
-    for _, suffix in ipairs { "", "-wal", "-shm" } do os.remove(path .. suffix) end
-  end
-  tmp_files = {}
-end)
+local sqlite_url, pg_database = databases.sqlite_url, databases.pg_database
+after_each(databases.remove_files)
 
 -- Every id the server holds for `phone` now, newest first, read with a client of its own.
 local function server_ids(phone)
@@ -141,10 +120,7 @@ for _, kind in ipairs(KINDS) do
       return
     end
     if is_pg then
-      teardown(function()
-        if pg then pg.stop() end
-        pg = nil
-      end)
+      teardown(databases.stop_pg)
     end
     before_each(function() mock.reset() end)
 

@@ -10,15 +10,8 @@ local db_mod = require "ravan.sync.db"
 local PHONES, CALLS, LIMIT, LEASE = 1000, 3, 50, 3
 
 -- One worker: a process whose requests carry its name in User-Agent.
-local WORKER = [[
-local ravan = require "ravan"
-local phones = {}
-for line in io.lines(arg[1]) do phones[#phones + 1] = line end
-local c = assert(ravan.new { user_agent = arg[3], timeout = 30 })
-local s, err = c:sync { phones = phones, db = arg[2], worker = true, lease = tonumber(arg[4]),
-  rate_limit = { requests = tonumber(arg[5]), per = 1 } }
-io.write(arg[3], " ", s and ("ok " .. s.requests .. " " .. #s.errors) or ("err " .. tostring(err)), "\n")
-]]
+-- One worker process (its requests carry its name in User-Agent).
+local WORKER = "spec/sync/worker.lua"
 
 local function decode_phone(query)
   local p = query:match("phone=([^&]+)")
@@ -46,14 +39,10 @@ describe("sync workers on one PostgreSQL", function()
     local f = assert(io.open(list, "w"))
     f:write(table.concat(phones, "\n"), "\n")
     f:close()
-    local script = os.tmpname()
-    f = assert(io.open(script, "w"))
-    f:write(WORKER)
-    f:close()
     -- 40 ms a request: two workers on one phone would be in flight together.
     mock.config { rate_limit = { requests = LIMIT, per = 1 }, latency_ms = 40 }
     local function worker(name)
-      return string.format("%s %s %s %s %s %d %d", proc.lua, proc.quote(script), proc.quote(list),
+      return string.format("%s %s %s %s %s %d %d", proc.lua, WORKER, proc.quote(list),
         proc.quote(url), name, LEASE, LIMIT)
     end
     -- w1 is killed mid-run (its 1,000 phones take the four at least 20 s); w5 starts after.
@@ -67,7 +56,6 @@ sleep 2
 wait]], worker "worker-1", worker "worker-2", worker "worker-3", worker "worker-4",
       worker "worker-5"), mock.env())
     os.remove(list)
-    os.remove(script)
     assert.matches("killed", out)
     for i = 2, 5 do assert.matches("worker%-" .. i .. " ok %d+ 0\n", out) end
 
