@@ -47,7 +47,7 @@ EMBED_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(WARNINGS) $(CFLAGS) $(CURL_C
 EMBED_LIBS = $(shell $(PKG_CONFIG) --libs $(EMBED_LUA) 2>/dev/null) $(LDLIBS)
 
 .PHONY: all deps test-deps env lint test demo memcheck embed cross docs bench bench-wire bench-openresty \
-	bench-report bench-recordings openresty tsan fuzz clean help rock rock-install
+	bench-report bench-recordings bench-converge openresty tsan fuzz clean help rock rock-install
 
 all: $(MODULE)
 
@@ -210,6 +210,12 @@ bench-recordings: deps
 	@$(MAKE) --no-print-directory all LUA=lua5.4
 	@bench/recordings_run
 
+# Benchmarks m (what convergence costs: lookback, reconciliation) and n (workers on one
+# PostgreSQL). Not part of `make test`: it takes a few minutes.
+bench-converge: deps
+	@$(MAKE) --no-print-directory all LUA=lua5.4
+	@bench/converge_run
+
 # Benchmark h: the OpenResty example under wrk at +100 ms, against nginx's own proxy_pass.
 bench-openresty: deps
 	@bash .ci/deps wrk
@@ -265,6 +271,7 @@ help:
 	@echo 'make bench-sync client:sync under a rate limit, and 100,000 calls into each database'
 	@echo 'make bench-wire a sync and a pager over TLS (HTTP/2, resumption) against plain HTTP'
 	@echo 'make bench-report  a report over 1,000,000 calls in each database, vs one SQL query'
+	@echo 'make bench-converge  what lookback and reconciliation cost; workers on one PostgreSQL'
 	@echo 'make docs       the manual and the API reference in doc/ (LDoc)'
 	@echo 'make fuzz       libFuzzer (ASan, UBSan) over Retry-After parsing and the body buffer'
 	@echo 'make clean      remove build/ and doc/'

@@ -92,6 +92,7 @@ build = {
       ["ravan.surface"] = "lua/ravan/surface.lua",
       ["ravan.sync.db"] = "lua/ravan/sync/db.lua",
       ["ravan.sync.init"] = "lua/ravan/sync/init.lua",
+      ["ravan.sync.lease"] = "lua/ravan/sync/lease.lua",
       ["ravan.sync.rate"] = "lua/ravan/sync/rate.lua",
       ["ravan.sync.recordings"] = "lua/ravan/sync/recordings.lua",
       ["ravan.sync.store"] = "lua/ravan/sync/store.lua",

@@ -45,6 +45,15 @@ M.sync = {
   follow = false,
   interval = 60,
   page_size = LIMITS.page_size,
+  -- Seconds behind the newest call that every sync reads again: what voice platforms fill in
+  -- after a call (cost, analysis, recording) lands within minutes, and an hour of calls fits
+  -- page 1 for any phone taking fewer than 100 calls an hour, so it costs those nothing.
+  lookback = 3600,
+  -- Seconds between reconciliations of a phone (a full read): a day.
+  reconcile_every = 86400,
+  -- Seconds a worker's phones stay leased after its last sign of life (heartbeats come every
+  -- second): what a takeover waits for when a worker dies.
+  lease = 15,
 }
 
 return M

@@ -259,7 +259,7 @@ end
 -- For modules with option tables of their own (sync).
 M.checks = {
   phone = phone, phones = phone_list, boolean = boolean, positive = positive, func = func,
-  text = text, page_size = page_size,
+  text = text, page_size = page_size, non_negative = non_negative,
 }
 
 local QUERY = {

@@ -25,6 +25,12 @@ describe("ravan-history sync arguments", function()
     assert.are.equal(10, o.page_size)
   end)
 
+  it("takes --lookback, --reconcile, --purge, --worker and --lease", function()
+    local o = assert(cli_sync.parse { "+1555", "--db", "x", "--lookback", "600", "--reconcile",
+      "--purge", "--worker", "--lease", "20" })
+    assert.are.same({ 600, true, true, true, 20 }, { o.lookback, o.reconcile, o.purge, o.worker, o.lease })
+  end)
+
   it("reads --rate N as N a second", function()
     assert.are.same({ requests = 7, per = 1 }, cli_sync.parse { "+1555", "--db", "x", "--rate", "7" }.rate)
   end)
@@ -40,6 +46,10 @@ describe("ravan-history sync arguments", function()
     { { "+1555", "--db", "x", "--frobnicate" }, "unknown option '--frobnicate'" },
     { { "+1555", "--db", "x", "--folow" }, "unknown option '--folow' (did you mean --follow?)" },
     { { "+1555", "--db" }, "--db needs a value" },
+    { { "+1555", "--db", "x", "--lookback", "-1" }, "--lookback needs seconds >= 0" },
+    { { "+1555", "--db", "x", "--purge" }, "--purge needs --reconcile" },
+    { { "+1555", "--db", "x", "--lease", "5" }, "--lease needs --worker" },
+    { { "+1555", "--db", "x", "--worker", "--lease", "0" }, "--lease needs seconds > 0" },
   } do
     it("refuses " .. table.concat(case[1], " "), function()
       local o, msg = cli_sync.parse(case[1])

@@ -6,39 +6,19 @@
 local cjson = require "cjson"
 local mock = require "spec.support.mock"
 local proc = require "spec.support.proc"
-local postgres = require "spec.support.postgres"
+local databases = require "spec.sync.databases"
 local helpers = require "spec.support.helpers"
 local db_mod = require "ravan.sync.db"
 local passwords = require "spec.sync.passwords"
+local compare = require "spec.sync.compare"
 
 local P = {
   p10k = mock.phones.p10k, p30 = "+15550000030", p250 = "+15550000250",
   example = mock.phones.example, nulls = mock.phones.nulls, none = mock.phones.none,
 }
 
--- Started on the first database a spec asks for (busted runs a block's setup even when a
--- filter runs none of its specs), on every Lua: LuaSQL's driver is built per Lua.
-local pg
-
-local function pg_database()
-  pg = pg or postgres.start()
-  return pg.new_database()
-end
-
-local tmp_files = {}
-local function sqlite_url()
-  local path = os.tmpname()
-  os.remove(path)
-  tmp_files[#tmp_files + 1] = path
-  return "sqlite:" .. path
-end
-
-after_each(function()
-  for _, path in ipairs(tmp_files) do
-    for _, suffix in ipairs { "", "-wal", "-shm" } do os.remove(path .. suffix) end
-  end
-  tmp_files = {}
-end)
+local sqlite_url, pg_database = databases.sqlite_url, databases.pg_database
+after_each(databases.remove_files)
 
 -- Every id the server holds for `phone` now, newest first, read with a client of its own.
 local function server_ids(phone)
@@ -140,10 +120,7 @@ for _, kind in ipairs(KINDS) do
       return
     end
     if is_pg then
-      teardown(function()
-        if pg then pg.stop() end
-        pg = nil
-      end)
+      teardown(databases.stop_pg)
     end
     before_each(function() mock.reset() end)
 
@@ -267,6 +244,77 @@ for _, kind in ipairs(KINDS) do
       assert.are.equal(string.format("%.2f", tonumber(before.cost_total) + 0.02),
         string.format("%.2f", tonumber(after.cost_total)))
       assert.are.equal("completed", after.status)
+    end)
+
+    it("re-reads every call within lookback of the newest, beyond page 1", function()
+      -- Calls 15 minutes apart: the newest 90 changed, a lookback of 90 calls' time (page 9
+      -- ends exactly at its edge, so page 10 is read too).
+      local url, cmp = new_url(), compare.new(new_url())
+      assert(sync(url, { phone = P.p250, page_size = 10 }))
+      mock.config { changes = { phone = P.p250, newest = 90, version = 2 } }
+      local s = assert(sync(url, { phone = P.p250, page_size = 10, lookback = 89 * 900 }))
+      assert.are.equal(90, s.updated)
+      assert.are.equal(10, s.requests)
+      assert.is_nil(cmp.differs(url, P.p250, 89 * 900))
+      -- Without it, page 1 only: the rest of the changes wait for a reconciliation.
+      mock.config { changes = { phone = P.p250, newest = 90, version = 3 } }
+      s = assert(sync(url, { phone = P.p250, page_size = 10, lookback = 0 }))
+      assert.are.same({ 10, 1 }, { s.updated, s.requests })
+      s = assert(sync(url, { phone = P.p250, page_size = 10, lookback = 0, reconcile = true }))
+      assert.are.same({ 80, 1 }, { s.updated, s.reconciled })
+      assert.is_nil(cmp.differs(url, P.p250))
+      cmp.close()
+    end)
+
+    it("reconciles: calls deleted, inserted and changed at any depth, deleted_at exact", function()
+      local url, cmp = new_url(), compare.new(new_url())
+      assert(sync(url, { phone = P.p250, page_size = 25 }))
+      local log = mock.mutate { phone = P.p250, seed = 11, changes = 6, deletions = 5,
+        insertions = 4, from = 30, depth = 250 }
+      assert.are.equal(15, #log)
+      -- Below the lookback window: an incremental sync sees none of it.
+      local s = assert(sync(url, { phone = P.p250, page_size = 25 }))
+      assert.are.same({ 0, 0, 0 }, { s.inserted, s.updated, s.deleted })
+      assert.is_not_nil(cmp.differs(url, P.p250))
+      s = assert(sync(url, { phone = P.p250, page_size = 25, reconcile = true }))
+      assert.are.same({ 4, 6, 5, 1 }, { s.inserted, s.updated, s.deleted, s.reconciled })
+      assert.is_nil(cmp.differs(url, P.p250))
+      -- Marked, never removed, until a reconciliation with purge.
+      assert.are.equal(250, #db_ids(url, P.p250) - 4)
+      s = assert(sync(url, { phone = P.p250, page_size = 25, reconcile = true, purge = true }))
+      assert.are.same({ 0, 1 }, { s.deleted, s.reconciled })
+      assert.are.same(sorted(server_ids(P.p250)), db_ids(url, P.p250))
+      cmp.close()
+    end)
+
+    it("resumes a stopped reconciliation and still ends equal to the server", function()
+      local url, cmp = new_url(), compare.new(new_url())
+      assert(sync(url, { phone = P.p250, page_size = 25 }))
+      mock.mutate { phone = P.p250, seed = 5, deletions = 3, from = 100, depth = 250 }
+      local pages = 0
+      local s = assert(sync(url, { phone = P.p250, page_size = 25, reconcile = true,
+        progress = function() pages = pages + 1 end, stop = function() return pages >= 4 end }))
+      assert.is_true(s.stopped)
+      assert.are.equal(0, s.reconciled)
+      -- Changed while nothing ran: one deleted, one inserted above the page it stopped at.
+      mock.mutate { phone = P.p250, seed = 6, deletions = 1, insertions = 1, from = 2, depth = 50 }
+      s = assert(sync(url, { phone = P.p250, page_size = 25, reconcile = true }))
+      assert.are.same({ 4, 1 }, { s.deleted, s.reconciled })
+      assert.is_nil(cmp.differs(url, P.p250))
+      cmp.close()
+    end)
+
+    it("marks nothing deleted when the history moves while it reconciles", function()
+      local url, cmp = new_url(), compare.new(new_url())
+      assert(sync(url, { phone = P.p250, page_size = 25 }))
+      mock.config { arrivals = { phone = P.p250, every_requests = 3 } }
+      local s = assert(sync(url, { phone = P.p250, page_size = 25, reconcile = true }))
+      assert.are.same({ 0, 0 }, { s.deleted, s.reconciled })
+      mock.config { arrivals = { phone = P.p250, every_requests = 0 } }
+      s = assert(sync(url, { phone = P.p250, page_size = 25, reconcile = true }))
+      assert.are.same({ 0, 1 }, { s.deleted, s.reconciled })
+      assert.is_nil(cmp.differs(url, P.p250))
+      cmp.close()
     end)
 
     it("falls back to a full pass when pages are not newest first, and counts it", function()
@@ -559,6 +607,10 @@ describe("sync options", function()
     { { phone = "+15550000001", db = "sqlite:x", rate_limit = { requests = 5, every = 1 } }, "unknown rate_limit key 'every'" },
     { { phone = "+15550000001", db = "mysql://x" }, "db must be" },
     { { phone = "+15550000001", db = "sqlite:x", follw = true }, "did you mean 'follow'" },
+    { { phone = "+15550000001", db = "sqlite:x", worker = true }, "worker needs a PostgreSQL db" },
+    { { phone = "+15550000001", db = "sqlite:x", lookback = -1 }, "lookback must be" },
+    { { phone = "+15550000001", db = "sqlite:x", reconcile_every = 0 }, "reconcile_every must be" },
+    { { phone = "+15550000001", db = "sqlite:x", purge = "yes" }, "purge must be" },
   } do
     it("refuses " .. tostring(case[2]) .. " as invalid_argument, before any request", function()
       local c = mock.client()
@@ -629,7 +681,7 @@ describe("sync options", function()
       assert.are.equal(tostring(default), rows[name], name)
       n = n + 1
     end
-    assert.are.equal(4, n)
+    assert.are.equal(7, n)
   end)
 
   it("returns a database that cannot be opened as nil, err", function()

@@ -15,7 +15,9 @@ local M = {}
 M.USAGE = [=[
 Usage: ravan-history sync PHONE... [--phones-file FILE] --db URL
                           [--transcripts] [--follow [--interval S]]
-                          [--rate N/S] [--page-size N] [--recordings DIR]
+                          [--rate N/S] [--page-size N] [--lookback S]
+                          [--reconcile [--purge]] [--worker [--lease S]]
+                          [--recordings DIR]
 
 Copies the call histories of the PHONEs (E.164) into a database, and on
 later runs only what is new or changed. Safe to interrupt at any moment:
@@ -30,6 +32,18 @@ Options:
   --rate N/S          at most N requests every S seconds (e.g. 50/1);
                       default: learnt from the server's 429s and headers
   --page-size N       calls per request, 1 to {max_page_size} (default {page_size})
+  --lookback S        read again every call within S seconds of the newest
+                      (default {lookback}; 0: the first page only)
+  --reconcile         read every phone's whole history now and mark calls
+                      gone from the server deleted (deleted_at); otherwise
+                      each phone is reconciled once a day
+  --purge             with a reconciliation, remove calls gone from the
+                      server instead of marking them
+  --worker            share the phones and the rate with the other workers
+                      on the same PostgreSQL --db (each phone synced by one
+                      worker at a time)
+  --lease S           seconds a dead worker's phones wait before another
+                      takes them over (default {lease})
   --recordings DIR    also download the calls' recordings into DIR (see
                       ravan-history recordings), noted in the database
   -h, --help          show this help
@@ -43,6 +57,7 @@ SIGINT or SIGTERM (what was synced until then is kept).
 ]=]
 M.USAGE = M.USAGE:gsub("{([%w_]+)}", {
   interval = defaults.sync.interval, page_size = defaults.sync.page_size,
+  lookback = defaults.sync.lookback, lease = defaults.sync.lease,
   max_page_size = core.LIMITS.page_size,
 })
 
@@ -52,6 +67,8 @@ local PROGRAM = "ravan-history sync"
 local WORDS = {
   phones = "PHONE", db = "--db", include_transcripts = "--transcripts",
   interval = "--interval", rate_limit = "--rate", page_size = "--page-size",
+  lookback = "--lookback", reconcile = "--reconcile", purge = "--purge",
+  worker = "--worker", lease = "--lease",
   recordings = "--recordings",
 }
 
@@ -60,12 +77,14 @@ local nonempty = args.nonempty
 local SPEC = {
   flags = {
     ["--transcripts"] = "transcripts", ["--follow"] = "follow",
+    ["--reconcile"] = "reconcile", ["--purge"] = "purge", ["--worker"] = "worker",
     ["--help"] = "help", ["-h"] = "help",
   },
   valued = {
     ["--phones-file"] = nonempty "phones_file", ["--db"] = nonempty "db",
     ["--interval"] = nonempty "interval", ["--rate"] = nonempty "rate",
-    ["--page-size"] = args.integer "page_size", ["--recordings"] = nonempty "recordings",
+    ["--page-size"] = args.integer "page_size", ["--lookback"] = nonempty "lookback",
+    ["--lease"] = nonempty "lease", ["--recordings"] = nonempty "recordings",
   },
   positional = args.phone_word,
 }
@@ -81,6 +100,16 @@ function M.parse(argv)
     o.interval = tonumber(o.interval)
     if not o.interval or o.interval <= 0 then return nil, "--interval needs seconds > 0" end
     if not o.follow then return nil, "--interval needs --follow" end
+  end
+  if o.lookback then
+    o.lookback = tonumber(o.lookback)
+    if not o.lookback or o.lookback < 0 then return nil, "--lookback needs seconds >= 0" end
+  end
+  if o.purge and not o.reconcile then return nil, "--purge needs --reconcile" end
+  if o.lease then
+    o.lease = tonumber(o.lease)
+    if not o.lease or o.lease <= 0 then return nil, "--lease needs seconds > 0" end
+    if not o.worker then return nil, "--lease needs --worker" end
   end
   if o.rate then
     local n, per = o.rate:match("^(%d+)/(%d*%.?%d+)$")
@@ -237,6 +266,9 @@ function M.summary_line(s)
     s.phones, s.phones == 1 and "" or "s", s.inserted, s.updated, s.unchanged,
     s.requests, s.requests == 1 and "" or "s", s.rate_limited or 0,
     s.full_passes, s.full_passes == 1 and "" or "es")
+  if (s.reconciled or 0) > 0 or (s.deleted or 0) > 0 then
+    line = line .. string.format(", %d deleted, %d reconciled", s.deleted, s.reconciled)
+  end
   if #s.errors > 0 then line = line .. string.format(", %d failed", #s.errors) end
   local r = s.recordings
   if r then
@@ -271,7 +303,8 @@ function M.main(argv, stdout, stderr, tty)
   summary, err = client:sync {
     phones = o.phones, db = o.db, include_transcripts = o.transcripts,
     follow = o.follow, interval = o.interval, rate_limit = o.rate,
-    page_size = o.page_size, recordings = o.recordings,
+    page_size = o.page_size, lookback = o.lookback, reconcile = o.reconcile, purge = o.purge,
+    worker = o.worker, lease = o.lease, recordings = o.recordings,
     stop = function() return core.signalled() ~= nil end,
     progress = tty and function(s) stderr:write("\r\27[K", M.progress_line(s)) end or nil,
   }

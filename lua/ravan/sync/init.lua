@@ -18,6 +18,7 @@ local errors = require "ravan.errors"
 local validate = require "ravan.validate"
 local store = require "ravan.sync.store"
 local rate = require "ravan.sync.rate"
+local lease_mod = require "ravan.sync.lease"
 local idwindow = require "ravan.pager.idwindow"
 local async = require "ravan.async"
 local defaults = require "ravan.defaults"
@@ -34,6 +35,8 @@ M.MAX_BACKOFF = 8
 M.JITTER = 0.1
 -- Consecutive full pages with nothing new that end a pass with an error.
 M.MAX_STALE_PAGES = 3
+-- Seconds a worker waits before trying again a phone another worker held.
+M.HELD_WAIT = 0.5
 -- Seconds between looks at `stop` while waiting (for answers, the budget,
 -- or the next round).
 M.STOP_CHECK = 0.2
@@ -68,6 +71,12 @@ local OPTIONS = {
   { "interval", checks.positive, D.interval },
   { "rate_limit", rate_limit },
   { "page_size", checks.page_size, D.page_size },
+  { "lookback", checks.non_negative, D.lookback },
+  { "reconcile_every", checks.positive, D.reconcile_every },
+  { "reconcile", checks.boolean, false },
+  { "purge", checks.boolean, false },
+  { "worker", checks.boolean, false },
+  { "lease", checks.positive, D.lease },
   { "progress", checks.func },
   { "stop", checks.func },
   { "recordings", checks.text },
@@ -92,6 +101,10 @@ local function options(o)
   end
   if not cfg.db then
     return nil, errors.invalid_argument("sync needs db: \"sqlite:PATH\" or a postgresql:// URL")
+  end
+  if cfg.worker and cfg.db:find("^sqlite:") then
+    return nil, errors.invalid_argument("worker needs a PostgreSQL db: SQLite takes one writer, "
+      .. "so run one sync on it")
   end
   return cfg
 end
@@ -131,10 +144,40 @@ local function new_pass()
   return { seen = idwindow.new() }
 end
 
+local COUNTS = { "inserted", "updated", "unchanged", "deleted", "reconciled" }
 local function add_counts(st, counts)
-  st.inserted = st.inserted + counts.inserted
-  st.updated = st.updated + counts.updated
-  st.unchanged = st.unchanged + counts.unchanged
+  for _, k in ipairs(COUNTS) do st[k] = st[k] + counts[k] end
+end
+
+-- The oldest time among `calls` (newest first, so normally the last one's).
+local function oldest_of(calls)
+  local oldest
+  for i = 1, #calls do
+    local t = call_time(calls[i])
+    if t and (not oldest or t < oldest) then oldest = t end
+  end
+  return oldest
+end
+
+-- Whether an incremental pass has read far enough after this page: it reached the calls of
+-- the last completed pass (its head by id, or a call no newer than the head's time, which
+-- holds when the head itself was deleted), and every call within `lookback` of this pass's
+-- head.
+local function reached_end(ctx, state, calls)
+  local reached = false
+  for i = 1, #calls do
+    if calls[i].id == state.head_id then
+      reached = true
+      -- A database from before head_at knows the head's time once the head is read again.
+      state.head_at = state.head_at or call_time(calls[i])
+      break
+    end
+  end
+  local oldest = oldest_of(calls)
+  if not reached and state.head_at and oldest and oldest <= state.head_at then reached = true end
+  if not reached then return false end
+  if ctx.lookback == 0 or not state.pass_head_at or not oldest then return true end
+  return oldest < state.pass_head_at - ctx.lookback
 end
 
 local function mismatch(page, field, asked)
@@ -144,15 +187,27 @@ end
 
 -- Reads pages from state.pass_page (a pass begun earlier, when `resuming`)
 -- or from page 1, writing each page with the progress it makes, until the
--- phone's last completed head, or the end of its history.
-local function run_pass(ctx, phone, state, st, resuming)
+-- phone's last completed head and the lookback window behind this pass's
+-- head are read, or the end of its history. A pass begun as a reconciliation
+-- (`reconcile`) reads to the end.
+local function run_pass(ctx, phone, state, st, resuming, reconcile)
+  -- A reconciliation left by an earlier run cannot know what changed above its page while
+  -- nothing ran (a call deleted and one inserted there shift nothing and change no count):
+  -- it reads on to the end, as any pass, but leaves the deletions to a reconciliation read in
+  -- one go.
+  local trusted = not resuming
   -- A resumed pass keeps the page size its page number counts in.
   if not resuming or not state.pass_page_size then
     state.pass_page_size = ctx.page_size
   end
   local size = state.pass_page_size
   if not resuming then
-    state.pass_head_id, state.pass_page, state.pass_full = nil, 1, false
+    state.pass_head_id, state.pass_head_at, state.pass_page, state.pass_full = nil, nil, 1, false
+    state.pass_reconcile, state.pass_total = 0, nil
+    if reconcile then
+      state.reconciles = state.reconciles + 1
+      state.pass_reconcile = state.reconciles
+    end
   end
   local pass = new_pass()
   while true do
@@ -170,6 +225,8 @@ local function run_pass(ctx, phone, state, st, resuming)
     local calls = page.calls
     if p == 1 and not resuming and not state.pass_full then
       state.pass_head_id = calls[1] and calls[1].id
+      state.pass_head_at = calls[1] and call_time(calls[1])
+      state.pass_total = page.total_count
     end
     local ordered, fresh = in_order(pass, calls)
     -- Full pages of calls already read, again and again: a server that
@@ -187,31 +244,30 @@ local function run_pass(ctx, phone, state, st, resuming)
       st.full_passes = st.full_passes + 1
       restart = true
     end
-    local found_head = false
-    if not state.pass_full and state.head_id then
-      for i = 1, #calls do
-        if calls[i].id == state.head_id then
-          found_head = true
-          break
-        end
-      end
-    end
+    local to_end = state.pass_full or state.pass_reconcile > 0 or not state.head_id
     -- The end is a short page, never total_count alone: a count that is
     -- low (or stale while calls arrive) would end the pass before its end.
-    local last = not restart and (#calls < size or found_head)
+    local last = not restart and (#calls < size or not to_end and reached_end(ctx, state, calls))
+    local rec = state.pass_reconcile > 0 and {
+      number = state.pass_reconcile, total = page.total_count, first_total = state.pass_total,
+      last = last and trusted, purge = ctx.purge,
+    } or nil
     if restart then
       state.pass_page = 1
     elseif last then
-      if state.pass_head_id then state.head_id = state.pass_head_id end
-      state.pass_head_id, state.pass_page, state.pass_full = nil, nil, false
-      state.pass_page_size = nil
+      if state.pass_head_id then
+        state.head_id, state.head_at = state.pass_head_id, state.pass_head_at
+      end
+      state.pass_head_id, state.pass_head_at, state.pass_page, state.pass_full = nil, nil, nil, false
+      state.pass_page_size, state.pass_reconcile, state.pass_total = nil, 0, nil
       state.passes = state.passes + 1
       state.completed_at = store.now_text()
     else
       state.pass_page = p + 1
     end
     local counts
-    counts, err = store.save_page(ctx.db, phone, calls, state, ctx.include_transcripts)
+    counts, err = store.save_page(ctx.db, phone, calls, state, ctx.include_transcripts, rec,
+      ctx.lease and ctx.lease:guard(phone))
     if not counts then return nil, err end
     add_counts(st, counts)
     ctx.report()
@@ -221,17 +277,33 @@ local function run_pass(ctx, phone, state, st, resuming)
   end
 end
 
+-- Whether a reconciliation of the phone is due: never done, or done reconcile_every seconds
+-- ago or more.
+local function reconcile_due(ctx, state)
+  local at = epoch(state.reconciled_at)
+  return not at or os.time() - at >= ctx.reconcile_every
+end
+
 -- One phone: finish a pass a killed run left behind (it began before calls
--- that came meanwhile), then an incremental pass from page 1.
+-- that came meanwhile), then a pass from page 1: a reconciliation when one
+-- is asked for, or due. A reconciliation just finished from an earlier run
+-- marked no deletions (see run_pass) and stays due: the next sync reads it
+-- again, unless asked for now.
 local function run_phone(ctx, phone, st)
   local state, err = store.get_state(ctx.db, phone)
   if not state then return nil, err end
+  local resumed_reconcile = false
   if state.pass_page then
+    resumed_reconcile = state.pass_reconcile > 0
     local ok
     ok, err = run_pass(ctx, phone, state, st, true)
     if not ok then return nil, err end
   end
-  return run_pass(ctx, phone, state, st, false)
+  local ok
+  ok, err = run_pass(ctx, phone, state, st, false,
+    ctx.reconcile or not resumed_reconcile and reconcile_due(ctx, state))
+  if not ok then return nil, err end
+  return true
 end
 
 -- What one response tells the budget; `res` is the core's result table.
@@ -293,8 +365,8 @@ end
 
 local function new_summary(n)
   return {
-    phones = n, requests = 0, inserted = 0, updated = 0, unchanged = 0,
-    full_passes = 0, rate_limited = 0, errors = {}, phones_done = 0, rounds = 0,
+    phones = n, requests = 0, inserted = 0, updated = 0, unchanged = 0, deleted = 0,
+    reconciled = 0, full_passes = 0, rate_limited = 0, errors = {}, phones_done = 0, rounds = 0,
     callback_errors = {},
   }
 end
@@ -320,6 +392,12 @@ local function round(ctx, phones, summary)
       end
     end
   end
+  -- A worker starts its phones a few at a time, so the phones it has not reached stay free
+  -- for the others and the ones it leased are not left waiting longer than a lease.
+  -- Phones another worker held, tried again HELD_WAIT later (before the phones not yet
+  -- begun), so a dead worker's phones are taken over soon after its leases run out.
+  local next_phone, active, retry = 1, 0, {}
+  local cap = ctx.lease and transport.max_in_flight * 2 or #phones
   local function step(task, ...)
     local ok, query_or_err, err = coroutine.resume(task.co, ...)
     local finished = not ok or coroutine.status(task.co) == "dead"
@@ -329,6 +407,11 @@ local function round(ctx, phones, summary)
       ready[tail] = task
       return
     end
+    active = active - 1
+    if ok and query_or_err == "held" then
+      retry[#retry + 1] = { phone = task.phone, at = core.now() + M.HELD_WAIT }
+      return
+    end
     if not ok then err = errors.new("internal", "sync failed: " .. tostring(query_or_err)) end
     summary.phones_done = summary.phones_done + 1
     if err and err ~= "stopped" and not ctx.stopping() then
@@ -336,17 +419,32 @@ local function round(ctx, phones, summary)
     end
     ctx.report()
   end
-  for i = 1, #phones do
-    local phone = phones[i]
-    local task = { phone = phone }
-    task.co = coroutine.create(function()
-      local ok, err = run_phone(ctx, phone, summary)
-      if not ok then return nil, err end
-      return true
-    end)
-    step(task)
+  local function start_more()
+    while active < cap do
+      local phone
+      if retry[1] and (retry[1].at <= core.now() or ctx.stopping()) then
+        phone = table.remove(retry, 1).phone
+      elseif next_phone <= #phones then
+        phone = phones[next_phone]
+        next_phone = next_phone + 1
+      else
+        break
+      end
+      active = active + 1
+      local task = { phone = phone }
+      task.co = coroutine.create(function()
+        return ctx.run_phone(phone)
+      end)
+      step(task)
+    end
   end
-  while head <= tail or in_flight > 0 do
+  while head <= tail or in_flight > 0 or next_phone <= #phones or retry[1] do
+    start_more()
+    if ctx.lease then
+      local n, herr = ctx.lease:heartbeat()
+      if not n then return nil, herr end
+      budget:share(n)
+    end
     local wait = 0
     while head <= tail and in_flight < transport.max_in_flight do
       local now = core.now()
@@ -386,18 +484,36 @@ local function jittered(seconds)
   return seconds * (1 + M.JITTER * (2 * math.random() - 1))
 end
 
--- Sleeps up to `seconds` in short slices, returning early once stopping.
+-- Sleeps up to `seconds` in short slices, returning early once stopping; a worker keeps
+-- its heartbeat meanwhile.
 local function idle(ctx, seconds)
   local stop_at = core.now() + seconds
   while not ctx.stopping() do
     local left = stop_at - core.now()
-    if left <= 0 then return end
+    if left <= 0 then return true end
     core.sleep(left < M.STOP_CHECK and left or M.STOP_CHECK)
+    if ctx.lease then
+      local n, err = ctx.lease:heartbeat()
+      if not n then return nil, err end
+      ctx.budget:share(n)
+    end
   end
+  return true
+end
+
+-- A worker's round: a round whose phones count as done when some worker finished them since
+-- the oldest round of the live workers began (a worker that joins late shares the round in
+-- progress), and whose phones other workers hold are tried again until they are done or free
+-- (a dead worker's leases run out; this worker then takes them over).
+local function worker_round(ctx, phones, summary)
+  local began, err = ctx.lease:begin_round()
+  if not began then return nil, err end
+  ctx.round_began = began
+  return round(ctx, phones, summary)
 end
 
 -- The rounds of one sync: one, or in follow mode until stopped.
-local function run(client, cfg, db, summary)
+local function run(client, cfg, db, summary, lease)
   local stop_fn, progress = cfg.stop, cfg.progress
   local stopped = false
   local function raised(e)
@@ -405,6 +521,8 @@ local function run(client, cfg, db, summary)
   end
   local ctx = {
     db = db, page_size = cfg.page_size, include_transcripts = cfg.include_transcripts,
+    lookback = cfg.lookback, reconcile_every = cfg.reconcile_every, reconcile = cfg.reconcile,
+    purge = cfg.purge, lease = lease,
     transport = engine_transport(client),
     budget = rate.new(cfg.rate_limit, core.now()),
   }
@@ -429,6 +547,30 @@ local function run(client, cfg, db, summary)
       end
     end
   end
+  -- A worker leases each phone around its passes (see worker_round).
+  function ctx.run_phone(phone)
+    if ctx.stopping() then return nil, "stopped" end
+    if not lease then return run_phone(ctx, phone, summary) end
+    local got, err = lease:take(phone, ctx.round_began)
+    if not got then return nil, err end
+    if got ~= "taken" then return got == "held" and "held" or true end
+    local ok, perr = run_phone(ctx, phone, summary)
+    local released, ferr = lease:finish(phone, ok)
+    if not ok then return nil, perr end
+    if not released then return nil, ferr end
+    return true
+  end
+  if ctx.lease then
+    -- Announced, then counted a heartbeat later: workers started together each see the others
+    -- before their first request, rather than each taking the whole budget for a second.
+    local n, err = ctx.lease:heartbeat(true)
+    if n then
+      n, err = idle(ctx, lease_mod.HEARTBEAT)
+      if n then n, err = ctx.lease:heartbeat(true) end
+    end
+    if not n then return nil, err end
+    ctx.budget:share(n)
+  end
   -- Every response of this client, whichever request it answers, counts
   -- and teaches the budget.
   client._observer = function(res)
@@ -438,8 +580,9 @@ local function run(client, cfg, db, summary)
   local backoff = 1
   repeat
     summary.errors, summary.phones_done, summary.next_round_in = {}, 0, nil
-    local ok, err = round(ctx, cfg.phones, summary)
+    local ok, err = (ctx.lease and worker_round or round)(ctx, cfg.phones, summary)
     if not ok then return nil, err end
+    if ctx.lease then summary.workers = ctx.lease.workers end
     if cfg.recordings then
       ok, err = sync_recordings.fetch(client, db, cfg.phones, cfg.recordings, summary)
       if not ok then return nil, err end
@@ -460,7 +603,8 @@ local function run(client, cfg, db, summary)
     end
     summary.next_round_in = wait
     ctx.report()
-    idle(ctx, wait)
+    ok, err = idle(ctx, wait)
+    if not ok then return nil, err end
   until ctx.stopping()
   summary.stopped = stopped
   return true
@@ -505,8 +649,12 @@ function M.sync(client, o)
   local summary = new_summary(#cfg.phones)
   -- Nothing may raise out of here: a bug below still ends as nil, err, with
   -- the client and the database left as they should be.
-  local ok, done, rerr = pcall(run, client, cfg, db, summary)
+  local lease = cfg.worker and lease_mod.new(db, cfg.lease) or nil
+  local ok, done, rerr = pcall(run, client, cfg, db, summary, lease)
   client._observer = nil
+  -- Leaving at once frees its leases and the budget it held for the others; a worker that
+  -- cannot say so is forgotten a lease later.
+  if lease then lease:leave() end
   db:close()
   if not ok then return nil, errors.new("internal", "sync failed: " .. tostring(done)) end
   if not done then return nil, rerr end

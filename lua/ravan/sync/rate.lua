@@ -57,6 +57,21 @@ end
 
 -- Seconds to wait before the next request may start (0: now). A request
 -- that starts must be announced with `spend`.
+--- Keeps 1/n of the budget, for one of n workers sharing the API key: a configured rate is
+-- divided by n, a learnt one (and a cap from headers) scaled by the old n over the new when
+-- workers join or leave.
+function Budget:share(n)
+  local old = self._share or 1
+  if n == old then return end
+  self._share = n
+  if self._fixed then
+    self.rate = self._fixed / n
+  elseif self.rate then
+    self.rate = self.rate * old / n
+  end
+  if self._ceiling then self._ceiling = self._ceiling * old / n end
+end
+
 function Budget:delay(now)
   local at = self._paused_until
   if self.rate and self._next > at then at = self._next end
@@ -124,7 +139,7 @@ local function from_headers(self, now, h)
   if reset and reset > 1e9 then reset = reset - os.time() end
   local limit, window = num(h.limit), h.policy and num(h.policy:match("w=([%d.]+)"))
   if limit and window and window > 0 and not self._fixed then
-    self._ceiling = limit / window
+    self._ceiling = limit / window / (self._share or 1)
     if not self.rate or self.rate > self._ceiling then self.rate = self._ceiling end
   end
   if remaining and remaining < 1 then

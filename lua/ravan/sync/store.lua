@@ -10,7 +10,7 @@ local json = require("ravan.json").canonical
 
 local M = {}
 
-M.SCHEMA_VERSION = 1
+M.SCHEMA_VERSION = 2
 
 local concat, format = table.concat, string.format
 local floor = math.floor
@@ -54,6 +54,12 @@ local function columns_of(rec, replace)
 end
 
 local CALL_FIELDS = columns_of(contract.CALL)
+-- When a reconciliation found the call gone from the server; NULL while it is there. Not a
+-- field of the API, so it follows the row's fields (and extra) in the table.
+local DELETED_AT = column("deleted_at", "time")
+local CALL_TABLE = {}
+for i = 1, #CALL_FIELDS do CALL_TABLE[i] = CALL_FIELDS[i] end
+CALL_TABLE[#CALL_TABLE + 1] = DELETED_AT
 
 -- A transcript row names its call by `call_id` and holds its message's
 -- fields flat.
@@ -72,7 +78,8 @@ local function names(fields)
   for i = 1, #fields do out[i] = fields[i][1] end
   return out
 end
-local CALL_COLS, TRANSCRIPT_COLS = names(CALL_FIELDS), names(TRANSCRIPT_FIELDS)
+-- A call written from a page is on the server: its deleted_at (the last column) is NULL.
+local CALL_COLS, TRANSCRIPT_COLS = names(CALL_TABLE), names(TRANSCRIPT_FIELDS)
 
 local function set_of(list)
   local set = {}
@@ -90,35 +97,94 @@ local function create_table(kind, name, fields, tail)
   return "CREATE TABLE IF NOT EXISTS " .. name .. " (" .. concat(cols, ", ") .. ")"
 end
 
--- head_id: the newest call of the last completed sync, where incremental
--- paging stops. pass_*: a pass in progress (its head when it began, the
--- next page to read and the page size it counts in, whether it is a full
--- pass), so a killed sync resumes where it stopped.
-local STATE_SQL = [[CREATE TABLE IF NOT EXISTS sync_state (
-  phone TEXT PRIMARY KEY,
-  head_id TEXT,
-  pass_head_id TEXT,
-  pass_page INTEGER,
-  pass_page_size INTEGER,
-  pass_full INTEGER NOT NULL DEFAULT 0,
-  passes INTEGER NOT NULL DEFAULT 0,
-  full_passes INTEGER NOT NULL DEFAULT 0,
-  completed_at TEXT,
-  updated_at TEXT)]]
+-- The columns of sync_state, in order, with their SQL (the same on both databases).
+-- head_id, head_at: the newest call of the last completed sync and its time (epoch seconds),
+-- where incremental paging stops. pass_*: a pass in progress (its head and the head's time
+-- when it began, the next page to read and the page size it counts in, whether it is a full
+-- pass, the reconciliation it is (0: none) and the total_count its page 1 reported), so a
+-- killed sync resumes where it stopped. reconciles counts the reconciliations begun (their
+-- number marks the links they saw), reconciled_at is when the last one completed.
+local STATE_COLUMNS = {
+  { "phone", "TEXT PRIMARY KEY" },
+  { "head_id", "TEXT" },
+  { "pass_head_id", "TEXT" },
+  { "pass_page", "INTEGER" },
+  { "pass_page_size", "INTEGER" },
+  { "pass_full", "INTEGER NOT NULL DEFAULT 0" },
+  { "passes", "INTEGER NOT NULL DEFAULT 0" },
+  { "full_passes", "INTEGER NOT NULL DEFAULT 0" },
+  { "completed_at", "TEXT" },
+  { "updated_at", "TEXT" },
+  { "head_at", "DOUBLE PRECISION", 2 },
+  { "pass_head_at", "DOUBLE PRECISION", 2 },
+  { "pass_reconcile", "INTEGER NOT NULL DEFAULT 0", 2 },
+  { "pass_total", "INTEGER", 2 },
+  { "reconciles", "INTEGER NOT NULL DEFAULT 0", 2 },
+  { "reconciled_at", "TEXT", 2 },
+}
+local STATE_COLS = {}
+for i, c in ipairs(STATE_COLUMNS) do STATE_COLS[i] = c[1] end
+
+local function state_sql()
+  local cols = {}
+  for i, c in ipairs(STATE_COLUMNS) do cols[i] = c[1] .. " " .. c[2] end
+  return "CREATE TABLE IF NOT EXISTS sync_state (" .. concat(cols, ", ") .. ")"
+end
+
+-- Workers sharing a PostgreSQL database: a phone's lease (who syncs it until when, and when
+-- a worker last finished it), and the live workers (their last heartbeat, whose count divides
+-- the rate budget, and when their round began). Times are the database's clock, in epoch seconds.
+local WORKER_TABLES = {
+  "CREATE TABLE IF NOT EXISTS sync_leases (phone TEXT PRIMARY KEY, worker TEXT, "
+    .. "expires_at DOUBLE PRECISION NOT NULL DEFAULT 0, finished_at DOUBLE PRECISION)",
+  "CREATE TABLE IF NOT EXISTS sync_workers (worker TEXT PRIMARY KEY, "
+    .. "seen_at DOUBLE PRECISION NOT NULL, round_at DOUBLE PRECISION)",
+}
+
+-- phone_calls.seen: the number of the phone's last reconciliation that read the call.
+local LINK_SEEN = { "INTEGER", "INTEGER" }
 
 local function schema_sql(kind)
   return {
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
-    create_table(kind, "calls", CALL_FIELDS),
+    create_table(kind, "calls", CALL_TABLE),
     "CREATE TABLE IF NOT EXISTS phone_calls (phone TEXT NOT NULL, call_id TEXT NOT NULL, "
-      .. "PRIMARY KEY (phone, call_id))",
+      .. "seen INTEGER, PRIMARY KEY (phone, call_id))",
     "CREATE INDEX IF NOT EXISTS phone_calls_call ON phone_calls (call_id)",
     create_table(kind, "transcripts", TRANSCRIPT_FIELDS),
     "CREATE INDEX IF NOT EXISTS transcripts_call ON transcripts (call_id)",
     "CREATE INDEX IF NOT EXISTS calls_started ON calls (started_at)",
-    STATE_SQL,
+    state_sql(),
+    WORKER_TABLES[1],
+    WORKER_TABLES[2],
   }
 end
+
+-- The steps from each older schema to the next, run in order in the transaction that opens
+-- the database: `[v]` takes version v to v + 1. A database made by an older release keeps
+-- every row; what the new columns need is filled in here. A new schema version adds a step
+-- here and its columns to the tables above (a spec checks that both make the same tables).
+local function add_column(tbl, name, sql)
+  return "ALTER TABLE " .. tbl .. " ADD COLUMN " .. name .. " " .. sql
+end
+
+local MIGRATIONS = {
+  [1] = function(kind)
+    local stmts = {
+      add_column("calls", "deleted_at", kind == "sqlite" and DELETED_AT[2] or DELETED_AT[3]),
+      add_column("phone_calls", "seen", kind == "sqlite" and LINK_SEEN[1] or LINK_SEEN[2]),
+    }
+    for _, c in ipairs(STATE_COLUMNS) do
+      if c[3] == 2 then stmts[#stmts + 1] = add_column("sync_state", c[1], c[2]) end
+    end
+    -- The calls it holds were read by the completed syncs so far: the first reconciliation
+    -- comes reconcile_every after the last of them, not at once on upgrading. head_at stays
+    -- NULL: the next pass stops at head_id, as before, and records it.
+    stmts[#stmts + 1] = "UPDATE sync_state SET reconciled_at = completed_at"
+    for _, sql in ipairs(WORKER_TABLES) do stmts[#stmts + 1] = sql end
+    return stmts
+  end,
+}
 
 -- Runs `fn` in a transaction that no other sync's write interleaves with:
 -- SQLite's BEGIN IMMEDIATE is that already; on PostgreSQL one advisory lock,
@@ -136,25 +202,41 @@ local function write(db, fn)
   end)
 end
 
+M.write = write
+
+local function exec_all(db, stmts)
+  for i = 1, #stmts do
+    local ok, err = db:exec(stmts[i])
+    if not ok then return nil, err end
+  end
+  return true
+end
+
 local function ensure_schema(db)
   return write(db, function()
-    local stmts = schema_sql(db.kind)
-    for i = 1, #stmts do
-      local ok, err = db:exec(stmts[i])
-      if not ok then return nil, err end
-    end
-    local rows, err = db:rows("SELECT version FROM schema_version")
+    local ok, err = db:exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    if not ok then return nil, err end
+    local rows
+    rows, err = db:rows("SELECT version FROM schema_version")
     if not rows then return nil, err end
     if #rows == 0 then
+      ok, err = exec_all(db, schema_sql(db.kind))
+      if not ok then return nil, err end
       return db:exec("INSERT INTO schema_version (version) VALUES (?)", M.SCHEMA_VERSION)
     end
     local v = tonumber(rows[1].version)
-    if v ~= M.SCHEMA_VERSION then
+    if v == M.SCHEMA_VERSION then return true end
+    if not v or v > M.SCHEMA_VERSION or not MIGRATIONS[v] then
       return nil, errors.new("database", format(
-        "the database has sync schema version %s; this ravan knows version %d",
-        tostring(v), M.SCHEMA_VERSION))
+        "the database has sync schema version %s, which this ravan (schema %d) cannot use%s",
+        tostring(rows[1].version), M.SCHEMA_VERSION,
+        v and v > M.SCHEMA_VERSION and ": it was made by a newer ravan; upgrade ravan" or ""))
     end
-    return true
+    for from = v, M.SCHEMA_VERSION - 1 do
+      ok, err = exec_all(db, MIGRATIONS[from](db.kind))
+      if not ok then return nil, err end
+    end
+    return db:exec("UPDATE schema_version SET version = ?", M.SCHEMA_VERSION)
   end)
 end
 
@@ -198,7 +280,7 @@ local function epoch(s)
   local t = days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
     + (tonumber("0" .. frac) or 0)
   if zone == "" or zone == "Z" or zone == "z" then return t end
-  -- PostgreSQL writes a whole-hour offset as "+00".
+  -- +05:30, +0530, or +05 (how PostgreSQL writes a TIMESTAMPTZ).
   local sign, zh, zm = zone:match("^([+-])(%d%d):?(%d%d)$")
   if not sign then
     sign, zh = zone:match("^([+-])(%d%d)$")
@@ -311,10 +393,51 @@ local function upsert_chunked(db, tbl, cols, key, rows)
   return total
 end
 
+local function now_text()
+  return os.date("!%Y-%m-%dT%H:%M:%SZ")
+end
+M.now_text = now_text
+
+-- The end of a reconciliation, in the transaction of its last page: the phone's calls it did
+-- not read are gone from the server. Only when the pass read as many calls as the server
+-- reported at its start and at its end: otherwise the history moved under it (a call deleted
+-- or inserted above the page in hand shifts the pages) and a call it missed may still be
+-- there, so nothing is marked and the reconciliation stays due. Returns the calls marked, or
+-- false when it did not converge.
+local function reconcile_end(db, phone, rec, state)
+  local rows, err = db:rows("SELECT count(*) AS n FROM phone_calls WHERE phone = ? AND seen = ?",
+    phone, rec.number)
+  if not rows then return nil, err end
+  local read = tonumber(rows[1].n)
+  if read ~= rec.total or read ~= rec.first_total then return false end
+  local now = now_text()
+  local mine = "SELECT call_id FROM phone_calls WHERE phone = " .. db:quote(phone)
+  local marked
+  marked, err = db:exec("UPDATE calls SET deleted_at = ? WHERE deleted_at IS NULL AND id IN ("
+    .. mine .. " AND (seen IS NULL OR seen <> ?))", now, rec.number)
+  if not marked then return nil, err end
+  if rec.purge then
+    local gone = " IN (SELECT id FROM calls WHERE deleted_at IS NOT NULL AND id IN (" .. mine .. "))"
+    local ok
+    ok, err = exec_all(db, {
+      "DELETE FROM transcripts WHERE call_id" .. gone,
+      "DELETE FROM calls WHERE deleted_at IS NOT NULL AND id IN (" .. mine .. ")",
+      "DELETE FROM phone_calls WHERE phone = " .. db:quote(phone)
+        .. " AND NOT EXISTS (SELECT 1 FROM calls WHERE calls.id = phone_calls.call_id)",
+    })
+    if not ok then return nil, err end
+  end
+  state.reconciled_at = now
+  return marked
+end
+
 --- Writes one page's calls for `phone` and the phone's new `state`, in one
--- transaction: either both are stored or neither. Returns counts
--- `{ inserted, updated, unchanged }`.
-function M.save_page(db, phone, calls, state, with_transcripts)
+-- transaction: either both are stored or neither. `rec` (optional) is the
+-- reconciliation the page belongs to: `{ number, total, first_total, last, purge }`.
+-- Returns counts `{ inserted, updated, unchanged, deleted, reconciled }`.
+-- `guard` (optional) runs first in the transaction: a worker's check that it still holds the
+-- phone's lease (nil, err writes nothing).
+function M.save_page(db, phone, calls, state, with_transcripts, rec, guard)
   local ids, rows, links, trows, seen = {}, {}, {}, {}, {}
   for i = 1, #calls do
     local call = calls[i]
@@ -323,7 +446,7 @@ function M.save_page(db, phone, calls, state, with_transcripts)
       seen[id] = true
       ids[#ids + 1] = id
       rows[#rows + 1] = row_of(CALL_FIELDS, call, DOCUMENTED)
-      links[#links + 1] = { phone, id }
+      links[#links + 1] = { phone, id, rec and rec.number }
       if with_transcripts and type(call.transcripts) == "table" then
         for j = 1, #call.transcripts do
           local tr = call.transcripts[j]
@@ -332,8 +455,14 @@ function M.save_page(db, phone, calls, state, with_transcripts)
       end
     end
   end
-  local counts = { inserted = 0, updated = 0, unchanged = 0 }
+  -- Only a reconciliation says which pass read a link; other passes leave it as it is.
+  local link_cols = rec and { "phone", "call_id", "seen" } or { "phone", "call_id" }
+  local counts = { inserted = 0, updated = 0, unchanged = 0, deleted = 0, reconciled = 0 }
   local ok, err = write(db, function()
+    if guard then
+      local held, gerr = guard()
+      if not held then return nil, gerr end
+    end
     if #ids > 0 then
       local existing, qerr = db:rows("SELECT id FROM calls WHERE id IN " .. in_list(db, ids))
       if not existing then return nil, qerr end
@@ -342,10 +471,15 @@ function M.save_page(db, phone, calls, state, with_transcripts)
       counts.inserted = #ids - #existing
       counts.updated = written - counts.inserted
       counts.unchanged = #existing - counts.updated
-      local n, lerr = db:upsert("phone_calls", { "phone", "call_id" }, "phone, call_id", links)
+      local n, lerr = db:upsert("phone_calls", link_cols, "phone, call_id", links)
       if not n then return nil, lerr end
       n, lerr = upsert_chunked(db, "transcripts", TRANSCRIPT_COLS, "id", trows)
       if not n then return nil, lerr end
+    end
+    if rec and rec.last then
+      local marked, rerr = reconcile_end(db, phone, rec, state)
+      if marked == nil then return nil, rerr end
+      if marked then counts.deleted, counts.reconciled = marked, 1 end
     end
     return M.put_state(db, phone, state)
   end)
@@ -353,35 +487,35 @@ function M.save_page(db, phone, calls, state, with_transcripts)
   return counts
 end
 
-local function now_text()
-  return os.date("!%Y-%m-%dT%H:%M:%SZ")
-end
-
---- The phone's progress: `head_id`, `pass_head_id`, `pass_page`,
--- `pass_full`, `passes`, `full_passes` (a fresh table when unknown).
+--- The phone's progress (see STATE_COLUMNS; a fresh table when unknown).
 function M.get_state(db, phone)
   local rows, err = db:rows("SELECT * FROM sync_state WHERE phone = ?", phone)
   if not rows then return nil, err end
   local r = rows[1]
-  if not r then return { passes = 0, full_passes = 0 } end
+  if not r then return { passes = 0, full_passes = 0, reconciles = 0, pass_reconcile = 0 } end
   return {
-    head_id = r.head_id, pass_head_id = r.pass_head_id,
+    head_id = r.head_id, head_at = tonumber(r.head_at), pass_head_id = r.pass_head_id,
+    pass_head_at = tonumber(r.pass_head_at),
     pass_page = tonumber(r.pass_page), pass_page_size = tonumber(r.pass_page_size),
     pass_full = tonumber(r.pass_full) == 1,
+    pass_reconcile = tonumber(r.pass_reconcile) or 0, pass_total = tonumber(r.pass_total),
     passes = tonumber(r.passes) or 0, full_passes = tonumber(r.full_passes) or 0,
-    completed_at = r.completed_at,
+    reconciles = tonumber(r.reconciles) or 0,
+    completed_at = r.completed_at, reconciled_at = r.reconciled_at,
   }
 end
 
 function M.put_state(db, phone, s)
-  return db:upsert("sync_state",
-    { "phone", "head_id", "pass_head_id", "pass_page", "pass_page_size", "pass_full", "passes",
-      "full_passes", "completed_at", "updated_at" },
-    "phone",
-    { { phone, s.head_id, s.pass_head_id, s.pass_page, s.pass_page_size, s.pass_full and 1 or 0,
-        s.passes, s.full_passes, s.completed_at, now_text() } })
+  local row = {}
+  for i, name in ipairs(STATE_COLS) do
+    local v = s[name]
+    if name == "phone" then v = phone
+    elseif name == "pass_full" then v = v and 1 or 0
+    elseif name == "updated_at" then v = now_text()
+    end
+    row[i] = v
+  end
+  return db:upsert("sync_state", STATE_COLS, "phone", { row })
 end
-
-M.now_text = now_text
 
 return M
