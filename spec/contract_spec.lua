@@ -113,6 +113,10 @@ describe("the sync's schema, from the contract", function()
       .. "role TEXT, content TEXT, timestamp_ms INTEGER, created_at TEXT, extra TEXT)",
     "CREATE INDEX IF NOT EXISTS transcripts_call ON transcripts (call_id)",
     "CREATE INDEX IF NOT EXISTS calls_started ON calls (started_at)",
+    "CREATE TABLE IF NOT EXISTS sync_state (phone TEXT PRIMARY KEY, head_id TEXT, "
+      .. "pass_head_id TEXT, pass_page INTEGER, pass_page_size INTEGER, "
+      .. "pass_full INTEGER NOT NULL DEFAULT 0, passes INTEGER NOT NULL DEFAULT 0, "
+      .. "full_passes INTEGER NOT NULL DEFAULT 0, completed_at TEXT, updated_at TEXT)",
   }
 
   local paths = {}
@@ -127,20 +131,25 @@ describe("the sync's schema, from the contract", function()
     paths = {}
   end)
 
-  local function schema(db)
-    return assert(db:rows("SELECT type, name, sql FROM sqlite_master "
-      .. "WHERE tbl_name <> 'sync_state' ORDER BY name"))
+  -- The columns the contract gives the calls' tables: schema 1's, in its order, with the
+  -- columns later schemas added after them (migrations append, so both orders agree).
+  local function columns(db, table_name)
+    local out = {}
+    for _, row in ipairs(assert(db:rows("PRAGMA table_info(" .. table_name .. ")"))) do
+      out[#out + 1] = row.name .. " " .. row.type
+    end
+    return out
   end
 
-  it("is schema version 1's, byte for byte", function()
-    local path = new_path()
-    local made = assert(store.open("sqlite:" .. path))
+  it("keeps schema version 1's columns of the calls' tables, in order, before any added", function()
+    local made = assert(store.open("sqlite:" .. new_path()))
     local old = assert(require("ravan.sync.db").open("sqlite:" .. new_path()))
     for _, sql in ipairs(V1) do assert(old:exec(sql)) end
-    local a, b = schema(made), schema(old)
-    -- 4 tables, 3 indexes, and the 3 that SQLite makes for the primary keys.
-    assert.are.equal(10, #a)
-    assert.are.same(b, a)
+    for _, name in ipairs { "calls", "transcripts", "phone_calls" } do
+      local want, got = columns(old, name), columns(made, name)
+      assert.is_true(#want >= 2, name)
+      assert.are.same(want, { (table.unpack or unpack)(got, 1, #want) })
+    end
     made:close()
     old:close()
   end)
@@ -153,7 +162,7 @@ describe("the sync's schema, from the contract", function()
     old:close()
     local db = assert(store.open("sqlite:" .. path))
     local page = cjson.decode(EXAMPLE)
-    local counts = assert(store.save_page(db, page.phone, page.calls, { passes = 0, full_passes = 0 },
+    local counts = assert(store.save_page(db, page.phone, page.calls, assert(store.get_state(db, page.phone)),
       true))
     assert.are.equal(#page.calls, counts.inserted)
     local row = assert(db:rows("SELECT * FROM calls WHERE id = ?", page.calls[1].id))[1]

@@ -21,7 +21,7 @@ local PATHS = {
   end,
   engine = function(h, q, detailed)
     assert(h:start(q))
-    assert.is_true(h:wait(10))
+    assert.is_true(h:wait(30))
     local id, res = h:take(detailed)
     assert.truthy(id)
     return res
