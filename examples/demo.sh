@@ -37,6 +37,8 @@ show "keep a database in step: three phones, concurrently" \
   sync +15550000250 +919876543210 +15550010000 --db "sqlite:$db/calls.db"
 show "again: nothing new costs one request per phone" \
   sync +15550000250 +919876543210 +15550010000 --db "sqlite:$db/calls.db"
+show "what the calls cost, by agent: summed exactly, from the database" \
+  report --db "sqlite:$db/calls.db" --by agent
 
 # The local server now answers every request 200 ms late; a 60 Hz game loop starts 50 requests
 # and polls once per frame, and its frames stay short.
