@@ -24,14 +24,7 @@ local function rounds(n)
   return QUICK and math.min(n, 2) or n
 end
 
-local function median(list)
-  local t = {}
-  for i, v in ipairs(list) do t[i] = v end
-  table.sort(t)
-  local m = #t
-  if m % 2 == 1 then return t[(m + 1) / 2] end
-  return (t[m / 2] + t[m / 2 + 1]) / 2
-end
+local median = require "bench.median"
 
 local function quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"

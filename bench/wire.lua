@@ -19,14 +19,7 @@ local MAX_CONCURRENCY = 8
 local function fmt(p, ...) return string.format(p, ...) end
 local function row(cells) print("| " .. table.concat(cells, " | ") .. " |") end
 
-local function median(list)
-  local t = {}
-  for i, v in ipairs(list) do t[i] = v end
-  table.sort(t)
-  local m = #t
-  if m % 2 == 1 then return t[(m + 1) / 2] end
-  return (t[m / 2] + t[m / 2 + 1]) / 2
-end
+local median = require "bench.median"
 
 -- Phone i has 1 to 3 pages of 100 calls, as in benchmark (i).
 local function phones(n)
