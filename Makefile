@@ -124,14 +124,15 @@ memcheck:
 
 # ThreadSanitizer over the specs whose code crosses threads. The C host, built with the core in
 # build/tsan, runs busted in place of `lua`: the sanitizer is then in the executable itself, and
-# the programs the specs start (the server's control, `ls` of /proc) run without it.
-TSAN_SPECS ?= spec/async_spec.lua spec/pager_spec.lua
+# the programs the specs start (the server's control, `ls` of /proc, a Lua killed mid-download) run
+# without it, with the checkout's modules on their paths.
+TSAN_SPECS ?= spec/async_spec.lua spec/pager_spec.lua spec/recordings_spec.lua
 
 tsan:
 	@bash .ci/deps libtsan2
 	@$(MAKE) --no-print-directory embed EMBED_OUT=build/tsan CFLAGS="-O1 -g -fsanitize=thread" \
 		LDFLAGS=-fsanitize=thread
-	@TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 $$TSAN_OPTIONS" \
+	@eval "$$($(MAKE) -s --no-print-directory env)"; TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 $$TSAN_OPTIONS" \
 		mock/server run build/tsan/ravan-embed "$$(command -v busted)" -o TAP $(TSAN_SPECS)
 
 $(EMBED_OUT)/obj/%.o: src/%.c $(HEADERS)
@@ -261,7 +262,7 @@ help:
 	@echo 'make test       install what is missing, lint, build, run the specs on every Lua'
 	@echo 'make lint       luacheck over the Lua, cppcheck over the C'
 	@echo 'make memcheck   the specs under valgrind (no errors, nothing definitely lost)'
-	@echo 'make tsan       the async and pager specs with the core under ThreadSanitizer'
+	@echo 'make tsan       the async, pager and recordings specs with the core under ThreadSanitizer'
 	@echo 'make embed      $(EMBED_BIN): a C host with Lua 5.4 and ravan linked in statically'
 	@echo 'make cross ARCH=arm64|armhf  ravan.core and the embed host for an ARM board, in build/ARCH'
 	@echo 'make bench      request overhead, decoding, the pager, memory, frame loop, async (bench/RESULTS.md)'

@@ -6,6 +6,7 @@ local proc = require "spec.support.proc"
 local helpers = require "spec.support.helpers"
 
 local PHONE = mock.phones.p250
+local unpack = table.unpack or unpack
 
 -- sha256 of a file, by the system's tool: a check that does not share the core's code.
 local function sha256(path)
@@ -235,6 +236,102 @@ describe("recordings", function()
     assert.are.equal(wav_size(call), proc.file_size(r.path))
     assert.are.equal(sha256(r.path), r.sha256)
     assert.are.same({ "." .. call.id .. ".ravan", call.id .. ".wav" }, listing(dir))
+  end)
+
+  describe("on the client's engine", function()
+    -- The most requests the server was serving at once, from its records' `time`..`done`.
+    local function most_at_once(recs)
+      local edges = {}
+      for _, rec in ipairs(recs) do
+        assert(rec.done, "a request was still being answered")
+        edges[#edges + 1] = { rec.time, 1 }
+        edges[#edges + 1] = { rec.done, -1 }
+      end
+      -- An end before a start at the same instant: a slot handed straight on is not two.
+      table.sort(edges, function(a, b)
+        if a[1] ~= b[1] then return a[1] < b[1] end
+        return a[2] < b[2]
+      end)
+      local now, most = 0, 0
+      for _, e in ipairs(edges) do
+        now = now + e[2]
+        if now > most then most = now end
+      end
+      return most
+    end
+
+    local function slow_recordings(calls)
+      for _, c in ipairs(calls) do
+        mock.fault { endpoint = "recording", call = c.id, kind = "dribble", bytes = 262144, interval_ms = 60 }
+      end
+    end
+
+    it("shares max_concurrency with the client's other requests, as the server saw it", function()
+      client:close()
+      client = mock.fast_client { max_concurrency = 2 }
+      mock.config { latency_ms = 150 }
+      local calls = { unpack(calls_on("main"), 1, 4) }
+      slow_recordings(calls)
+      local pages = {}
+      for p = 1, 3 do
+        assert(client:start({ phone = PHONE, page = p, page_size = 10 }, function(page)
+          pages[#pages + 1] = page
+        end))
+      end
+      local s = assert(client:recordings { calls = calls, dir = dir })
+      -- The pages finished meanwhile; their callbacks wait for a poll.
+      for _ = 1, 200 do
+        if #pages == 3 then break end
+        client:poll(0.05)
+      end
+      assert.are.equal(4, s.downloaded)
+      local recs = mock.requests()
+      assert.are.equal(7, #recs)
+      assert.are.equal(2, most_at_once(recs))
+    end)
+
+    it("stops when the client closes, leaving the partial file for the next run to resume", function()
+      local call = calls_on("main")[6]
+      slow_recordings { call }
+      local task = assert(client:spawn(function() return client:recording(call, { dir = dir }) end))
+      local temp = dir .. "/." .. call.id .. ".part"
+      for _ = 1, 500 do
+        if (proc.file_size(temp) or 0) > 0 then break end
+        client:poll(0.02)
+      end
+      client:close()
+      local r, err = task:result()
+      assert.is_nil(r)
+      assert.are.equal("cancelled", err.kind)
+      local partial = proc.file_size(temp)
+      assert.is_true(partial > 0 and partial < wav_size(call))
+      assert.is_nil(proc.file_size(dir .. "/" .. call.id .. ".wav"))
+      client = mock.fast_client()
+      r = assert(client:recording(call, { dir = dir }))
+      assert.is_true(r.resumed)
+      assert.are.equal(sha256(r.path), r.sha256)
+    end)
+
+    it("suspends a task instead of blocking: the host's loop turns while files arrive", function()
+      local calls = { unpack(calls_on("main"), 1, 3) }
+      slow_recordings(calls)
+      local seen = {}
+      local task = assert(client:spawn(function()
+        return client:recordings { calls = calls, dir = dir, progress = function(p) seen[#seen + 1] = p.id end }
+      end))
+      local turns = 0
+      while not task:done() do
+        client:poll(0.02)
+        turns = turns + 1
+      end
+      local s = assert(task:result())
+      assert.are.equal(3, s.downloaded)
+      assert.are.equal(3, #seen)
+      -- Each file takes several 60 ms steps of the server's: a loop blocked by the downloads
+      -- would have turned once.
+      assert.is_true(turns >= 5, "the loop turned " .. turns .. " times")
+      for _, c in ipairs(calls) do assert.are.equal(wav_size(c), proc.file_size(dir .. "/" .. c.id .. ".wav")) end
+    end)
   end)
 
   describe("on a disk that cannot take the file", function()

@@ -5,10 +5,23 @@
 #define RV_BINDING_H
 
 #include "rv_compat.h"
+#include "rv_engine.h"
 #include "rv_transport.h"
 
 /* The transport client of a ravan.core client at `idx`; raises when it is not one or closed. */
 rv_client *rv_lua_check_client(lua_State *L, int idx);
+
+/* The engine of the ravan.core client at `idx` (raises when it is not one or closed), made now if
+ * need be; NULL with `err` filled when it cannot be used here. */
+rv_engine *rv_lua_engine(lua_State *L, int idx, char *err, size_t errlen);
+
+/* A job box (a userdata whose __gc releases its job) pushed on the stack: where to put the job.
+ * Made before the job, so a memory error leaks nothing. */
+rv_job **rv_lua_new_job(lua_State *L);
+rv_job *rv_lua_check_job(lua_State *L, int idx);
+
+/* job, id (the box below on the stack), or nil, err when `job` is NULL: for `return`. */
+int rv_lua_started(lua_State *L, const rv_job *job, const char *err);
 
 /* Fields of a table at index `t`: a missing one is NULL; a wrong type raises. */
 const char *rv_lua_opt_string(lua_State *L, int t, const char *key);

@@ -344,25 +344,49 @@ int rv_lua_fail(lua_State *L, const char *err)
     return 2;
 }
 
-/* client:start(query) -> job, id: the request runs on the engine's thread. nil, message when the
- * engine cannot run it here. The job box is made first, so a memory error leaks nothing. */
-static int client_start(lua_State *L)
+rv_engine *rv_lua_engine(lua_State *L, int idx, char *err, size_t errlen)
 {
-    client_box *box = check_box(L);
-    rv_query query;
-    rv_lua_check_query(L, 2, &query);
+    client_box *box = luaL_checkudata(L, idx, CLIENT_MT);
+    if (!box->client)
+        luaL_error(L, "ravan.core: the client is closed");
+    return engine_of(box, err, errlen);
+}
+
+rv_job **rv_lua_new_job(lua_State *L)
+{
     job_box *jb = lua_newuserdata(L, sizeof *jb);
     jb->job = NULL;
     luaL_getmetatable(L, JOB_MT);
     lua_setmetatable(L, -2);
-    char err[256];
-    rv_engine *engine = engine_of(box, err, sizeof err);
-    if (engine)
-        jb->job = rv_engine_start(engine, &query, err, sizeof err);
-    if (!jb->job)
+    return &jb->job;
+}
+
+rv_job *rv_lua_check_job(lua_State *L, int idx)
+{
+    return ((job_box *)luaL_checkudata(L, idx, JOB_MT))->job;
+}
+
+int rv_lua_started(lua_State *L, const rv_job *job, const char *err)
+{
+    if (!job)
         return rv_lua_fail(L, err);
-    lua_pushinteger(L, (lua_Integer)rv_job_id(jb->job));
+    lua_pushinteger(L, (lua_Integer)rv_job_id(job));
     return 2;
+}
+
+/* client:start(query) -> job, id: the request runs on the engine's thread. nil, message when the
+ * engine cannot run it here. */
+static int client_start(lua_State *L)
+{
+    check_box(L);
+    rv_query query;
+    rv_lua_check_query(L, 2, &query);
+    rv_job **job = rv_lua_new_job(L);
+    char err[256];
+    rv_engine *engine = rv_lua_engine(L, 1, err, sizeof err);
+    if (engine)
+        *job = rv_engine_start(engine, &query, err, sizeof err);
+    return rv_lua_started(L, *job, err);
 }
 
 /* client:take([detailed]) -> id, result of the next finished job; nil when none; nil, message

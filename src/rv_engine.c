@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "rv_download.h"
 #include "rv_time.h"
 
 /* With nothing due, the helper still wakes this often; libcurl's timers and wakeups come first. */
@@ -40,6 +41,7 @@ struct rv_job {
     rv_job *prev;
     rv_job *next;
     CURL *easy;
+    rv_dl *dl;                  /* a recording to a file; otherwise a request of `call` */
     rv_call call;
     rv_response resp;
 };
@@ -143,7 +145,10 @@ static int maybe_free(rv_engine *e, rv_job *job)
 {
     if (job->state != JOB_FINISHED || job->held || job->list)
         return 0;
-    rv_call_cleanup(&job->call);    /* a job that never ran still holds its header list */
+    if (job->dl)
+        rv_dl_free(job->dl);
+    else
+        rv_call_cleanup(&job->call);    /* a job that never ran still holds its header list */
     rv_response_free(&job->resp);
     free(job);
     e->refs--;
@@ -151,15 +156,20 @@ static int maybe_free(rv_engine *e, rv_job *job)
 }
 
 /* Under the mutex, on the helper thread (or the owner's once the helper is joined): gives the
- * job's slot and easy handle back. */
+ * job's slot and easy handle back. A recording's handle is its own: set up for a file, not for
+ * a page. */
 static void release_slot(rv_engine *e, rv_job *job)
 {
     if (job->in_multi) {
         curl_multi_remove_handle(e->multi, job->easy);
         job->in_multi = 0;
     }
-    rv_call_cleanup(&job->call);
-    e->spare[e->n_spare++] = job->easy;
+    if (job->dl) {
+        rv_dl_stop(job->dl);
+    } else {
+        rv_call_cleanup(&job->call);
+        e->spare[e->n_spare++] = job->easy;
+    }
     job->easy = NULL;
     for (int i = 0; i < e->n_active; i++)
         if (e->active[i] == job) {
@@ -185,7 +195,9 @@ static void conclude(rv_engine *e, rv_job *job)
 /* Under the mutex: the next attempt of an active job, now. */
 static void begin_attempt(rv_engine *e, rv_job *job)
 {
-    if (rv_call_begin(&job->call) != 0) {
+    if (job->dl)
+        job->easy = rv_dl_begin(job->dl);
+    if (job->dl ? !job->easy : rv_call_begin(&job->call) != 0) {
         conclude(e, job);
         return;
     }
@@ -214,14 +226,16 @@ static void start_due(rv_engine *e)
     while (e->n_active < e->max && e->queued.head
            && !(e->n_active > 0 && rv_client_warming(e->client))) {
         rv_job *job = list_pop(&e->queued);
-        CURL *easy = e->n_spare > 0 ? e->spare[--e->n_spare] : rv_client_easy(e->client);
-        if (!easy) {
-            finish_internal(job, "libcurl could not make a handle");
-            conclude(e, job);
-            continue;
+        if (!job->dl) {
+            CURL *easy = e->n_spare > 0 ? e->spare[--e->n_spare] : rv_client_easy(e->client);
+            if (!easy) {
+                finish_internal(job, "libcurl could not make a handle");
+                conclude(e, job);
+                continue;
+            }
+            job->easy = easy;
+            job->call.easy = easy;
         }
-        job->easy = easy;
-        job->call.easy = easy;
         job->state = JOB_ACTIVE;
         e->active[e->n_active++] = job;
         begin_attempt(e, job);
@@ -274,7 +288,8 @@ static void collect_finished(rv_engine *e)
         if (job->cancelled) {
             release_slot(e, job);
             maybe_free(e, job);
-        } else if (rv_call_end(&job->call, result, &wait) == RV_STEP_AGAIN) {
+        } else if ((job->dl ? rv_dl_end(job->dl, result, &wait)
+                    : rv_call_end(&job->call, result, &wait)) == RV_STEP_AGAIN) {
             job->due = rv_now() + wait;
         } else {
             conclude(e, job);
@@ -393,7 +408,8 @@ static int start_thread(rv_engine *e)
     return 0;
 }
 
-rv_job *rv_engine_start(rv_engine *e, const rv_query *query, char *err, size_t errlen)
+/* A new job, or NULL with `err` filled. */
+static rv_job *new_job(rv_engine *e, char *err, size_t errlen)
 {
     if (rv_engine_usable(e, err, errlen))
         return NULL;
@@ -409,7 +425,12 @@ rv_job *rv_engine_start(rv_engine *e, const rv_query *query, char *err, size_t e
     job->engine = e;
     job->held = 1;
     rv_response_init(&job->resp);
-    int ok = rv_call_init(&job->call, e->client, NULL, query, &job->resp) == 0;
+    return job;
+}
+
+/* Queues `job`, or concludes it at once when it could not be prepared (`ok` 0). */
+static rv_job *enqueue(rv_engine *e, rv_job *job, int ok)
+{
     pthread_mutex_lock(&e->mutex);
     job->id = ++e->last_id;
     e->refs++;
@@ -425,6 +446,34 @@ rv_job *rv_engine_start(rv_engine *e, const rv_query *query, char *err, size_t e
     if (wake)
         curl_multi_wakeup(e->multi);
     return job;
+}
+
+rv_job *rv_engine_start(rv_engine *e, const rv_query *query, char *err, size_t errlen)
+{
+    rv_job *job = new_job(e, err, errlen);
+    if (!job)
+        return NULL;
+    return enqueue(e, job, rv_call_init(&job->call, e->client, NULL, query, &job->resp) == 0);
+}
+
+rv_job *rv_engine_start_recording(rv_engine *e, const rv_dl_item *spec, char *err, size_t errlen)
+{
+    rv_job *job = new_job(e, err, errlen);
+    if (!job)
+        return NULL;
+    job->dl = rv_dl_new(e->client, spec);
+    if (!job->dl) {
+        rv_response_free(&job->resp);
+        free(job);
+        rv_set_error(err, errlen, "out of memory");
+        return NULL;
+    }
+    return enqueue(e, job, 1);
+}
+
+const rv_dl_item *rv_job_recording(const rv_job *job)
+{
+    return job->dl && job->taken && !job->cancelled ? rv_dl_result(job->dl) : NULL;
 }
 
 uint64_t rv_job_id(const rv_job *job)

@@ -13,6 +13,7 @@
 
 #include <stdint.h>
 
+#include "rv_download.h"
 #include "rv_limits.h"
 #include "rv_transport.h"
 
@@ -30,6 +31,15 @@ int rv_engine_usable(const rv_engine *engine, char *err, size_t errlen);
 /* Queues a request; never blocks on the network. The job is the caller's until rv_job_release.
  * NULL with `err` filled when the helper thread cannot start or memory is short. */
 rv_job *rv_engine_start(rv_engine *engine, const rv_query *query, char *err, size_t errlen);
+
+/* Queues a recording to a file (rv_download.h: `spec`'s url, dir, stem and file are copied). It
+ * holds a transfer slot like a request, and is taken like one, its response empty (or
+ * RV_ERR_CANCELLED); rv_job_recording then tells how it went. NULL with `err` filled as for
+ * rv_engine_start. */
+rv_job *rv_engine_start_recording(rv_engine *engine, const rv_dl_item *spec, char *err, size_t errlen);
+
+/* The outcome of a recording job once taken (and not cancelled); NULL for any other job. */
+const rv_dl_item *rv_job_recording(const rv_job *job);
 
 /* The identifier rv_engine_take reports the job under: unique within its engine, never 0. */
 uint64_t rv_job_id(const rv_job *job);

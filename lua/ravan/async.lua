@@ -79,14 +79,19 @@ end
 -- A core result made final: a page through the client's result path, or,
 -- for the pager's own requests, the core result it turns into a page itself.
 local function settle_with(client, req, res)
+  if req._recording then
+    local outcome = core.recording_of(req._job)
+    if outcome then return settle(req, outcome) end
+    return settle(req, nil, errors.new(res.error or "cancelled", res.curl_message or "the recording was cancelled"))
+  end
   if req._raw then return settle(req, res) end
   settle(req, client:_page_of(res))
 end
 
--- Requests of ravan's own (the pager's, the sync's) are not the caller's
--- to count or to deliver.
+-- Requests of ravan's own (the pager's, the sync's, recordings) are not
+-- the caller's to count or to deliver.
 local function own(req)
-  return req._raw or req._now
+  return req._raw or req._now or req._recording
 end
 
 -- The fd readable while poll has something to report; while poll delivers,
@@ -118,11 +123,13 @@ local function collect(client, st)
     if req then
       st.kept[id], st.live[id] = nil, nil
       if not req._done then settle_with(client, req, res) end
-      if req._now then
-        req._callback(req._page, req._err)
+      if req._now or req._recording then
+        if req._callback then req._callback(req._page, req._err) end
+        -- A task waiting for it resumes where tasks do: in poll and wait.
+        if req._task then st.ready[#st.ready + 1] = req end
       elseif req._callback or req._task then
         st.ready[#st.ready + 1] = req
-      elseif not req._raw then
+      elseif not own(req) then
         st.unpolled = st.unpolled + 1
       end
     end
@@ -255,15 +262,19 @@ end
 -- `how` is nil for the caller's requests; "raw" settles with the core
 -- result itself (the pager's); "now" runs the callback as soon as the
 -- request is collected, wherever that is (the sync's, which only records).
-local function start(client, query, callback, how)
-  local handle = client._handle
-  local job, id = handle:start(query)
+-- "recording" settles with a download's outcome (`core.recording_of`).
+local function track(client, job, id, callback, how)
   if not job then return nil, invalid(id) end
   local st = state(client)
   local req = setmetatable({ _client = client, _job = job, _callback = callback,
-    _raw = how == "raw", _now = how == "now" }, Request)
+    _raw = how == "raw", _now = how == "now", _recording = how == "recording" }, Request)
   if callback then st.kept[id] = req else st.live[id] = req end
   return req
+end
+
+local function start(client, query, callback, how)
+  local job, id = client._handle:start(query)
+  return track(client, job, id, callback, how)
 end
 
 -- A request's outcome, suspending the running task of its client until it
@@ -291,6 +302,27 @@ function M.start_now(client, q, callback)
   local query, err = client:_prepare(q)
   if not query then return nil, err end
   return start(client, query, callback, "now")
+end
+
+-- For ravan.recordings: downloads `spec` ({ url =, dir =, stem =[, file =] })
+-- on the engine, in a transfer slot like any request. The request settles
+-- with the download's outcome (see ravan.recordings); `on_done(req)` runs as
+-- soon as it is collected and must not raise.
+function M.start_recording(client, spec, on_done)
+  local job, id = core.start_recording(client._handle, spec)
+  return track(client, job, id, on_done, "recording")
+end
+
+-- Waits, without delivering anything of the caller's, until something
+-- finishes: suspending the running task of `client` until `req` is
+-- delivered, or blocking at most `seconds` (nil: no limit) when there is no
+-- task.
+function M.await_any(client, req, seconds)
+  if M.current_task(client) then
+    M.await(req)
+    return nil
+  end
+  return collect_quietly(client, state(client), nil, seconds)
 end
 
 -- Waits at most `seconds` for a request to finish and collects what did,

@@ -1,13 +1,18 @@
 --- Recordings to files: `client:recording` and `client:recordings`.
 --
--- The transfers are the C core's (`ravan.core.download`): streamed to a
--- temp file in the target directory, flushed and renamed into place when
--- complete, resumed with `Range`, skipped when already complete, the
--- credential sent only to the API's own origin. This side finds the URLs,
--- names the files and turns outcomes into results and errors.
+-- Each transfer is a job on the client's engine, holding one of its
+-- `max_concurrency` slots as any request does, and driven by the C core
+-- (rv_download.c): streamed to a temp file in the target directory,
+-- flushed and renamed into place when complete, resumed with `Range`,
+-- skipped when already complete, the credential sent only to the API's own
+-- origin. This side finds the URLs, names the files, keeps at most
+-- `max_concurrency` of its own in flight, paces those on the API's origin
+-- by a sync's rate budget, and turns outcomes into results and errors.
+-- Inside a task of the client it suspends the task instead of blocking.
 -- See docs/recordings.md.
 -- @module ravan.recordings
 
+local async = require "ravan.async"
 local core = require "ravan.core"
 local errors = require "ravan.errors"
 local validate = require "ravan.validate"
@@ -108,13 +113,72 @@ local function result(id, dir, out)
   }
 end
 
--- Runs the core's downloads; nil, err when the run itself stopped.
-local function download(client, items, progress)
-  local handle = client._handle
-  if not handle then return nil, errors.closed() end
-  local ok, outs, kind, message = pcall(core.download, handle, items, client._max_concurrency, progress)
-  if not ok then return nil, errors.new("internal", tostring(outs)) end
-  if kind then return nil, errors.new(kind, message) end
+-- What a finished download tells a sync's budget and counts, as the
+-- engine's results do (see ravan.sync).
+local function observe(client, out)
+  local observer = client._observer
+  if observer then
+    observer({ status = out.status or (out.outcome ~= "failed" and 200 or nil), attempts = out.attempts,
+      limited = out.limited, retry_after = out.retry_after })
+  end
+end
+
+-- Downloads `items` ({ url =, dir =, stem =[, file =] }) on the client's
+-- engine, at most max_concurrency of them at once, each on the API's origin
+-- waiting for the budget of a sync (`client._pace`) when there is one;
+-- `done(index, out)` as each ends (it must not raise). The outcomes, or nil
+-- and the error that stopped the run: the client closed, or a file that
+-- cannot be written, after which no more start and those in flight finish
+-- (each leaving its file whole or nothing).
+local function download(client, items, done)
+  local outs, reqs = {}, {}
+  local started, finished, in_flight = 0, 0, 0
+  local limit, pace = client._max_concurrency or 1, client._pace
+  local home, stop, oldest = client._base_url, nil, 1
+  local function start(i)
+    local item = items[i]
+    local api = core.same_origin(item.url, home)
+    local req, err = async.start_recording(client, item, function(out, e)
+      finished, in_flight = finished + 1, in_flight - 1
+      out = out or { outcome = "failed", error = e.kind, message = e.message }
+      outs[i] = out
+      if api then observe(client, out) end
+      if out.error == "io" and not stop then stop = errors.new("io", out.message) end
+      if done then done(i, out) end
+    end)
+    if not req then return nil, err end
+    reqs[i], in_flight = req, in_flight + 1
+    return true
+  end
+  while finished < started or (started < #items and not stop) do
+    if not client._handle then return nil, errors.closed() end
+    local wait
+    while not stop and started < #items and in_flight < limit do
+      if pace and core.same_origin(items[started + 1].url, home) then
+        local now = core.now()
+        wait = pace:delay(now)
+        if wait > 0 then break end
+        pace:spend(now)
+        wait = nil
+      end
+      started = started + 1
+      local ok, err = start(started)
+      if not ok then
+        started = started - 1
+        stop = stop or err
+      end
+    end
+    if finished < started then
+      -- Any one of ours in flight: a task waits for it, the rest of the
+      -- world for whatever ends first (or the budget's next slot).
+      while outs[oldest] do oldest = oldest + 1 end
+      local err = async.await_any(client, reqs[oldest], wait)
+      if err then return nil, err end
+    elseif wait then
+      core.sleep(wait)
+    end
+  end
+  if stop then return nil, stop end
   return outs
 end
 
@@ -152,6 +216,7 @@ function M.one(client, call, opts)
     if not dir then dir, file = ".", cfg.path end
     if dir == "" then dir = "/" end
   end
+  if not client._handle then return nil, errors.closed() end
   local outs
   outs, err = download(client, { { url = url, dir = dir, stem = id, file = file } })
   if not outs then return nil, err end

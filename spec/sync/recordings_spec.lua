@@ -55,6 +55,57 @@ describe("sync with recordings", function()
     assert.are.equal(before, recording_requests())
   end)
 
+  describe("under the sync's rate budget", function()
+    local P250 = mock.phones.p250
+
+    -- The recording requests the server received, in arrival order.
+    local function recording_records()
+      local out = {}
+      for _, rec in ipairs(mock.requests()) do
+        if type(rec.recording) == "string" then out[#out + 1] = rec end
+      end
+      return out
+    end
+
+    it("paces the recordings on the API's origin as it paces pages", function()
+      -- Few recordings, all on the API's origin: a score or so of 250 calls.
+      mock.config { recordings = { other = 0, empty = 0.9 } }
+      local rate = 3
+      local s = assert(client:sync { phone = P250, db = "sqlite:" .. dir .. "/calls.db",
+        recordings = dir .. "/rec", rate_limit = { requests = rate, per = 1 } })
+      local recs = recording_records()
+      assert.is_true(#recs >= 8, #recs .. " recordings")
+      assert.are.equal(#recs, s.recordings.downloaded)
+      -- One per 1/rate s, but for the few the budget lets go together after an idle spell
+      -- (ravan.sync.rate's CATCH_UP): so the server saw them over at least this long. (The
+      -- local server answers one at a time, so its arrival times spread even unpaced
+      -- downloads: the rate is slower than that.)
+      local span = recs[#recs].time - recs[1].time
+      local least = (#recs - 1 - 2) / rate
+      assert.is_true(span >= least - 0.02, ("%d recordings arrived within %.2f s, not %.2f"):format(#recs, span, least))
+    end)
+
+    it("learns from a 429 on a recording, and the file still arrives", function()
+      mock.config { recordings = { other = 0, empty = 0.9 } }
+      mock.fault { endpoint = "recording", kind = "status", status = 429, retry_after = "1" }
+      local s = assert(client:sync { phone = P250, db = "sqlite:" .. dir .. "/calls.db", recordings = dir .. "/rec" })
+      assert.are.equal(1, s.rate_limited)
+      assert.are.equal(0, s.recordings.failed)
+      local recs = recording_records()
+      assert.are.equal(#recs - 1, s.recordings.downloaded)
+      -- Its call was asked again once the second it was told to wait had passed.
+      local limited, again
+      for _, rec in ipairs(recs) do
+        if rec.status == 429 then
+          limited = rec
+        elseif limited and rec.recording == limited.recording then
+          again = again or rec
+        end
+      end
+      assert.is_true(again.time - limited.time >= 1 - 0.01)
+    end)
+  end)
+
   it("is `ravan-history sync --recordings DIR` from the shell", function()
     local with = 0
     for _, c in ipairs(mock.dataset(PHONE).calls) do

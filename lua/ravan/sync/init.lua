@@ -306,9 +306,10 @@ local function run_phone(ctx, phone, st)
   return true
 end
 
--- What one response tells the budget; `res` is the core's result table.
+-- What one response tells the budget; `res` is the core's result table, or
+-- a recording's outcome, which counts its 429s itself.
 local function outcome_of(res)
-  local limited, retry_after = 0, nil
+  local limited, retry_after = res.limited or 0, nil
   local events = res.events or {}
   for i = 1, #events do
     if events[i].status == 429 then
@@ -572,7 +573,9 @@ local function run(client, cfg, db, summary, lease)
     ctx.budget:share(n)
   end
   -- Every response of this client, whichever request it answers, counts
-  -- and teaches the budget.
+  -- and teaches the budget; the recordings on the API's origin spend it too
+  -- (ravan.recordings).
+  client._pace = ctx.budget
   client._observer = function(res)
     summary.requests = summary.requests + (res.attempts or 0)
     ctx.budget:observe(core.now(), outcome_of(res))
@@ -651,7 +654,7 @@ function M.sync(client, o)
   -- the client and the database left as they should be.
   local lease = cfg.worker and lease_mod.new(db, cfg.lease) or nil
   local ok, done, rerr = pcall(run, client, cfg, db, summary, lease)
-  client._observer = nil
+  client._observer, client._pace = nil, nil
   -- Leaving at once frees its leases and the budget it held for the others; a worker that
   -- cannot say so is forgotten a lease later.
   if lease then lease:leave() end
