@@ -112,6 +112,20 @@ function M.usage_error(stderr, program, msg)
   return 2
 end
 
+--- The opening of every command's `main`: reads `argv` by `command.parse`,
+-- and answers a usage error, or --help with `command.USAGE` on `out` (an
+-- `output.checked` stream, so that help nobody could read fails like any
+-- other output). Returns the options, or nil and the exit status.
+function M.opening(command, program, argv, out, stderr)
+  local o, msg = command.parse(argv)
+  if not o then return nil, M.usage_error(stderr, program, msg) end
+  if o.help then
+    out:write(command.USAGE)
+    return nil, out:flush() and 0 or M.write_failed(stderr, program, out)
+  end
+  return o
+end
+
 --- The error line: the library's own words without its "ravan: " prefix
 -- (this line has the program's), and an invalid argument in terms of what
 -- the user typed rather than the Lua fields it became: `words` maps a field

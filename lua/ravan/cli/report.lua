@@ -63,10 +63,7 @@ local SPEC = {
       o.format = value
     end,
   },
-  positional = function(o, a)
-    o.phones = o.phones or {}
-    o.phones[#o.phones + 1] = a
-  end,
+  positional = args.phone_word,
 }
 
 --- Returns the parsed options, or nil and a usage message.
@@ -153,13 +150,9 @@ end
 
 -- Returns the exit code. `argv` are the words after "report".
 function M.main(argv, stdout, stderr)
-  local o, msg = M.parse(argv)
-  if not o then return args.usage_error(stderr, PROGRAM, msg) end
   local out = output.checked(stdout)
-  if o.help then
-    out:write(M.USAGE)
-    return out:flush() and 0 or write_failed(stderr, out)
-  end
+  local o, status = args.opening(M, PROGRAM, argv, out, stderr)
+  if not o then return status end
   local phones = o.phones
   if not o.db and not phones then return args.usage_error(stderr, PROGRAM, "give --db URL or PHONEs") end
   local format = o.format or "table"
