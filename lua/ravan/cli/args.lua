@@ -91,6 +91,12 @@ function M.write_failed(stderr, program, out)
   return 1
 end
 
+--- Flushes `out` (an `output.checked` stream) and returns the exit status:
+-- 0, or 1 once the line saying the output could not be written is out.
+function M.flushed(stderr, program, out)
+  return out:flush() and 0 or M.write_failed(stderr, program, out)
+end
+
 --- A `valued` handler that keeps a non-empty value in `o[field]`.
 function M.nonempty(field)
   return function(o, value, name)
@@ -121,7 +127,7 @@ function M.opening(command, program, argv, out, stderr)
   if not o then return nil, M.usage_error(stderr, program, msg) end
   if o.help then
     out:write(command.USAGE)
-    return nil, out:flush() and 0 or M.write_failed(stderr, program, out)
+    return nil, M.flushed(stderr, program, out)
   end
   return o
 end

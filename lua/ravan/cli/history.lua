@@ -150,7 +150,7 @@ function M.main(argv, stdout, stderr, tty)
   if o.version then
     out:write("ravan-history ", ravan.VERSION, " (libcurl ", core.CURL_VERSION, ", ",
       rawget(_G, "jit") and jit.version or _VERSION, ")\n")
-    return out:flush() and 0 or write_failed(stderr, out)
+    return args.flushed(stderr, PROGRAM, out)
   end
   local pretty = stdout == io.stdout and core.isatty(1)
   if o.all then
@@ -171,7 +171,7 @@ function M.main(argv, stdout, stderr, tty)
     w.page(res)
     w.finish(res.total_count)
   end
-  return out:flush() and 0 or write_failed(stderr, out)
+  return args.flushed(stderr, PROGRAM, out)
 end
 
 return M

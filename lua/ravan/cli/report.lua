@@ -144,10 +144,6 @@ function M.json(rep, pretty)
   return json.encode(rep, { shape = REPORT, pretty = pretty })
 end
 
-local function write_failed(stderr, out)
-  return args.write_failed(stderr, PROGRAM, out)
-end
-
 -- Returns the exit code. `argv` are the words after "report".
 function M.main(argv, stdout, stderr)
   local out = output.checked(stdout)
@@ -170,7 +166,7 @@ function M.main(argv, stdout, stderr)
   else
     out:write(table.concat(M.table_lines(rep), "\n"), "\n")
   end
-  return out:flush() and 0 or write_failed(stderr, out)
+  return args.flushed(stderr, PROGRAM, out)
 end
 
 return M
