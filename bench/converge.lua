@@ -17,6 +17,7 @@ local core = require "ravan.core"
 local mock = require "spec.support.mock"
 local proc = require "spec.support.proc"
 local postgres = require "spec.support.postgres"
+local tmpdb = require "bench.tmpdb"
 
 assert(os.getenv("RAVAN_MOCK_URL"), "run through bench/converge_run")
 local QUICK = os.getenv("RAVAN_BENCH_QUICK") == "1"
@@ -27,16 +28,6 @@ local LIMIT, LATENCY_MS, LEASE = 50, 40, 5
 local PAGE = 20
 
 local function fmt(p, ...) return string.format(p, ...) end
-
-local function tmpdb()
-  local path = os.tmpname()
-  os.remove(path)
-  return path
-end
-
-local function remove_db(path)
-  for _, s in ipairs { "", "-wal", "-shm" } do os.remove(path .. s) end
-end
 
 local function sync(opts)
   local c = mock.fast_client { max_concurrency = 8 }
@@ -56,7 +47,7 @@ local function bench_m()
   print("| lookback | requests per round | per phone | changes left for a reconciliation |")
   print("| --- | --- | --- | --- |")
   mock.reset()
-  local path = tmpdb()
+  local path = tmpdb.path()
   local url = "sqlite:" .. path
   sync { phones = phones, db = url, page_size = PAGE }
   local full_pages = 0
@@ -84,13 +75,13 @@ local function bench_m()
   end
   print(fmt("\nA reconciliation of every phone reads %d pages (%.2f a phone); once a day it adds "
     .. "that to a day's rounds.\n", full_pages, full_pages / PHONES))
-  remove_db(path)
+  tmpdb.remove(path)
 
   local big = fmt("+1555%07d", BIG)
   local pages = BIG / 100
   mock.reset()
   mock.config { latency_ms = 20 }
-  path = tmpdb()
+  path = tmpdb.path()
   url = "sqlite:" .. path
   sync { phone = big, db = url }
   local s, t = sync { phone = big, db = url, reconcile = true }
@@ -99,7 +90,7 @@ local function bench_m()
   print(fmt("Reconciliation of a %d-call phone (SQLite, pages of 100, 20 ms a request): %d "
     .. "requests in %.1f s; floor %d pages x 20 ms = %.1f s: %.2fx the floor.\n", BIG, s.requests,
     t, pages + 1, floor, t / floor))
-  remove_db(path)
+  tmpdb.remove(path)
 end
 
 -- (n) --------------------------------------------------------------------------------------

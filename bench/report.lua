@@ -8,6 +8,7 @@
 local core = require "ravan.core"
 local ravan = require "ravan"
 local store = require "ravan.sync.store"
+local tmpdb = require "bench.tmpdb"
 
 local N = tonumber(os.getenv("RAVAN_BENCH_CALLS") or "") or 1000000
 local RUNS = tonumber(os.getenv("RAVAN_BENCH_RUNS") or "") or 2
@@ -177,10 +178,9 @@ local function bench(kind, url)
 end
 
 local results = {}
-local path = os.tmpname()
-os.remove(path)
+local path = tmpdb.path()
 results[1] = bench("sqlite", "sqlite:" .. path)
-for _, s in ipairs { "", "-wal", "-shm" } do os.remove(path .. s) end
+tmpdb.remove(path)
 local pg = require("spec.support.postgres").start()
 local ok, res = pcall(bench, "postgresql", pg.new_database())
 pg.stop()

@@ -9,6 +9,7 @@
 -- RAVAN_BENCH_QUICK=1 uses 200 phones and 20,000 calls.
 local core = require "ravan.core"
 local mock = require "spec.support.mock"
+local tmpdb = require "bench.tmpdb"
 
 assert(os.getenv("RAVAN_MOCK_URL"), "run through bench/sync_run")
 local QUICK = os.getenv("RAVAN_BENCH_QUICK") == "1"
@@ -44,16 +45,6 @@ local function phones(n, offset)
     out[i] = string.format("+1557%04d%03d", i + (offset or 0), 1 + (i * 37) % 300)
   end
   return out
-end
-
-local function tmpdb()
-  local path = os.tmpname()
-  os.remove(path)
-  return path
-end
-
-local function remove_db(path)
-  for _, s in ipairs { "", "-wal", "-shm" } do os.remove(path .. s) end
 end
 
 local function fmt(p, ...) return string.format(p, ...) end
@@ -123,7 +114,7 @@ local function bench_i()
     { "`client:sync`, `rate_limit = { requests = 50, per = 1 }`", { requests = LIMIT, per = 1 }, false },
   } do
     reset { latency_ms = LATENCY_MS, rate_limit = { requests = LIMIT, per = 1, headers = variant[3] } }
-    local path = tmpdb()
+    local path = tmpdb.path()
     local summary
     r = measure(variant[1], function()
       local c = mock.client()
@@ -144,7 +135,7 @@ local function bench_i()
       local _, limited, total = tally()
       results.resync = { requests = total, limited = limited, summary = again }
     end
-    remove_db(path)
+    tmpdb.remove(path)
   end
   print_i(results)
   print(fmt("\nRe-sync with nothing new: %d requests for %d phones (%d answered 429, retried), "
@@ -171,7 +162,7 @@ local function bench_j()
   local small = fmt("+1555%07d", SMALL)
   local sqlite_files = {}
   local targets = { { "SQLite", function(tag)
-    sqlite_files[#sqlite_files + 1] = tmpdb() .. tag
+    sqlite_files[#sqlite_files + 1] = tmpdb.path() .. tag
     return "sqlite:" .. sqlite_files[#sqlite_files]
   end } }
   local pg = require("spec.support.postgres").start()
@@ -189,7 +180,7 @@ local function bench_j()
     out[#out + 1] = { t[1], b_n / b_secs, b_hwm / s_hwm }
   end
   pg.stop()
-  for _, path in ipairs(sqlite_files) do remove_db(path) end
+  for _, path in ipairs(sqlite_files) do tmpdb.remove(path) end
   print()
   return out
 end

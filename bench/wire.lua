@@ -20,6 +20,7 @@ local function fmt(p, ...) return string.format(p, ...) end
 local function row(cells) print("| " .. table.concat(cells, " | ") .. " |") end
 
 local median = require "bench.median"
+local tmpdb = require "bench.tmpdb"
 
 -- Phone i has 1 to 3 pages of 100 calls, as in benchmark (i).
 local function phones(n)
@@ -59,10 +60,9 @@ end
 local WORKLOADS = {
   { key = "sync", name = fmt("sync of %d phones (1 to 3 pages each) into SQLite", PHONES),
     run = function(c)
-      local path = os.tmpname()
-      os.remove(path)
+      local path = tmpdb.path()
       local s = assert(c:sync { phones = phones(PHONES), db = "sqlite:" .. path })
-      for _, suffix in ipairs { "", "-wal", "-shm" } do os.remove(path .. suffix) end
+      tmpdb.remove(path)
       assert(#s.errors == 0, "the sync reported errors")
     end },
   { key = "pager", name = fmt("pager, %d pages of 100 calls (+15550010000, prefetch 2)", PAGES),

@@ -179,11 +179,6 @@ static void wipe_headers(struct curl_slist *headers)
     curl_slist_free_all(headers);
 }
 
-static char *copy_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
 int rv_set_error(char *err, size_t errlen, const char *message)
 {
     snprintf(err, errlen, "%s", message);
@@ -321,33 +316,33 @@ rv_client *rv_client_new(const rv_config *cfg, char *err, size_t errlen)
     }
     c->refs = 1;
     c->cfg = *cfg;
-    c->base_url = copy_or_null(cfg->base_url);
-    c->api_key = copy_or_null(cfg->api_key);
-    c->token = copy_or_null(cfg->token);
-    c->user_agent = copy_or_null(cfg->user_agent);
-    c->ca_file = copy_or_null(cfg->ca_file);
-    c->ca_path = copy_or_null(cfg->ca_path);
-    c->cfg.base_url = c->base_url;
-    c->cfg.api_key = c->api_key;
-    c->cfg.token = c->token;
-    c->cfg.user_agent = c->user_agent;
-    c->cfg.ca_file = c->ca_file;
-    c->cfg.ca_path = c->ca_path;
-    c->client_cert = copy_or_null(cfg->client_cert);
-    c->client_key = copy_or_null(cfg->client_key);
-    c->key_password = copy_or_null(cfg->key_password);
-    c->proxy = copy_or_null(cfg->proxy);
-    c->no_proxy = copy_or_null(cfg->no_proxy);
-    c->cfg.client_cert = c->client_cert;
-    c->cfg.client_key = c->client_key;
-    c->cfg.key_password = c->key_password;
-    c->cfg.proxy = c->proxy;
-    c->cfg.no_proxy = c->no_proxy;
-    if (!c->base_url || (cfg->api_key && !c->api_key) || (cfg->token && !c->token)
-        || (cfg->user_agent && !c->user_agent) || (cfg->ca_file && !c->ca_file)
-        || (cfg->ca_path && !c->ca_path) || (cfg->client_cert && !c->client_cert)
-        || (cfg->client_key && !c->client_key) || (cfg->key_password && !c->key_password)
-        || (cfg->proxy && !c->proxy) || (cfg->no_proxy && !c->no_proxy)) {
+    /* The client keeps its own copy of every string of the config (the caller's may go away),
+     * and its config points at the copies. */
+    const struct {
+        const char *given;
+        char **copy;
+        const char **field;
+    } strings[] = {
+        { cfg->base_url, &c->base_url, &c->cfg.base_url },
+        { cfg->api_key, &c->api_key, &c->cfg.api_key },
+        { cfg->token, &c->token, &c->cfg.token },
+        { cfg->user_agent, &c->user_agent, &c->cfg.user_agent },
+        { cfg->ca_file, &c->ca_file, &c->cfg.ca_file },
+        { cfg->ca_path, &c->ca_path, &c->cfg.ca_path },
+        { cfg->client_cert, &c->client_cert, &c->cfg.client_cert },
+        { cfg->client_key, &c->client_key, &c->cfg.client_key },
+        { cfg->key_password, &c->key_password, &c->cfg.key_password },
+        { cfg->proxy, &c->proxy, &c->cfg.proxy },
+        { cfg->no_proxy, &c->no_proxy, &c->cfg.no_proxy },
+    };
+    int copied = 1;
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+        *strings[i].copy = strings[i].given ? strdup(strings[i].given) : NULL;
+        *strings[i].field = *strings[i].copy;
+        if (strings[i].given && !*strings[i].copy)
+            copied = 0;
+    }
+    if (!c->base_url || !copied) {
         rv_set_error(err, errlen, "out of memory");
         goto fail;
     }

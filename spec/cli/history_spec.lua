@@ -227,6 +227,17 @@ describe("ravan-history", function()
     assert.are.same({ "ravan-history: cannot write the output: No space left on device" },
       lines(out))
   end)
+
+  it("says so and exits 1 when no command's --help can be written", function()
+    for _, command in ipairs { "", " sync", " report", " recordings" } do
+      local out, status = proc.run(proc.lua .. " bin/ravan-history" .. command .. " --help >/dev/full",
+        mock.env())
+      assert.are.equal(1, status, command)
+      assert.are.same({ "ravan-history" .. command .. ": cannot write the output: No space left on device" },
+        lines(out))
+    end
+    assert.are.same({}, mock.requests())
+  end)
 end)
 
 describe("ravan-history --json and --format ndjson", function()

@@ -91,6 +91,12 @@ function M.write_failed(stderr, program, out)
   return 1
 end
 
+--- Flushes `out` (an `output.checked` stream) and returns the exit status:
+-- 0, or 1 once the line saying the output could not be written is out.
+function M.flushed(stderr, program, out)
+  return out:flush() and 0 or M.write_failed(stderr, program, out)
+end
+
 --- A `valued` handler that keeps a non-empty value in `o[field]`.
 function M.nonempty(field)
   return function(o, value, name)
@@ -110,6 +116,20 @@ end
 function M.usage_error(stderr, program, msg)
   stderr:write(program, ": ", msg, " (see '", program, " --help')\n")
   return 2
+end
+
+--- The opening of every command's `main`: reads `argv` by `command.parse`,
+-- and answers a usage error, or --help with `command.USAGE` on `out` (an
+-- `output.checked` stream, so that help nobody could read fails like any
+-- other output). Returns the options, or nil and the exit status.
+function M.opening(command, program, argv, out, stderr)
+  local o, msg = command.parse(argv)
+  if not o then return nil, M.usage_error(stderr, program, msg) end
+  if o.help then
+    out:write(command.USAGE)
+    return nil, M.flushed(stderr, program, out)
+  end
+  return o
 end
 
 --- The error line: the library's own words without its "ravan: " prefix

@@ -144,17 +144,13 @@ end
 -- Returns the exit code. `tty` (whether to draw progress) defaults to stderr being a terminal;
 -- JSON is indented when stdout is one.
 function M.main(argv, stdout, stderr, tty)
-  local o, msg = M.parse(argv)
-  if not o then return args.usage_error(stderr, PROGRAM, msg) end
   local out = output.checked(stdout)
-  if o.help then
-    out:write(M.USAGE)
-    return out:flush() and 0 or write_failed(stderr, out)
-  end
+  local o, status = args.opening(M, PROGRAM, argv, out, stderr)
+  if not o then return status end
   if o.version then
     out:write("ravan-history ", ravan.VERSION, " (libcurl ", core.CURL_VERSION, ", ",
       rawget(_G, "jit") and jit.version or _VERSION, ")\n")
-    return out:flush() and 0 or write_failed(stderr, out)
+    return args.flushed(stderr, PROGRAM, out)
   end
   local pretty = stdout == io.stdout and core.isatty(1)
   if o.all then
@@ -175,7 +171,7 @@ function M.main(argv, stdout, stderr, tty)
     w.page(res)
     w.finish(res.total_count)
   end
-  return out:flush() and 0 or write_failed(stderr, out)
+  return args.flushed(stderr, PROGRAM, out)
 end
 
 return M

@@ -324,9 +324,6 @@ local function checked(file)
   return s
 end
 
--- The error line: the library's own words without its "ravan: " prefix
--- (this line has the program's), and a usage error in terms of the flags
--- the user typed rather than the Lua fields they became. `program` names
 M.checked = checked
 
 return M

@@ -6,6 +6,7 @@
 local ravan = require "ravan"
 local args = require "ravan.cli.args"
 local core = require "ravan.core"
+local output = require "ravan.cli.output"
 
 local M = {}
 
@@ -65,12 +66,8 @@ end
 local WHY = { none = "no recording", missing = "not found (404)", gone = "gone (410)" }
 
 function M.main(argv, stdout, stderr, tty)
-  local o, msg = M.parse(argv)
-  if not o then return args.usage_error(stderr, PROGRAM, msg) end
-  if o.help then
-    stdout:write(M.USAGE)
-    return 0
-  end
+  local o, status = args.opening(M, PROGRAM, argv, output.checked(stdout), stderr)
+  if not o then return status end
   local client, err = ravan.new()
   if not client then return args.fail(stderr, err, PROGRAM, WORDS) end
   if tty == nil then tty = stderr == io.stderr and core.isatty(2) end

@@ -63,10 +63,7 @@ local SPEC = {
       o.format = value
     end,
   },
-  positional = function(o, a)
-    o.phones = o.phones or {}
-    o.phones[#o.phones + 1] = a
-  end,
+  positional = args.phone_word,
 }
 
 --- Returns the parsed options, or nil and a usage message.
@@ -147,19 +144,11 @@ function M.json(rep, pretty)
   return json.encode(rep, { shape = REPORT, pretty = pretty })
 end
 
-local function write_failed(stderr, out)
-  return args.write_failed(stderr, PROGRAM, out)
-end
-
 -- Returns the exit code. `argv` are the words after "report".
 function M.main(argv, stdout, stderr)
-  local o, msg = M.parse(argv)
-  if not o then return args.usage_error(stderr, PROGRAM, msg) end
   local out = output.checked(stdout)
-  if o.help then
-    out:write(M.USAGE)
-    return out:flush() and 0 or write_failed(stderr, out)
-  end
+  local o, status = args.opening(M, PROGRAM, argv, out, stderr)
+  if not o then return status end
   local phones = o.phones
   if not o.db and not phones then return args.usage_error(stderr, PROGRAM, "give --db URL or PHONEs") end
   local format = o.format or "table"
@@ -177,7 +166,7 @@ function M.main(argv, stdout, stderr)
   else
     out:write(table.concat(M.table_lines(rep), "\n"), "\n")
   end
-  return out:flush() and 0 or write_failed(stderr, out)
+  return args.flushed(stderr, PROGRAM, out)
 end
 
 return M

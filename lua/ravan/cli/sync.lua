@@ -8,6 +8,7 @@ local ravan = require "ravan"
 local args = require "ravan.cli.args"
 local core = require "ravan.core"
 local defaults = require "ravan.defaults"
+local output = require "ravan.cli.output"
 local validate = require "ravan.validate"
 
 local M = {}
@@ -281,12 +282,8 @@ end
 
 -- Returns the exit code. `argv` are the words after "sync".
 function M.main(argv, stdout, stderr, tty)
-  local o, msg = M.parse(argv)
-  if not o then return args.usage_error(stderr, PROGRAM, msg) end
-  if o.help then
-    stdout:write(M.USAGE)
-    return 0
-  end
+  local o, status = args.opening(M, PROGRAM, argv, output.checked(stdout), stderr)
+  if not o then return status end
   if o.phones_file then
     local more, err = M.read_phones_file(o.phones_file)
     if not more then

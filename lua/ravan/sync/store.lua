@@ -308,6 +308,18 @@ local CHECK = {
   object = function(v) return type(v) == "table" end,
 }
 
+-- `extra` (made when needed) with every key of `t` that `known` does not list, each named
+-- `prefix` .. key when a prefix is given.
+local function add_unknown(extra, t, known, prefix)
+  for k, v in pairs(t) do
+    if not known[k] then
+      extra = extra or {}
+      extra[prefix and prefix .. tostring(k) or k] = v
+    end
+  end
+  return extra
+end
+
 -- One row for `fields` from `t`; a value of the wrong type goes to the extra
 -- column (as do keys `known` does not list) instead of failing the page,
 -- with what the caller already put in `extra` (optional).
@@ -327,12 +339,7 @@ local function row_of(fields, t, known, extra)
     end
     row[i] = v
   end
-  for k, v in pairs(t) do
-    if not known[k] then
-      extra = extra or {}
-      extra[k] = v
-    end
-  end
+  extra = add_unknown(extra, t, known)
   row[#fields] = extra and json(extra)
   return row
 end
@@ -344,23 +351,12 @@ local FLAT_TRANSCRIPT_KNOWN = set_of(TRANSCRIPT_COLS)
 
 local function transcript_row(call_id, tr, index)
   local msg = type(tr.message) == "table" and tr.message or {}
-  local extra
-  for k, v in pairs(tr) do
-    if not TRANSCRIPT_KNOWN[k] then
-      extra = extra or {}
-      extra[k] = v
-    end
-  end
+  local extra = add_unknown(nil, tr, TRANSCRIPT_KNOWN)
   if tr.call_session_id ~= nil and tr.call_session_id ~= call_id then
     extra = extra or {}
     extra.call_session_id = tr.call_session_id
   end
-  for k, v in pairs(msg) do
-    if not MESSAGE_KNOWN[k] then
-      extra = extra or {}
-      extra["message." .. tostring(k)] = v
-    end
-  end
+  extra = add_unknown(extra, msg, MESSAGE_KNOWN, "message.")
   local flat = {}
   for k in pairs(TRANSCRIPT_KNOWN) do flat[k] = tr[k] end
   for k in pairs(MESSAGE_KNOWN) do flat[k] = msg[k] end
