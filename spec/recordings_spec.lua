@@ -87,6 +87,18 @@ describe("recordings", function()
     end
   end)
 
+  it("tells the API's origin as libcurl's URL parser reads it", function()
+    local core = require "ravan.core"
+    local home = "https://api.ravan.ai"
+    for _, url in ipairs { "https://api.ravan.ai/x.wav", "HTTPS://API.Ravan.AI:443/x.wav", "https://api.ravan.ai:443" } do
+      assert.is_true(core.same_origin(url, home), url)
+    end
+    for _, url in ipairs { "http://api.ravan.ai/x.wav", "https://api.ravan.ai:8443/x.wav",
+      "https://api.ravan.ai.evil.example/x.wav", "https://user@evil.example/api.ravan.ai", "not a url" } do
+      assert.is_false(core.same_origin(url, home), url)
+    end
+  end)
+
   it("never follows a redirect from https to http", function()
     local tls = mock.fast_client { base_url = mock.tls_url, ca_file = mock.ca_file }
     local call = calls_on("main")[1]

@@ -10,10 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rv_limits.h"
 #include "rv_sha256.h"
 #include "rv_time.h"
 
-#define MAX_REDIRECTS 5
 /* Answers that were not the range asked for (a 206 elsewhere, a 416 that does not match): each
  * starts the file over once more, and a server that keeps doing it fails the item. */
 #define MAX_RESTARTS 2
@@ -131,25 +131,6 @@ static int fail(rv_dl *dl, rv_error error, long status, const char *message)
     item->status = status;
     snprintf(item->message, sizeof item->message, "%s", message ? message : "");
     return 1;
-}
-
-int rv_same_origin(const char *url, const char *home)
-{
-    CURLU *a = curl_url(), *b = curl_url();
-    int same = a && b && curl_url_set(a, CURLUPART_URL, url, 0) == CURLUE_OK
-               && curl_url_set(b, CURLUPART_URL, home, 0) == CURLUE_OK;
-    static const CURLUPart parts[] = {CURLUPART_SCHEME, CURLUPART_HOST, CURLUPART_PORT};
-    for (int i = 0; same && i < 3; i++) {
-        char *x = NULL, *y = NULL;
-        unsigned flags = parts[i] == CURLUPART_PORT ? CURLU_DEFAULT_PORT : 0;
-        same = curl_url_get(a, parts[i], &x, flags) == CURLUE_OK
-               && curl_url_get(b, parts[i], &y, flags) == CURLUE_OK && strcasecmp(x, y) == 0;
-        curl_free(x);
-        curl_free(y);
-    }
-    curl_url_cleanup(a);
-    curl_url_cleanup(b);
-    return same;
 }
 
 /* ---- sidecars ---- */
@@ -517,7 +498,7 @@ static int follow(rv_dl *dl)
 {
     CURLU *u = curl_url();
     char *next = NULL;
-    if (u && dl->headers[H_LOCATION] && dl->redirects < MAX_REDIRECTS
+    if (u && dl->headers[H_LOCATION] && dl->redirects < RV_MAX_REDIRECTS
         && curl_url_set(u, CURLUPART_URL, dl->url, 0) == CURLUE_OK
         && curl_url_set(u, CURLUPART_URL, dl->headers[H_LOCATION], 0) == CURLUE_OK)
         curl_url_get(u, CURLUPART_URL, &next, 0);
@@ -531,9 +512,11 @@ static int follow(rv_dl *dl)
     char *copy = next ? strdup(next) : NULL;
     curl_free(next);
     if (!copy) {
+        char message[64] = "a redirect without a usable Location";
+        if (dl->redirects >= RV_MAX_REDIRECTS)
+            snprintf(message, sizeof message, "more than %d redirects", RV_MAX_REDIRECTS);
         drop_temp(dl, 0);
-        return fail(dl, RV_ERR_SERVER, 0, dl->redirects >= MAX_REDIRECTS
-                    ? "more than 5 redirects" : "a redirect without a usable Location");
+        return fail(dl, RV_ERR_SERVER, 0, message);
     }
     free(dl->url);
     dl->url = copy;

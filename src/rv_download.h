@@ -56,10 +56,6 @@ typedef struct rv_dl rv_dl;
  * dot; so an id from a server can never climb out of the directory or hide. */
 int rv_dl_safe_stem(const char *stem);
 
-/* Whether `url` is on the origin of `home`: the same scheme, host and port (the default port
- * when none is written), as libcurl's URL parser reads them. */
-int rv_same_origin(const char *url, const char *home);
-
 /* A transfer of `spec`'s url, dir, stem and file (copied), for `client`, which must outlive it.
  * The credential of `client` goes only to URLs on its base_url's origin (scheme, host, port);
  * redirects are followed (at most 5), each hop deciding the credential afresh. NULL when memory

@@ -16,6 +16,9 @@
  * and far from where milliseconds overflow libcurl's long (1e16 s would wrap to about 1 ms). */
 #define RV_MAX_SECONDS 86400
 
+/* Redirects followed within one request or one recording's download. */
+#define RV_MAX_REDIRECTS 5
+
 /* The longest response header line: libcurl's, fixed when libcurl was built. A transport of
  * ravan's own (the cosocket one) keeps to the same, so both call a longer line the same thing. */
 #define RV_HEADER_BYTES CURL_MAX_HTTP_HEADER

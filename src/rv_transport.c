@@ -4,12 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "rv_limits.h"
 #include "rv_time.h"
 
-#define RV_MAX_REDIRECTS 5
 
 struct rv_client {
     rv_config cfg;              /* its strings point at the copies below */
@@ -753,9 +753,26 @@ static int same_part(CURLU *a, CURLU *b, CURLUPart part, unsigned flags)
 {
     char *x = NULL, *y = NULL;
     int same = curl_url_get(a, part, &x, flags) == CURLUE_OK
-               && curl_url_get(b, part, &y, flags) == CURLUE_OK && strcmp(x, y) == 0;
+               && curl_url_get(b, part, &y, flags) == CURLUE_OK && strcasecmp(x, y) == 0;
     curl_free(x);
     curl_free(y);
+    return same;
+}
+
+/* Scheme, host and port, the default port where none is written; names are not case sensitive. */
+static int same_origin(CURLU *a, CURLU *b)
+{
+    return same_part(a, b, CURLUPART_SCHEME, 0) && same_part(a, b, CURLUPART_HOST, 0)
+           && same_part(a, b, CURLUPART_PORT, CURLU_DEFAULT_PORT);
+}
+
+int rv_same_origin(const char *url, const char *home)
+{
+    CURLU *a = curl_url(), *b = curl_url();
+    int same = a && b && curl_url_set(a, CURLUPART_URL, url, 0) == CURLUE_OK
+               && curl_url_set(b, CURLUPART_URL, home, 0) == CURLUE_OK && same_origin(a, b);
+    curl_url_cleanup(a);
+    curl_url_cleanup(b);
     return same;
 }
 
@@ -795,8 +812,7 @@ int rv_redirect_decide(const char *url, const char *location, const char *home, 
         || curl_url_set(to, CURLUPART_URL, location, 0) != CURLUE_OK
         || curl_url_get(to, CURLUPART_URL, &absolute, 0) != CURLUE_OK) {
         snprintf(message, len, "HTTP %ld redirect to a Location that is not a URL", status);
-    } else if (!same_part(to, base, CURLUPART_SCHEME, 0) || !same_part(to, base, CURLUPART_HOST, 0)
-               || !same_part(to, base, CURLUPART_PORT, CURLU_DEFAULT_PORT)) {
+    } else if (!same_origin(to, base)) {
         *origin = origin_of(to);
         snprintf(message, len, "redirect to another origin refused (%s): the credential stays home",
                  *origin ? *origin : "an origin too long to show");

@@ -151,6 +151,11 @@ void rv_request_head_free(char *lines[RV_HEAD_LINES]);
 /* Whether an answer with this status is a redirect (and goes to rv_redirect_decide). */
 int rv_is_redirect(long status);
 
+/* Whether `url` is on the origin of `home`: the same scheme, host and port (the default port
+ * where none is written), as libcurl's URL parser reads them; what decides where a credential
+ * may go. */
+int rv_same_origin(const char *url, const char *home);
+
 /* What to do with a 3xx answer to a request for `url` by a client whose endpoint is `home`:
  * 1 to follow it to `*target` (same origin, fewer than the most redirects); 0 not to, with
  * `message` saying why, and `*origin` (scheme://host[:port], never more) when it pointed away
