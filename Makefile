@@ -102,14 +102,14 @@ lint: deps
 	@$(CPPCHECK) src examples/embed bench/raw_libcurl.c bench/lua_floor.c fuzz
 
 # LuaJIT's build is always made: the OpenResty spec loads it into nginx whichever Lua runs busted.
-# One `apt-get update` and one install for all that the suite needs, the arm64 host's included.
+# One `apt-get update` and one install for all that the suite needs, the ARM hosts' included.
 test-deps:
-	@bash .ci/deps $(call cross_packages,arm64)
+	@bash .ci/deps $(sort $(foreach arch,$(CROSS_ARCHES),$(call cross_packages,$(arch))))
 
 test: test-deps lint
 	@for lua in $(LUAS) luajit; do $(MAKE) --no-print-directory all LUA=$$lua || exit 1; done
 	@$(MAKE) --no-print-directory $(EMBED_BIN)
-	@$(MAKE) --no-print-directory cross ARCH=arm64
+	@for arch in $(CROSS_ARCHES); do $(MAKE) --no-print-directory cross ARCH=$$arch || exit 1; done
 	@LUAS="$(LUAS)" spec/run
 
 demo: deps
@@ -152,21 +152,44 @@ embed: $(EMBED_BIN)
 	@echo '    $(EMBED_BIN) examples/embed/history.lua +919876543210'"'"
 
 # IoT boards: `make cross ARCH=arm64` (or armhf) builds ravan.core and the embed host with Debian's
-# cross toolchain against that architecture's multiarch libcurl and Lua 5.4, into build/ARCH/.
-# pkg-config reads that architecture's .pc files only. The host runs under qemu-user where
-# binfmt is not set up: qemu-aarch64 build/arm64/embed/ravan-embed SCRIPT.
+# cross toolchain against that architecture's libcurl and Lua 5.4, into build/ARCH/. pkg-config
+# reads that architecture's .pc files only. The host runs under qemu-user where binfmt is not set
+# up: qemu-aarch64 build/arm64/embed/ravan-embed SCRIPT (qemu-arm -L build/armhf/sysroot for armhf).
+CROSS_ARCHES := arm64 armhf
 CROSS_TRIPLET_arm64 := aarch64-linux-gnu
 CROSS_TRIPLET_armhf := arm-linux-gnueabihf
 CROSS_TRIPLET = $(CROSS_TRIPLET_$(ARCH))
-cross_packages = crossbuild-essential-$(1) libcurl4-openssl-dev:$(1) liblua5.4-dev:$(1) \
-	lua-cjson:$(1) qemu-user
+# What the build needs of the target: the headers and .pc files, and what runs on the board.
+CROSS_DEV := libcurl4-openssl-dev liblua5.4-dev
+CROSS_RUNTIME := libcurl4 liblua5.4-0 lua-cjson
+# The target's libraries come one of two ways. Multiarch (arm64) installs them next to the
+# machine's own, which needs the Multi-Arch: same ones (libc6, libssl3, libcurl4...) at the very
+# version the machine has: a mirror whose ARCH indexes lag or fail (armhf's security index does,
+# and then every `apt-get update` on the machine fails with it) cannot give that. A sysroot
+# (.ci/sysroot: the packages unpacked under build/ARCH/sysroot with an apt state of its own) asks
+# nothing of the machine's dpkg, so the architectures listed here use one.
+CROSS_SYSROOT_ARCHES ?= armhf
+cross_sysroot = $(if $(filter $(1),$(CROSS_SYSROOT_ARCHES)),$(ROOT)/build/$(1)/sysroot)
+cross_packages = crossbuild-essential-$(1) qemu-user \
+	$(if $(call cross_sysroot,$(1)),,$(addsuffix :$(1),$(CROSS_DEV) $(CROSS_RUNTIME)))
+CROSS_SYSROOT = $(call cross_sysroot,$(ARCH))
+comma := ,
 
+# Unpacked again only when the packages or the script change.
+$(ROOT)/build/%/sysroot/.unpacked: .ci/sysroot Makefile
+	@bash .ci/sysroot $* build/$* "$(CROSS_DEV)" $(CROSS_RUNTIME)
+	@touch $@
+
+# With a sysroot, pkg-config prefixes its paths to what the .pc files say, and the linker finds
+# the libraries that libcurl needs in turn there (-rpath-link) rather than in the machine's.
 cross:
 	@test -n "$(CROSS_TRIPLET)" || { echo 'usage: make cross ARCH=arm64|armhf' >&2; exit 2; }
 	@bash .ci/deps $(call cross_packages,$(ARCH))
+	@$(if $(CROSS_SYSROOT),$(MAKE) --no-print-directory $(CROSS_SYSROOT)/.unpacked,:)
 	@$(MAKE) --no-print-directory all build/$(ARCH)/embed/ravan-embed OUT=build/$(ARCH) EMBED_OUT=build/$(ARCH)/embed \
 		CC=$(CROSS_TRIPLET)-gcc AR=$(CROSS_TRIPLET)-ar \
-		PKG_CONFIG="PKG_CONFIG_LIBDIR=/usr/lib/$(CROSS_TRIPLET)/pkgconfig:/usr/share/pkgconfig pkg-config"
+		PKG_CONFIG="PKG_CONFIG_SYSROOT_DIR=$(CROSS_SYSROOT) PKG_CONFIG_LIBDIR=$(CROSS_SYSROOT)/usr/lib/$(CROSS_TRIPLET)/pkgconfig:$(CROSS_SYSROOT)/usr/share/pkgconfig pkg-config" \
+		$(if $(CROSS_SYSROOT),LDFLAGS=-Wl$(comma)-rpath-link$(comma)$(CROSS_SYSROOT)/usr/lib/$(CROSS_TRIPLET))
 
 # The raw libcurl reference row of benchmark (a).
 BENCH_RAW := build/bench/raw_libcurl

@@ -1,6 +1,7 @@
 -- examples/love: the LÖVE app under Xvfb against the local server with 200 ms of latency and one
 -- 503 to retry. The figures are the app's own, measured in LÖVE's loop frame by frame; the
 -- screenshot is the one LÖVE captured of its window.
+local host = require "spec.support.host"
 local mock = require "spec.support.mock"
 local png = require "spec.support.png"
 local proc = require "spec.support.proc"
@@ -31,28 +32,13 @@ end
 local function white(r, g, b) return r > 200 and g > 200 and b > 200 end
 local function green(r, g, b) return g > 220 and r < 190 and b < 190 end
 
-describe("the LÖVE app", function()
-  local why = proc.skip("LÖVE runs its own LuaJIT whatever runs busted")
-  if why then
-    pending(why)
-    return
-  end
-
-  local tmp
-  setup(function()
-    for _, tool in ipairs({ "love", "xvfb-run" }) do
-      local _, status = proc.run("command -v " .. tool)
-      assert.are.equal(0, status, tool .. " is missing: .ci/deps installs it (make test runs that)")
-    end
-    assert(proc.file_size(proc.root .. "/build/luajit/ravan/core.so"),
-      "build/luajit/ravan/core.so is missing: run `make LUA=luajit` (make test does)")
-    tmp = proc.tmpdir()
-  end)
-  teardown(function()
-    if tmp then proc.rmdir(tmp) end
-  end)
-
+host.describe("the LÖVE app", "LÖVE runs its own LuaJIT whatever runs busted", {
+  { command = "love", by = ".ci/deps installs it (make test runs that)" },
+  { command = "xvfb-run", by = ".ci/deps installs it (make test runs that)" },
+  host.luajit_core,
+}, function(ctx)
   it("shows every call as it arrives, within a frame budget it measures itself", function()
+    local tmp = ctx.tmp
     mock.reset()
     mock.config { latency_ms = 200 }
     mock.fault { kind = "status", status = 503, phone = mock.phones.p250, page = 2 }

@@ -1,26 +1,14 @@
 -- examples/embed: the C host with Lua 5.4 and ravan.core linked in statically (`make embed`,
 -- which `make test` runs first), against the local server.
+local host = require "spec.support.host"
 local mock = require "spec.support.mock"
 local proc = require "spec.support.proc"
 
 local HOST = proc.root .. "/build/embed/ravan-embed"
 local ENV = mock.env()
 
-describe("the embedding C host", function()
-  local why = proc.skip("the host is Lua 5.4 whatever runs busted")
-  if why then
-    pending(why)
-    return
-  end
-
-  local tmp
-  setup(function()
-    assert(proc.file_size(HOST), HOST .. " is missing: run `make embed` (make test does)")
-    tmp = proc.tmpdir()
-  end)
-  teardown(function()
-    if tmp then proc.rmdir(tmp) end
-  end)
+host.describe("the embedding C host", "the host is Lua 5.4 whatever runs busted",
+  { { file = HOST, by = "`make embed` (make test runs it)" } }, function(ctx)
 
   it("prints a phone's history from the local server", function()
     local out, status = proc.run(proc.quote(HOST) .. " examples/embed/history.lua +919876543210", ENV)
@@ -35,7 +23,7 @@ describe("the embedding C host", function()
   end)
 
   it("resolves ravan.core from package.preload, with no core.so mapped", function()
-    local script = tmp .. "/maps.lua"
+    local script = ctx.tmp .. "/maps.lua"
     local f = assert(io.open(script, "w"))
     f:write([[
       assert(package.preload["ravan.core"], "ravan.core is not preloaded")
@@ -73,18 +61,20 @@ describe("the embedding C host", function()
     print("# embed frame loop: " .. out:match("frames=[^\n]*"))
   end)
 
-  it("measures its footprint: require, and each client idle and used", function()
+  it("measures its footprint: require, the first client, and each client idle and used", function()
     local out, status = proc.run(proc.quote(HOST) .. " examples/embed/footprint.lua 50", ENV)
     assert.are.equal(0, status, out)
     local require_kb = tonumber(out:match("require_kb=(%d+)"))
+    local first_kb = tonumber(out:match("first_client_kb=(%d+)"))
     local idle_kb = tonumber(out:match("client_idle_kb=([%d.]+)"))
     local used_kb = tonumber(out:match("client_used_kb=([%d.]+)"))
-    assert.truthy(require_kb and idle_kb and used_kb, out)
+    assert.truthy(require_kb and first_kb and idle_kb and used_kb, out)
     -- Loose bounds: these catch a leak or a runaway buffer, not a few KiB of drift.
     assert.is_true(require_kb < 16 * 1024, out)
+    assert.is_true(first_kb < 1024, out)
     assert.is_true(used_kb < 256, out)
-    print(("# embed footprint: core.so %d bytes (lua5.4 build), require \"ravan\" +%d KiB RSS,"
-      .. " per client %.1f KiB idle / %.1f KiB after one request"):format(
-      proc.file_size(proc.root .. "/build/ravan/core.so") or -1, require_kb, idle_kb, used_kb))
+    print(("# embed footprint: core.so %d bytes (lua5.4 build), require \"ravan\" +%d KiB RSS, first client"
+      .. " +%d KiB, then per client %.1f KiB idle / %.1f KiB after one request"):format(
+      proc.file_size(proc.root .. "/build/ravan/core.so") or -1, require_kb, first_kb, idle_kb, used_kb))
   end)
 end)

@@ -2,6 +2,7 @@
 -- world, against the local server with 200 ms of latency and one 503 to retry. The mod's self
 -- test runs /calls without a player client; the answer and the figures are read from the
 -- server's log.
+local host = require "spec.support.host"
 local mock = require "spec.support.mock"
 local proc = require "spec.support.proc"
 
@@ -17,25 +18,10 @@ dedicated_server_step = 0.09
 debug_log_level = action
 ]]
 
-describe("the Luanti mod", function()
-  local why = proc.skip("the server runs its own LuaJIT whatever runs busted")
-  if why then
-    pending(why)
-    return
-  end
-
-  local tmp
-  setup(function()
-    assert(proc.file_size(SERVER), SERVER .. " is missing: .ci/deps installs minetest-server")
-    assert(proc.file_size(proc.root .. "/build/luajit/ravan/core.so"),
-      "build/luajit/ravan/core.so is missing: run `make LUA=luajit` (make test does)")
-    tmp = proc.tmpdir()
-  end)
-  teardown(function()
-    if tmp then proc.rmdir(tmp) end
-  end)
-
+host.describe("the Luanti mod", "the server runs its own LuaJIT whatever runs busted",
+  { { file = SERVER, by = ".ci/deps installs minetest-server" }, host.luajit_core }, function(ctx)
   it("answers /calls from a globalstep task, the server stepping on meanwhile", function()
+    local tmp = ctx.tmp
     local world = tmp .. "/world"
     local out, status = proc.run(("mkdir -p %s/worldmods && cp -r examples/luanti/ravan_history %s/worldmods/")
       :format(proc.quote(world), proc.quote(world)))
