@@ -14,14 +14,18 @@ LUA_PC := $(LUA)
 LUA_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(LUA_PC) 2>/dev/null)
 CURL_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
 CURL_LIBS = $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null || echo -lcurl)
+# libcrypto (OpenSSL, which Debian's libcurl is built on) hashes the recordings.
+CRYPTO_CFLAGS = $(shell $(PKG_CONFIG) --cflags libcrypto 2>/dev/null)
+CRYPTO_LIBS = $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto)
 
 CFLAGS ?= -O2 -g
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
-ALL_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC $(WARNINGS) $(CFLAGS) $(CURL_CFLAGS) $(LUA_CFLAGS)
-LDLIBS = $(CURL_LIBS) -pthread -lm
+ALL_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -fPIC $(WARNINGS) $(CFLAGS) $(CURL_CFLAGS) \
+	$(CRYPTO_CFLAGS) $(LUA_CFLAGS)
+LDLIBS = $(CURL_LIBS) $(CRYPTO_LIBS) -pthread -lm
 
 TRANSPORT_SRC := src/rv_buf.c src/rv_time.c src/rv_policy.c src/rv_headers.c src/rv_transport.c \
-	src/rv_engine.c src/rv_sha256.c src/rv_download.c
+	src/rv_engine.c src/rv_download.c
 BINDING_SRC := src/rv_core.c src/rv_wire.c src/rv_query.c src/rv_proc.c src/rv_json.c src/rv_recordings.c
 OBJ := $(patsubst src/%.c,$(OUT)/obj/%.o,$(TRANSPORT_SRC) $(BINDING_SRC))
 HEADERS := $(wildcard src/*.h)
@@ -42,7 +46,7 @@ EMBED_OUT := build/embed
 EMBED_OBJ := $(patsubst src/%.c,$(EMBED_OUT)/obj/%.o,$(TRANSPORT_SRC) $(BINDING_SRC))
 EMBED_LIB := $(EMBED_OUT)/libravan.a
 EMBED_BIN := $(EMBED_OUT)/ravan-embed
-EMBED_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(WARNINGS) $(CFLAGS) $(CURL_CFLAGS) \
+EMBED_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(WARNINGS) $(CFLAGS) $(CURL_CFLAGS) $(CRYPTO_CFLAGS) \
 	$(shell $(PKG_CONFIG) --cflags $(EMBED_LUA) 2>/dev/null)
 EMBED_LIBS = $(shell $(PKG_CONFIG) --libs $(EMBED_LUA) 2>/dev/null) $(LDLIBS)
 
@@ -160,7 +164,7 @@ CROSS_TRIPLET_arm64 := aarch64-linux-gnu
 CROSS_TRIPLET_armhf := arm-linux-gnueabihf
 CROSS_TRIPLET = $(CROSS_TRIPLET_$(ARCH))
 # What the build needs of the target: the headers and .pc files, and what runs on the board.
-CROSS_DEV := libcurl4-openssl-dev liblua5.4-dev
+CROSS_DEV := libcurl4-openssl-dev libssl-dev liblua5.4-dev
 CROSS_RUNTIME := libcurl4 liblua5.4-0 lua-cjson
 # The target's libraries come one of two ways. Multiarch (arm64) installs them next to the
 # machine's own, which needs the Multi-Arch: same ones (libc6, libssl3, libcurl4...) at the very

@@ -140,6 +140,8 @@ local function download(client, items, done)
     local api = core.same_origin(item.url, home)
     local req, err = async.start_recording(client, item, function(out, e)
       finished, in_flight = finished + 1, in_flight - 1
+      -- Its job (and the transfer's state in C) can go once the outcome is here.
+      reqs[i] = nil
       out = out or { outcome = "failed", error = e.kind, message = e.message }
       outs[i] = out
       if api then observe(client, out) end
