@@ -64,9 +64,10 @@ $(MODULE): $(OBJ)
 	$(CC) -shared -o $@ $(OBJ) $(LDFLAGS) $(LDLIBS)
 
 # For LuaRocks (the rockspec's `make` build), which passes CC, CFLAGS, LIBFLAG, LUA_INCDIR,
-# CURL_INCDIR, CURL_LIBDIR and INST_LIBDIR: one command compiles and links ravan.core straight
-# into the rock's tree, so nothing is written into the checkout.
-ROCK_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(CFLAGS) -I$(LUA_INCDIR) -I$(CURL_INCDIR)
+# CURL_INCDIR, CURL_LIBDIR, OPENSSL_INCDIR, OPENSSL_LIBDIR and INST_LIBDIR: one command compiles
+# and links ravan.core straight into the rock's tree, so nothing is written into the checkout.
+ROCK_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(CFLAGS) -I$(LUA_INCDIR) -I$(CURL_INCDIR) \
+	-I$(OPENSSL_INCDIR)
 
 rock:
 	$(CC) $(ROCK_CFLAGS) -fsyntax-only $(TRANSPORT_SRC) $(BINDING_SRC)
@@ -74,7 +75,7 @@ rock:
 rock-install:
 	mkdir -p $(INST_LIBDIR)/ravan
 	$(CC) $(ROCK_CFLAGS) $(LIBFLAG) $(TRANSPORT_SRC) $(BINDING_SRC) -o $(INST_LIBDIR)/ravan/core.so \
-		-L$(CURL_LIBDIR) -lcurl -pthread -lm
+		-L$(CURL_LIBDIR) -L$(OPENSSL_LIBDIR) -lcurl -lcrypto -pthread -lm
 
 deps:
 	@bash .ci/deps

@@ -31,6 +31,12 @@ external_dependencies = {
   CURL = {
     library = "curl",
   },
+  -- libcrypto (OpenSSL) for the recordings' SHA-256: the library the libcurl of most systems is
+  -- built on already.
+  OPENSSL = {
+    header = "openssl/evp.h",
+    library = "crypto",
+  },
 }
 
 -- Linux is where it is built and tested (POSIX threads and clocks, libcurl).
@@ -50,6 +56,8 @@ build = {
     LUA_INCDIR = "$(LUA_INCDIR)",
     CURL_INCDIR = "$(CURL_INCDIR)",
     CURL_LIBDIR = "$(CURL_LIBDIR)",
+    OPENSSL_INCDIR = "$(OPENSSL_INCDIR)",
+    OPENSSL_LIBDIR = "$(OPENSSL_LIBDIR)",
     INST_LIBDIR = "$(LIBDIR)",
   },
   install = {
