@@ -6,7 +6,21 @@
 local mock = require "spec.support.mock"
 local proc = require "spec.support.proc"
 
-local ROCKSPEC = "ravan-0.1.0-1.rockspec"
+-- The checkout's one rockspec, named for its version ("0.1.0-1"): the rock's version and, but for
+-- the revision, the module's (ravan.VERSION), so a release changes no spec.
+local ROCKSPEC = assert(proc.run("ls " .. proc.root .. " | grep -x 'ravan-.*\\.rockspec'"):match("^(%S+)\n$"),
+  "not exactly one ravan-*.rockspec")
+local ROCK_VERSION = ROCKSPEC:match("^ravan%-(.+)%.rockspec$")
+local function literal(s) return (s:gsub("%p", "%%%0")) end
+
+-- The rockspec's fields.
+local function rockspec()
+  local spec = {}
+  local chunk = assert(loadfile(ROCKSPEC, "t", spec))
+  if setfenv then setfenv(chunk, spec) end
+  chunk()
+  return spec
+end
 -- LuaJIT takes the 5.1 modules: same ABI, same install directories.
 local LUA_VERSION = proc.lua == "luajit" and "5.1" or proc.lua:match("%d+%.%d+")
 
@@ -103,13 +117,17 @@ describe("the rockspec", function()
   end)
 
   it("names the LICENSE file's license and the platforms it supports", function()
-    local spec = {}
-    local chunk = assert(loadfile(ROCKSPEC, "t", spec))
-    if setfenv then setfenv(chunk, spec) end
-    chunk()
+    local spec = rockspec()
     assert.are.equal("MIT", spec.description.license)
     assert.matches("^MIT License\n", proc.read_file("LICENSE"))
     assert.are.same({ "linux" }, spec.supported_platforms)
+  end)
+
+  it("is the module's version, tagged as such", function()
+    local spec = rockspec()
+    assert.are.equal(ROCK_VERSION, spec.version)
+    assert.are.equal(require("ravan").VERSION, ROCK_VERSION:match("^(.+)%-%d+$"))
+    assert.are.equal("v" .. require("ravan").VERSION, spec.source.tag)
   end)
 
   it("leaves no build products in the checkout it was made in", function()
@@ -139,7 +157,7 @@ describe("the rockspec", function()
   it("is installed by one command, the same in every doc, without a warning", function()
     assert.are.equal(1, #installs, "the docs disagree on how to install")
     for _, o in ipairs(outputs) do
-      assert.truthy(o.out:find("ravan 0.1.0-1 is now installed in " .. tree, 1, true), o.out)
+      assert.truthy(o.out:find("ravan " .. ROCK_VERSION .. " is now installed in " .. tree, 1, true), o.out)
       for _, word in ipairs({ "Warning", "Missing", "not installed", "Error" }) do
         assert.is_nil(o.out:find(word, 1, true), o.file .. ": " .. o.cmd .. "\n" .. o.out)
       end
@@ -168,8 +186,8 @@ describe("the rockspec", function()
     -- As documented, from outside the checkout, with nothing on LUA_PATH or PATH.
     local version = must(("cd %s && %s%s"):format(proc.quote(tmp), CLEAN,
       other("/bin/ravan-history --version")))
-    assert.matches("^ravan%-history 0%.1%.0 %(libcurl [%d.]+, Lua " .. LUA_VERSION:gsub("%.", "%%.")
-      .. "%)", version)
+    assert.matches("^ravan%-history " .. literal(ROCK_VERSION:match("^(.+)%-%d+$")) .. " %(libcurl [%d.]+, Lua "
+      .. literal(LUA_VERSION) .. "%)", version)
     local out = must(("cd %s && %s%s/bin/ravan-history +919876543210"):format(proc.quote(tmp),
       CLEAN, proc.quote(tree)), env)
     assert.truthy(out:find("Support Agent", 1, true), out)
@@ -179,8 +197,8 @@ describe("the rockspec", function()
   it("has a launcher that finds its tree by itself, whatever LuaRocks' wrapper sets", function()
     -- With --deps-mode=none (or a tree outside LuaRocks' configuration) the wrapper sets no
     -- path: the launcher is then run as here, by the bare Lua.
-    local launcher = ("%s/lib/luarocks/rocks-%s/ravan/0.1.0-1/bin/ravan-history"):format(tree,
-      LUA_VERSION)
+    local launcher = ("%s/lib/luarocks/rocks-%s/ravan/%s/bin/ravan-history"):format(tree,
+      LUA_VERSION, ROCK_VERSION)
     assert.truthy(proc.file_size(launcher), launcher)
     local out = must(("cd %s && %s%s %s +919876543210"):format(proc.quote(tmp), CLEAN, proc.lua,
       proc.quote(launcher)), env)

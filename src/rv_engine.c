@@ -17,6 +17,12 @@
 
 /* With nothing due, the helper still wakes this often; libcurl's timers and wakeups come first. */
 #define IDLE_POLL_MS 1000
+/* ... and this often while transfers share an HTTP/2 connection: libcurl 7.88 can leave a
+ * stream's data read and buffered for it, with nothing more to come on the socket and no timer
+ * set, so that a transfer whose answer is all there waits for the next wakeup (seen as pages
+ * a full IDLE_POLL_MS late, a few in a thousand). Later libcurl releases mark such a transfer
+ * to run at once (curl/curl#17636). */
+#define MULTIPLEXED_POLL_MS 5
 
 /* QUEUED: waiting for a slot, in `queued`. ACTIVE: holds a slot and an easy handle, in the
  * multi handle or waiting out a back-off until `due`. FINISHED: the helper is done with it; it
@@ -68,6 +74,7 @@ struct rv_engine {
     int armed;
     int owner_ready;
     int asleep;                 /* the helper is in (or about to enter) curl_multi_poll */
+    int multiplexed;            /* a transfer has used HTTP/2 (see MULTIPLEXED_POLL_MS) */
     int woken;                  /* ... and a wakeup is already on its way */
 };
 
@@ -255,6 +262,8 @@ static int poll_timeout_ms(const rv_engine *e)
             return 0;
         if (!job->in_multi && job->due - now < wait)
             wait = job->due - now;
+        if (job->in_multi && e->multiplexed && wait > MULTIPLEXED_POLL_MS / 1000.0)
+            wait = MULTIPLEXED_POLL_MS / 1000.0;
     }
     return wait > 0 ? (int)(wait * 1000.0) + 1 : 0;
 }
@@ -276,6 +285,8 @@ static void collect_finished(rv_engine *e)
             continue;
         CURL *easy = msg->easy_handle;
         CURLcode result = msg->data.result;   /* msg dies with the remove below */
+        long version = 0;
+        curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
         pthread_mutex_lock(&e->mutex);
         rv_job *job = find_active(e, easy);
         curl_multi_remove_handle(e->multi, easy);
@@ -284,6 +295,8 @@ static void collect_finished(rv_engine *e)
             continue;
         }
         job->in_multi = 0;
+        if (version == CURL_HTTP_VERSION_2_0)
+            e->multiplexed = 1;
         double wait = 0;
         if (job->cancelled) {
             release_slot(e, job);
