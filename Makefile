@@ -51,7 +51,7 @@ EMBED_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L $(WARNINGS) $(CFLAGS) $(CURL_C
 EMBED_LIBS = $(shell $(PKG_CONFIG) --libs $(EMBED_LUA) 2>/dev/null) $(LDLIBS)
 
 .PHONY: all deps test-deps env lint test demo memcheck embed cross docs bench bench-wire bench-openresty \
-	bench-report bench-recordings bench-converge openresty tsan fuzz clean help rock rock-install
+	bench-report bench-recordings bench-converge openresty tsan fuzz clean help rock rock-install dist
 
 all: $(MODULE)
 
@@ -76,6 +76,18 @@ rock-install:
 	mkdir -p $(INST_LIBDIR)/ravan
 	$(CC) $(ROCK_CFLAGS) $(LIBFLAG) $(TRANSPORT_SRC) $(BINDING_SRC) -o $(INST_LIBDIR)/ravan/core.so \
 		-L$(CURL_LIBDIR) -L$(OPENSSL_LIBDIR) -lcurl -lcrypto -pthread -lm
+
+# The release's rock: the checkout installed by its rockspec for Lua 5.4 into a scratch tree,
+# then packed from there as a binary rock (build/dist/ravan-VERSION.linux-ARCH.rock), which
+# `luarocks install` takes offline, lua-cjson named by luarocks-provided.lua (docs/usage.md).
+dist: deps
+	@rm -rf build/dist && mkdir -p build/dist
+	@LUAROCKS_CONFIG=luarocks-provided.lua luarocks --lua-version=5.4 make --tree=build/dist/tree \
+		$(wildcard ravan-*.rockspec) >/dev/null
+	@cd build/dist && LUAROCKS_CONFIG=../../luarocks-provided.lua luarocks --lua-version=5.4 \
+		--tree=tree pack ravan >/dev/null
+	@rm -rf build/dist/tree
+	@ls build/dist/*.rock
 
 deps:
 	@bash .ci/deps
@@ -302,6 +314,7 @@ help:
 	@echo 'make bench-report  a report over 1,000,000 calls in each database, vs one SQL query'
 	@echo 'make bench-converge  what lookback and reconciliation cost; workers on one PostgreSQL'
 	@echo 'make docs       the manual and the API reference in doc/ (LDoc)'
+	@echo 'make dist       the release rock, build/dist/ravan-VERSION.linux-ARCH.rock (luarocks install)'
 	@echo 'make fuzz       libFuzzer (ASan, UBSan) over Retry-After parsing and the body buffer'
 	@echo 'make clean      remove build/ and doc/'
 	@echo 'eval "$$(make -s env)"   LUA_PATH, LUA_CPATH and PATH for using the checkout from any Lua'

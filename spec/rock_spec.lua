@@ -205,3 +205,26 @@ describe("the rockspec", function()
     assert.truthy(out:find("Support Agent", 1, true), out)
   end)
 end)
+
+describe("the release rock (`make dist`)", function()
+  it("installs offline with luarocks into a fresh tree, and works from there", function()
+    local why = proc.skip("the rock is built for Lua 5.4")
+    if why then
+      pending(why)
+      return
+    end
+    local rock = must("make -s --no-print-directory dist"):match("(%S+%.rock)%s*$")
+    assert.truthy(rock, "make dist named no rock")
+    assert.matches("^build/dist/ravan%-" .. literal(ROCK_VERSION) .. "%.linux%-[%w_]+%.rock$", rock)
+    local tmp = proc.tmpdir()
+    local tree = tmp .. "/tree"
+    local out = must(("cd %s && LUAROCKS_CONFIG=%s/luarocks-provided.lua luarocks --lua-version=5.4 install "
+      .. "--tree=%s %s/%s"):format(proc.quote(tmp), proc.quote(proc.root), proc.quote(tree),
+      proc.quote(proc.root), rock))
+    assert.truthy(out:find("ravan " .. ROCK_VERSION .. " is now installed in " .. tree, 1, true), out)
+    out = must(("cd %s && %s%s/bin/ravan-history +919876543210"):format(proc.quote(tmp), CLEAN,
+      proc.quote(tree)), { RAVAN_BASE_URL = mock.url, RAVAN_API_KEY = mock.api_key })
+    assert.truthy(out:find("Support Agent", 1, true), out)
+    proc.rmdir(tmp)
+  end)
+end)
