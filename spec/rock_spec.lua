@@ -6,7 +6,7 @@
 local mock = require "spec.support.mock"
 local proc = require "spec.support.proc"
 
--- The checkout's one rockspec, named for its version ("0.1.0-1"): the rock's version and, but for
+-- The checkout's one rockspec, named for its version ("0.2.0-1"): the rock's version and, but for
 -- the revision, the module's (ravan.VERSION), so a release changes no spec.
 local ROCKSPEC = assert(proc.run("ls " .. proc.root .. " | grep -x 'ravan-.*\\.rockspec'"):match("^(%S+)\n$"),
   "not exactly one ravan-*.rockspec")

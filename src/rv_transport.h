@@ -11,7 +11,7 @@
 #include "rv_headers.h"
 #include "rv_policy.h"
 
-#define RV_VERSION "0.1.0"
+#define RV_VERSION "0.2.0"
 #define RV_ENDPOINT_PATH "/api/v1/calling/phone-history"
 
 typedef struct rv_config {

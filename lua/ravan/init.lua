@@ -40,7 +40,7 @@ local M = {
   is_error = errors.is_error,
 }
 
---- The module's version, e.g. `"0.1.0"`.
+--- The module's version, e.g. `"0.2.0"`.
 -- @field VERSION
 
 --- Makes a client: see `ravan.client.new` for the options.
