@@ -156,7 +156,7 @@ local function resumed(task, ok, ...)
   elseif (...) ~= AWAIT then
     if close_co then close_co(task._co) end
     finish_task(task, false, invalid("a task may suspend only inside this client's "
-      .. "phone_history, pages, calls or wait; it yielded by itself"))
+      .. "phone_history, pages, calls, recording(s) or wait; it yielded by itself"))
   end
 end
 
