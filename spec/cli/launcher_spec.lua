@@ -102,8 +102,9 @@ describe("the CLI launcher", function()
       .. " LUA_PATH=" .. proc.quote(checkout .. "/lua/?.lua;" .. checkout .. "/lua/?/init.lua;;")
       .. " lua " .. proc.quote(checkout .. "/examples/one_page.lua"))
     assert.are.equal(1, status, out)
-    assert.are.equal(("lua: ravan.core (%s/build/ravan/core.so) is built for another Lua, not "
-      .. "lua5.2 (undefined symbol lua_newuserdatauv): run `make LUA=lua5.2`\n"):format(checkout),
-      out)
+    -- The symbol named is the first of 5.4's that 5.2 lacks in the module's link order.
+    assert.matches(("^lua: ravan%%.core %%(%s/build/ravan/core%%.so%%) is built for another Lua, not "
+      .. "lua5%%.2 %%(undefined symbol lua_[%%w_]+%%): run `make LUA=lua5%%.2`\n$"):format(
+      checkout:gsub("%p", "%%%0")), out)
   end)
 end)
