@@ -431,7 +431,10 @@ describe("sync rate budget", function()
     -- The requests in flight when the first 429 came retry in the core (3 attempts each); after
     -- that the pace is what the server let through, so few more 429s follow.
     print("# learned: " .. limited .. " 429s")
-    assert.is_true(limited <= 3 * 4 + 6, limited .. " 429s for " .. #many .. " phones")
+    -- Under valgrind the client's pace swings by more than the server's window, so the learning
+    -- overshoots more often: memcheck is there for memory errors, this bound for the normal runs.
+    local most = (3 * 4 + 6) * (proc.memcheck and 2 or 1)
+    assert.is_true(limited <= most, limited .. " 429s for " .. #many .. " phones")
   end)
 
   it("follows RateLimit-* headers ahead of any 429", function()
