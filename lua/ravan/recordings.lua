@@ -135,10 +135,8 @@ local function download(client, items, done)
   local started, finished, in_flight = 0, 0, 0
   local limit, pace = client._max_concurrency or 1, client._pace
   local home, stop, oldest = client._base_url, nil, 1
-  local function start(i)
-    local item = items[i]
-    local api = core.same_origin(item.url, home)
-    local req, err = async.start_recording(client, item, function(out, e)
+  local function start(i, api)
+    local req, err = async.start_recording(client, items[i], function(out, e)
       finished, in_flight = finished + 1, in_flight - 1
       -- Its job (and the transfer's state in C) can go once the outcome is here.
       reqs[i] = nil
@@ -156,7 +154,8 @@ local function download(client, items, done)
     if not client._handle then return nil, errors.closed() end
     local wait
     while not stop and started < #items and in_flight < limit do
-      if pace and core.same_origin(items[started + 1].url, home) then
+      local api = core.same_origin(items[started + 1].url, home)
+      if pace and api then
         local now = core.now()
         wait = pace:delay(now)
         if wait > 0 then break end
@@ -164,7 +163,7 @@ local function download(client, items, done)
         wait = nil
       end
       started = started + 1
-      local ok, err = start(started)
+      local ok, err = start(started, api)
       if not ok then
         started = started - 1
         stop = stop or err

@@ -22,13 +22,16 @@ describe("sync with recordings", function()
     proc.rmdir(dir)
   end)
 
-  local function recording_requests()
-    local n = 0
+  -- The recording requests the server received, in arrival order.
+  local function recording_records()
+    local out = {}
     for _, rec in ipairs(mock.requests()) do
-      if type(rec.recording) == "string" then n = n + 1 end
+      if type(rec.recording) == "string" then out[#out + 1] = rec end
     end
-    return n
+    return out
   end
+
+  local function recording_requests() return #recording_records() end
 
   it("downloads them once and records path, bytes and sha256 per call", function()
     local url = "sqlite:" .. dir .. "/calls.db"
@@ -57,15 +60,6 @@ describe("sync with recordings", function()
 
   describe("under the sync's rate budget", function()
     local P250 = mock.phones.p250
-
-    -- The recording requests the server received, in arrival order.
-    local function recording_records()
-      local out = {}
-      for _, rec in ipairs(mock.requests()) do
-        if type(rec.recording) == "string" then out[#out + 1] = rec end
-      end
-      return out
-    end
 
     it("paces the recordings on the API's origin as it paces pages", function()
       -- Few recordings, all on the API's origin: a score or so of 250 calls.
